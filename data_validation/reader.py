@@ -1,0 +1,107 @@
+"""How checks read the bucket: from the session snapshot first, the bucket only when needed.
+
+A problem reading or parsing an object raises :class:`Unreadable`, which the suite reports as a
+failed check naming the object and the reason, never as an error of the session.
+"""
+
+from __future__ import annotations
+
+import json
+from functools import cached_property
+from typing import Any
+
+from data_validation.snapshot import Snapshot
+from importers.formats.mrc import HEADER_SIZE, MrcFormatError, MrcHeader, parse_header
+from importers.storage import Bucket, ObjectInfo, StorageError
+
+
+class Unreadable(Exception):
+    """An object a check needs is missing or cannot be parsed."""
+
+    def __init__(self, key: str, reason: str) -> None:
+        self.key = key
+        self.reason = reason
+        super().__init__(f"cannot read {key}: {reason}")
+
+
+class ObjectReader:
+    """Read-only, cached access to the bucket objects of one session."""
+
+    def __init__(self, snapshot: Snapshot, bucket: Bucket) -> None:
+        self.snapshot = snapshot
+        self.bucket = bucket
+        self._parsed: dict[tuple[str, str], Any] = {}
+
+    @cached_property
+    def _directories(self) -> set[str]:
+        directories = set()
+        for key in self.snapshot.listing:
+            parts = key.split("/")
+            directories.update("/".join(parts[:depth]) for depth in range(1, len(parts)))
+        return directories
+
+    def exists(self, key: str) -> bool:
+        """An object, or a 'directory' with objects below it."""
+        key = key.strip("/")
+        return key in self.snapshot.listing or key in self._directories
+
+    def info(self, key: str) -> ObjectInfo:
+        try:
+            return self.snapshot.listing[key]
+        except KeyError:
+            raise Unreadable(key, "object not found") from None
+
+    def children(self, prefix: str) -> list[str]:
+        """Names directly below a directory key (sorted)."""
+        start = prefix.strip("/") + "/"
+        return sorted({key[len(start) :].split("/", 1)[0] for key in self.snapshot.listing if key.startswith(start)})
+
+    def keys_under(self, prefix: str) -> list[str]:
+        start = prefix.strip("/") + "/"
+        return [key for key in self.snapshot.listing if key.startswith(start)]
+
+    def read(self, key: str) -> bytes:
+        if key in self.snapshot.objects:
+            return self.snapshot.objects[key]
+        if key in self.snapshot.fetch_errors:
+            raise Unreadable(key, self.snapshot.fetch_errors[key])
+        if key not in self.snapshot.listing:
+            raise Unreadable(key, "object not found")
+        try:
+            return self.bucket.read(key)
+        except StorageError as error:
+            raise Unreadable(key, error.problem) from None
+
+    def json(self, key: str) -> Any:
+        """A parsed JSON object (a mapping); anything else is :class:`Unreadable`."""
+        cache_key = ("json", key)
+        if cache_key not in self._parsed:
+            raw = self.read(key)
+            try:
+                document = json.loads(raw.decode("utf-8"))
+            except (UnicodeDecodeError, ValueError) as error:
+                raise Unreadable(key, f"not valid JSON ({error})") from None
+            if not isinstance(document, dict):
+                raise Unreadable(key, f"JSON is a {type(document).__name__}, not an object")
+            self._parsed[cache_key] = document
+        return self._parsed[cache_key]
+
+    def mrc_header(self, key: str) -> MrcHeader:
+        """The parsed main header of an MRC (from the prefetched first 1024 bytes)."""
+        cache_key = ("mrc", key)
+        if cache_key not in self._parsed:
+            raw = self.snapshot.mrc_headers.get(key)
+            if raw is None:
+                if key in self.snapshot.fetch_errors:
+                    raise Unreadable(key, self.snapshot.fetch_errors[key])
+                if key not in self.snapshot.listing:
+                    raise Unreadable(key, "object not found")
+                try:
+                    raw = self.bucket.read_range(key, 0, HEADER_SIZE)
+                except StorageError as error:
+                    raise Unreadable(key, error.problem) from None
+            try:
+                self._parsed[cache_key] = parse_header(raw)
+            except MrcFormatError as error:
+                raise Unreadable(key, f"not an MRC header ({error})") from None
+        return self._parsed[cache_key]

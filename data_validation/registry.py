@@ -1,0 +1,118 @@
+"""The check registry: every check has a stable code, a severity, an I/O tier and an entity kind.
+
+Checks are small functions ``(context, entity) -> None`` that raise :class:`CheckFailed` (via
+:func:`fail`) when the data is wrong. They are registered here, in one place, by the decorator
+:func:`check` or by :func:`register` for families instantiated per volume kind.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass
+from enum import IntEnum, StrEnum
+from typing import Any, NoReturn
+
+
+class Severity(IntEnum):
+    """How bad a failure is; ``--severity`` sets the lowest level that fails the session."""
+
+    INFO = 1
+    WARNING = 2
+    ERROR = 3
+
+
+class Tier(IntEnum):
+    """What a check may read (checks.md): listings < HEADs < headers/metadata < sampled chunks < all."""
+
+    LIST = 1
+    HEAD = 2
+    HEADER = 3
+    SAMPLE = 4
+    FULL = 5
+
+
+class EntityKind(StrEnum):
+    DATASET = "dataset"
+    RUN = "run"
+    VOXEL_SPACING = "voxel_spacing"
+    TOMOGRAM = "tomogram"
+
+
+class CheckFailed(Exception):
+    """The data violates the check; ``observed``/``expected`` are the compared values.
+
+    ``severity`` overrides the check's own for this finding (a check whose findings range from
+    warning to error, e.g. a file-size difference below or above 1 MiB).
+    """
+
+    def __init__(
+        self, message: str, observed: Any = None, expected: Any = None, severity: Severity | None = None
+    ) -> None:
+        super().__init__(message)
+        self.observed = observed
+        self.expected = expected
+        self.severity = severity
+
+
+class CheckSkipped(Exception):
+    """The check does not apply to this entity (e.g. the file it reads is absent; another check says so)."""
+
+
+def fail(message: str, *, observed: Any = None, expected: Any = None, severity: Severity | None = None) -> NoReturn:
+    raise CheckFailed(message, observed, expected, severity)
+
+
+def skip(reason: str) -> NoReturn:
+    raise CheckSkipped(reason)
+
+
+CheckFunction = Callable[[Any, Any], None]
+
+
+@dataclass(frozen=True)
+class Check:
+    code: str
+    entity: EntityKind
+    tier: Tier
+    severity: Severity
+    title: str
+    function: CheckFunction
+
+    def __call__(self, context: Any, entity: Any) -> None:
+        self.function(context, entity)
+
+
+REGISTRY: dict[str, Check] = {}
+
+
+def register(
+    code: str,
+    *,
+    entity: EntityKind,
+    tier: Tier,
+    title: str,
+    function: CheckFunction,
+    severity: Severity = Severity.ERROR,
+) -> Check:
+    """Add a check; a code may be registered once."""
+    if code in REGISTRY:
+        raise ValueError(f"check code {code} registered twice")
+    registered = Check(code, entity, tier, severity, title, function)
+    REGISTRY[code] = registered
+    return registered
+
+
+def check(
+    code: str, *, entity: EntityKind, tier: Tier, title: str, severity: Severity = Severity.ERROR
+) -> Callable[[CheckFunction], CheckFunction]:
+    """Decorator form of :func:`register`."""
+
+    def decorate(function: CheckFunction) -> CheckFunction:
+        register(code, entity=entity, tier=tier, title=title, function=function, severity=severity)
+        return function
+
+    return decorate
+
+
+def checks_for(entity: EntityKind) -> list[Check]:
+    return [registered for registered in REGISTRY.values() if registered.entity is entity]

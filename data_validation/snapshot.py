@@ -1,0 +1,111 @@
+"""The session snapshot: one listing per dataset prefix and the small objects checks read.
+
+The controlling pytest process lists and prefetches once (many requests in flight), then saves
+the snapshot to a file that every xdist worker loads, so workers never list or fetch it again.
+"""
+
+from __future__ import annotations
+
+import fnmatch
+import pickle
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from data_validation.entities import Entity
+from data_validation.registry import EntityKind
+from importers import layout
+from importers.formats.mrc import HEADER_SIZE
+from importers.storage import Bucket, ObjectInfo, StorageError
+
+#: Entity kinds the suite discovers, and the layout directory each corresponds to.
+DISCOVERED_KINDS = (EntityKind.DATASET, EntityKind.RUN, EntityKind.VOXEL_SPACING, EntityKind.TOMOGRAM)
+SMALL_OBJECT_NAMES = (".zattrs", ".zarray", ".zgroup")
+
+
+@dataclass
+class Snapshot:
+    """What the session knows about the bucket before any check runs."""
+
+    bucket_url: str
+    endpoint_url: str | None
+    listing: dict[str, ObjectInfo] = field(default_factory=dict)
+    entities: dict[EntityKind, list[Entity]] = field(default_factory=dict)
+    objects: dict[str, bytes] = field(default_factory=dict)
+    mrc_headers: dict[str, bytes] = field(default_factory=dict)
+    fetch_errors: dict[str, str] = field(default_factory=dict)
+    discovery_errors: list[str] = field(default_factory=list)
+
+    def save(self, path: Path) -> None:
+        path.write_bytes(pickle.dumps(self, protocol=pickle.HIGHEST_PROTOCOL))
+
+    @staticmethod
+    def load(path: Path) -> Snapshot:
+        return pickle.loads(path.read_bytes())
+
+
+def _in_zarr_chunks(key: str) -> bool:
+    return ".zarr/" in key and not key.rsplit("/", 1)[-1].startswith(".z")
+
+
+def is_small_object(key: str) -> bool:
+    """Objects read whole by HEADER-tier checks: metadata JSON and zarr metadata."""
+    name = key.rsplit("/", 1)[-1]
+    if name in SMALL_OBJECT_NAMES:
+        return True
+    return name.endswith(".json") and not _in_zarr_chunks(key)
+
+
+def _selected(entity: Entity, run_glob: str, voxel_spacing_glob: str) -> bool:
+    fields = dict(entity.fields)
+    if "run_name" in fields and not fnmatch.fnmatchcase(fields["run_name"], run_glob):
+        return False
+    if "voxel_spacing" in fields:
+        name = fields["voxel_spacing"]
+        if not (
+            fnmatch.fnmatchcase(name, voxel_spacing_glob)
+            or fnmatch.fnmatchcase(f"VoxelSpacing{name}", voxel_spacing_glob)
+        ):
+            return False
+    return True
+
+
+def discover(bucket: Bucket, dataset_ids: list[str], *, run_glob: str = "*", voxel_spacing_glob: str = "*") -> Snapshot:
+    """List each dataset prefix once, find its entities, and prefetch the small objects."""
+    snapshot = Snapshot(bucket_url=bucket.url, endpoint_url=bucket.endpoint_url)
+    found: dict[EntityKind, set[Entity]] = {kind: set() for kind in DISCOVERED_KINDS}
+    for dataset_id in dataset_ids:
+        try:
+            listed = bucket.listing(dataset_id)
+        except StorageError as error:
+            snapshot.discovery_errors.append(f"cannot list {bucket.url_of(dataset_id)}: {error.problem}")
+            continue
+        if not listed:
+            snapshot.discovery_errors.append(f"dataset {dataset_id}: nothing under {bucket.url_of(dataset_id)}")
+            continue
+        snapshot.listing.update(listed)
+        for key in listed:
+            for kind in DISCOVERED_KINDS:
+                match = layout.entity_prefix(kind.value, key)
+                if match is not None:
+                    entity = Entity.of(kind, **match.fields)
+                    if _selected(entity, run_glob, voxel_spacing_glob):
+                        found[kind].add(entity)
+    snapshot.entities = {kind: sorted(entities) for kind, entities in found.items()}
+    _prefetch(bucket, snapshot)
+    return snapshot
+
+
+def _prefetch(bucket: Bucket, snapshot: Snapshot) -> None:
+    requests: list[tuple[str, int | None, int | None]] = []
+    for key, info in snapshot.listing.items():
+        if is_small_object(key):
+            requests.append((key, None, None))
+        elif key.endswith(".mrc") and not _in_zarr_chunks(key):
+            requests.append((key, 0, min(HEADER_SIZE, info.size)))
+    for (key, start, _), result in zip(requests, bucket.read_many(requests), strict=True):
+        if isinstance(result, StorageError):
+            snapshot.fetch_errors[key] = result.problem
+        elif start is None:
+            snapshot.objects[key] = result
+        else:
+            snapshot.mrc_headers[key] = result

@@ -1,0 +1,38 @@
+"""The ``cryoet-ingest`` command: one subcommand per module that registers itself."""
+
+from __future__ import annotations
+
+import argparse
+import importlib
+import sys
+
+#: Modules that each add subcommands with ``register(subparsers)``.
+COMMAND_MODULES = (
+    "importers.sample",
+    "importers.standardize",
+)
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        prog="cryoet-ingest",
+        description="Ingest cryo-ET data into the CryoET Data Portal layout, and validate the result.",
+        epilog="Validate a bucket with: pytest --dataset ID --bucket URL (from the repository root).",
+    )
+    subparsers = parser.add_subparsers(dest="command", metavar="COMMAND", required=True)
+    for module in COMMAND_MODULES:
+        importlib.import_module(module).register(subparsers)
+    return parser
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = build_parser().parse_args(argv)
+    try:
+        return int(args.func(args) or 0)
+    except KeyboardInterrupt:
+        print("interrupted", file=sys.stderr)
+        return 130
+
+
+if __name__ == "__main__":
+    sys.exit(main())

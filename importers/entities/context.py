@@ -1,0 +1,153 @@
+"""The state of one ingestion: config, buckets, options, the entity tree and the report."""
+
+from __future__ import annotations
+
+import re
+import time
+from collections.abc import Iterator, Mapping
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from importers import layout
+from importers.entities.ids import IdAllocator, Identity
+from importers.entities.report import Report
+from importers.finders import FinderError, FoundItem, finder_of, literal, source_glob, source_multi_glob
+from importers.storage import Bucket
+
+#: Config list key of each entity kind.
+CONFIG_KEYS = {
+    "deposition": "depositions",
+    "dataset": "datasets",
+    "run": "runs",
+    "voxel_spacing": "voxel_spacings",
+    "tomogram": "tomograms",
+}
+
+
+@dataclass
+class IngestOptions:
+    """What the user asked for on the command line."""
+
+    force_overwrite: bool = False
+    dry_run: bool = False
+
+
+@dataclass
+class Entity:
+    """One found entity: a node of the ingestion tree (deposition → dataset → run → …)."""
+
+    kind: str
+    name: str
+    path: str | None
+    metadata: dict[str, Any]
+    parent: Entity | None = None
+    identifier: int | None = None
+    output_path: str | None = None
+
+    def lineage(self) -> Iterator[Entity]:
+        """This entity and its ancestors, nearest first."""
+        entity: Entity | None = self
+        while entity is not None:
+            yield entity
+            entity = entity.parent
+
+    def ancestor(self, kind: str) -> Entity:
+        for entity in self.lineage():
+            if entity.kind == kind:
+                return entity
+        raise KeyError(f"{self.describe()} has no {kind} ancestor")
+
+    def glob_variables(self) -> dict[str, Any]:
+        """Template variables of this entity and its ancestors (config.md §5)."""
+        variables: dict[str, Any] = {}
+        for entity in reversed(list(self.lineage())):
+            variables[f"{entity.kind}_name"] = entity.name
+            if entity.name.isdigit():
+                variables[f"int_{entity.kind}_name"] = int(entity.name)
+            variables[f"{entity.kind}_path"] = entity.path or ""
+            if entity.identifier is not None:
+                variables[f"{entity.kind}_id"] = entity.identifier
+            if entity.output_path is not None:
+                variables[f"{entity.kind}_output_path"] = entity.output_path
+        return variables
+
+    def describe(self) -> str:
+        return " / ".join(f"{e.kind} {e.name}" for e in reversed(list(self.lineage())))
+
+
+@dataclass
+class Ingestion:
+    """Everything an entity importer needs: where to read, where to write, and what to report."""
+
+    config: dict[str, Any]
+    config_path: Path
+    source: Bucket
+    output: Bucket
+    options: IngestOptions
+    report: Report = field(default_factory=Report)
+    now: int = field(default_factory=lambda: int(time.time()))
+    _allocators: dict[tuple[str, str], IdAllocator] = field(default_factory=dict)
+
+    def allocator(self, container: str, template: str, identity: Identity) -> IdAllocator:
+        """One allocator per container and entity type, seeded once from the existing output."""
+        key = (container, template)
+        if key not in self._allocators:
+            self._allocators[key] = IdAllocator(self.output, container, template, identity)
+        return self._allocators[key]
+
+    @property
+    def standardization(self) -> Mapping[str, Any]:
+        return self.config.get("standardization_config") or {}
+
+    @property
+    def deposition_id(self) -> int:
+        return int(self.standardization["deposition_id"])
+
+    @property
+    def source_root(self) -> str:
+        return str(self.standardization.get("source_prefix") or "").strip("/")
+
+    def find(self, kind: str, parent: Entity | None) -> list[Entity]:
+        """Children of ``parent`` of one kind, per the config's entries and their sources."""
+        entries = self.config.get(CONFIG_KEYS[kind]) or []
+        found: dict[str, Entity] = {}
+        variables = parent.glob_variables() if parent is not None else {}
+        variables.setdefault("output_path", "")
+        for entry in entries:
+            metadata = dict(entry.get("metadata") or {})
+            for source in entry.get("sources") or []:
+                if not _parents_pass(source.get("parent_filters"), parent):
+                    continue
+                for item in self._run_finder(source, variables):
+                    if any(re.match(pattern, item.name) for pattern in source.get("exclude") or []):
+                        continue
+                    name = layout.format_voxel_spacing(float(item.name)) if kind == "voxel_spacing" else item.name
+                    found.setdefault(name, Entity(kind, name, item.path, metadata, parent))
+        return list(found.values())
+
+    def _run_finder(self, source: Mapping[str, Any], variables: Mapping[str, Any]) -> list[FoundItem]:
+        name, arguments = finder_of(source)
+        if name == "source_glob":
+            return source_glob(self.source, self.source_root, arguments, variables)
+        if name == "source_multi_glob":
+            return source_multi_glob(self.source, self.source_root, arguments, variables)
+        if name == "destination_glob":
+            return source_glob(self.output, "", arguments, variables)
+        if name == "literal":
+            return literal(arguments)
+        raise FinderError(f"finder {name} is not supported yet")
+
+
+def _parents_pass(filters: Mapping[str, Any] | None, parent: Entity | None) -> bool:
+    """``parent_filters``: regex search on ancestor names; exclude wins, include needs a match."""
+    if not filters or parent is None:
+        return True
+    names = {entity.kind: entity.name for entity in parent.lineage()}
+    for kind, patterns in (filters.get("exclude") or {}).items():
+        if kind in names and any(re.search(p, names[kind]) for p in patterns):
+            return False
+    for kind, patterns in (filters.get("include") or {}).items():
+        if kind in names and not any(re.search(p, names[kind]) for p in patterns):
+            return False
+    return True

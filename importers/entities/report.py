@@ -1,0 +1,38 @@
+"""What an ingestion wrote, skipped and failed, for progress lines and the final summary."""
+
+from __future__ import annotations
+
+import sys
+from collections import Counter
+from dataclasses import dataclass, field
+from typing import TextIO
+
+
+@dataclass
+class Report:
+    """Outcome per entity; failures keep the entity and the one-line reason."""
+
+    stream: TextIO = field(default_factory=lambda: sys.stderr)
+    outcomes: Counter = field(default_factory=Counter)
+    failures: list[str] = field(default_factory=list)
+
+    def written(self, what: str, detail: str = "") -> None:
+        self._log("written", what, detail)
+
+    def skipped(self, what: str, detail: str = "") -> None:
+        self._log("skipped", what, detail)
+
+    def planned(self, what: str, detail: str = "") -> None:
+        self._log("planned", what, detail)
+
+    def failed(self, what: str, reason: str) -> None:
+        self.failures.append(f"{what}: {reason}")
+        self._log("failed", what, reason)
+
+    def _log(self, outcome: str, what: str, detail: str) -> None:
+        self.outcomes[outcome] += 1
+        print(f"{outcome:>8}  {what}" + (f"  ({detail})" if detail else ""), file=self.stream, flush=True)
+
+    def summary(self) -> str:
+        parts = [f"{self.outcomes[o]} {o}" for o in ("written", "skipped", "planned", "failed") if self.outcomes[o]]
+        return ", ".join(parts) or "nothing to do"

@@ -1,0 +1,55 @@
+"""Entities whose output is only their metadata JSON: deposition, dataset, run."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from importers import layout
+from importers.entities.context import Entity, Ingestion
+from importers.entities.metadata import compose, write_document
+
+#: Ontology objects a dataset always carries; absent ones are filled as ``not_reported``
+#: (``unknown`` for the development stage), as the portal's importer does (metadata.md §3).
+ONTOLOGY_DEFAULTS = {
+    "cell_component": "not_reported",
+    "cell_type": "not_reported",
+    "tissue": "not_reported",
+    "development_stage": "unknown",
+}
+ONTOLOGY_KEYS = ("cell_strain", *ONTOLOGY_DEFAULTS)
+
+
+def write_deposition(ingestion: Ingestion, deposition: Entity) -> None:
+    """Only a deposition with a metadata block gets a file (annotation-only depositions may not)."""
+    if not deposition.metadata:
+        return
+    key = layout.build("deposition_metadata", deposition_id=deposition.name)
+    write_document(ingestion, key, compose(ingestion, deposition.metadata, {}), deposition.describe())
+
+
+def dataset_computed(metadata: dict[str, Any]) -> dict[str, Any]:
+    """Ontology objects completed with the portal's placeholders."""
+    computed: dict[str, Any] = {}
+    for key in ONTOLOGY_KEYS:
+        placeholder = ONTOLOGY_DEFAULTS.get(key, "not_reported")
+        value = metadata.get(key)
+        if value is None and key not in ONTOLOGY_DEFAULTS:
+            continue
+        value = dict(value or {})
+        computed[key] = {
+            "name": value.get("name") or placeholder,
+            "id": value.get("id") or placeholder,
+        }
+    return computed
+
+
+def write_dataset(ingestion: Ingestion, dataset: Entity) -> None:
+    key = layout.build("dataset_metadata", dataset_id=dataset.name)
+    document = compose(ingestion, dataset.metadata, dataset_computed(dataset.metadata))
+    write_document(ingestion, key, document, dataset.describe())
+
+
+def write_run(ingestion: Ingestion, run: Entity) -> None:
+    dataset = run.ancestor("dataset")
+    key = layout.build("run_metadata", dataset_id=dataset.name, run_name=run.name)
+    write_document(ingestion, key, compose(ingestion, {}, {"run_name": run.name}), run.describe())

@@ -1,0 +1,82 @@
+"""Tomograms: MRC + OME-Zarr + tomogram_metadata.json under their voxel spacing (layout.md §2)."""
+
+from __future__ import annotations
+
+from collections.abc import Hashable
+from typing import Any
+
+from importers import layout
+from importers.entities.context import Entity, Ingestion
+from importers.entities.ids import IdAllocator
+from importers.entities.metadata import compose, is_current, write_document
+from importers.formats.omezarr import VolumeKind, level_shapes
+from importers.volumes import open_source_volume, tomogram_conversion, write_volume
+
+
+def identity(document: dict[str, Any]) -> Hashable:
+    """What makes two tomograms of a run the same one (layout.md §4)."""
+    return (
+        layout.format_voxel_spacing(document.get("voxel_spacing", 0)),
+        document.get("alignment_metadata_path"),
+        document.get("reconstruction_method"),
+        document.get("processing"),
+        document.get("processing_software") or "",
+        document.get("deposition_id"),
+    )
+
+
+def _allocator(ingestion: Ingestion, dataset: str, run: str) -> IdAllocator:
+    container = layout.build("run", dataset_id=dataset, run_name=run) + "/Reconstructions"
+    return ingestion.allocator(container, "tomogram_metadata", identity)
+
+
+def _size(shape: tuple[int, ...]) -> dict[str, int]:
+    return {"z": int(shape[0]), "y": int(shape[1]), "x": int(shape[2])}
+
+
+def ingest_tomogram(ingestion: Ingestion, tomogram: Entity) -> None:
+    run = tomogram.ancestor("run")
+    dataset = run.ancestor("dataset").name
+    spacing = layout.voxel_spacing_from_name(tomogram.ancestor("voxel_spacing").name)
+    if tomogram.path is None:
+        raise ValueError("a tomogram source needs a path (use source_glob)")
+    with open_source_volume(ingestion.source, tomogram.path) as source:
+        shape = source.shape
+        computed: dict[str, Any] = {"voxel_spacing": spacing}
+        tomogram.identifier = _allocator(ingestion, dataset, run.name).allocate(
+            compose(ingestion, tomogram.metadata, computed)
+        )
+        fields = {
+            "dataset_id": dataset,
+            "run_name": run.name,
+            "voxel_spacing": spacing,
+            "tomogram_id": tomogram.identifier,
+        }
+        mrc_key = layout.build("tomogram_mrc", **fields)
+        zarr_key = layout.build("tomogram_zarr", **fields)
+        computed |= {
+            "scales": [_size(level) for level in level_shapes(shape, VolumeKind.TOMOGRAM.factor)],
+            "size": _size(shape),
+            "omezarr_dir": zarr_key,
+            "mrc_file": mrc_key,
+            "run_name": run.name,
+        }
+        document = compose(ingestion, tomogram.metadata, computed)
+        metadata_key = layout.build("tomogram_metadata", **fields)
+        what = f"{tomogram.describe()} -> Tomograms/{tomogram.identifier}"
+        if ingestion.options.dry_run:
+            ingestion.report.planned(what, f"{tomogram.path}, {shape[2]}x{shape[1]}x{shape[0]}")
+            return
+        if is_current(ingestion, metadata_key, document):
+            ingestion.report.skipped(what, "complete and unchanged")
+            return
+        write_volume(
+            ingestion.output,
+            source,
+            mrc_key=mrc_key,
+            zarr_key=zarr_key,
+            kind=VolumeKind.TOMOGRAM,
+            spacing=spacing,
+            convert=tomogram_conversion(source.header),
+        )
+    write_document(ingestion, metadata_key, document, what)

@@ -1,0 +1,253 @@
+"""OME-Zarr (zarr v2, NGFF 0.4) pyramids as the portal writes them (formats.md §1).
+
+The writer walks the pyramid as an octree: each top-level chunk is built from its children, which
+are built from theirs, down to level-0 blocks read from the source. Every chunk of every level is
+encoded exactly once and memory holds one chunk per level, whatever the volume size.
+"""
+
+from __future__ import annotations
+
+import itertools
+import json
+import math
+from collections.abc import Callable
+from dataclasses import dataclass
+from enum import Enum
+from typing import Any
+
+import numpy as np
+from numcodecs import Blosc
+
+from importers.storage import Bucket
+
+LEVELS = 3
+ZATTRS = ".zattrs"
+ZGROUP = ".zgroup"
+ZARRAY = ".zarray"
+AXES = [{"name": axis, "type": "space", "unit": "angstrom"} for axis in "zyx"]
+COMPRESSOR = {"id": "blosc", "cname": "lz4", "clevel": 5, "shuffle": 1, "blocksize": 0}
+_CODEC = Blosc(cname="lz4", clevel=5, shuffle=Blosc.SHUFFLE, blocksize=0)
+
+
+class VolumeKind(Enum):
+    """How a volume is chunked and downsampled (formats.md §1, §1.1)."""
+
+    TOMOGRAM = "tomogram"
+    TILTSERIES = "tiltseries"
+    SEGMENTATION_MASK = "segmentation_mask"
+    INSTANCE_MASK = "instance_mask"
+
+    @property
+    def factor(self) -> tuple[int, int, int]:
+        return (1, 2, 2) if self is VolumeKind.TILTSERIES else (2, 2, 2)
+
+    @property
+    def chunks(self) -> tuple[int, int, int]:
+        return (1, 1024, 1024) if self is VolumeKind.TILTSERIES else (256, 256, 256)
+
+    @property
+    def dtype(self) -> np.dtype:
+        return {
+            VolumeKind.SEGMENTATION_MASK: np.dtype("|i1"),
+            VolumeKind.INSTANCE_MASK: np.dtype("<u2"),
+        }.get(self, np.dtype("<f4"))
+
+
+class ZarrFormatError(ValueError):
+    """OME-Zarr metadata that cannot be interpreted; the message says why in one line."""
+
+
+def level_shapes(shape: tuple[int, ...], factor: tuple[int, ...], levels: int = LEVELS) -> list[tuple[int, ...]]:
+    """Shapes of every level: ``ceil(shape / factor**i)`` per axis (10 -> 5 -> 3)."""
+    shapes = [tuple(int(n) for n in shape)]
+    for _ in range(levels - 1):
+        shapes.append(tuple(math.ceil(n / f) for n, f in zip(shapes[-1], factor, strict=True)))
+    return shapes
+
+
+def level_scales(spacing: float, factor: tuple[int, ...], levels: int = LEVELS) -> list[list[float]]:
+    """Per-level ``scale`` transforms: spacing times factor**i on scaled axes."""
+    return [[round(spacing * f**level, 6) for f in factor] for level in range(levels)]
+
+
+def zattrs(kind: VolumeKind, spacing: float, labels: list[int] | None = None) -> dict[str, Any]:
+    """The root ``.zattrs`` of a store (instance masks list their labels as image-label colors)."""
+    metadata: dict[str, Any] = {}
+    if kind is VolumeKind.INSTANCE_MASK:
+        metadata = {"image-label": {"colors": [{"label-value": int(v)} for v in labels or []], "version": "0.4"}}
+    datasets = [
+        {"coordinateTransformations": [{"scale": scale, "type": "scale"}], "path": str(level)}
+        for level, scale in enumerate(level_scales(spacing, kind.factor))
+    ]
+    return {"multiscales": [{"axes": AXES, "datasets": datasets, "metadata": metadata, "name": "/", "version": "0.4"}]}
+
+
+def zarray(shape: tuple[int, ...], kind: VolumeKind) -> dict[str, Any]:
+    """A level's ``.zarray``; chunks are recorded as-is even when larger than the array."""
+    dtype = kind.dtype
+    return {
+        "chunks": list(kind.chunks),
+        "compressor": COMPRESSOR,
+        "dimension_separator": "/",
+        "dtype": dtype.str,
+        "fill_value": 0.0 if dtype.kind == "f" else 0,
+        "filters": None,
+        "order": "C",
+        "shape": list(shape),
+        "zarr_format": 2,
+    }
+
+
+def dumps(document: Any) -> bytes:
+    """Zarr/portal JSON style: 4-space indent, sorted keys."""
+    return json.dumps(document, indent=4, sort_keys=True).encode()
+
+
+def downsample(block: np.ndarray, kind: VolumeKind) -> np.ndarray:
+    """One pyramid step of a block (formats.md §1.1): padded mean, OR-pool or nearest neighbour."""
+    factor = kind.factor
+    if kind is VolumeKind.INSTANCE_MASK:
+        return block[:: factor[0], :: factor[1], :: factor[2]]
+    padded_shape = [math.ceil(n / f) * f for n, f in zip(block.shape, factor, strict=True)]
+    if list(block.shape) != padded_shape:
+        padded = np.zeros(padded_shape, dtype=block.dtype)
+        padded[tuple(slice(0, n) for n in block.shape)] = block
+        block = padded
+    split = []
+    for n, f in zip(block.shape, factor, strict=True):
+        split += [n // f, f]
+    blocks = block.reshape(split)
+    if kind is VolumeKind.SEGMENTATION_MASK:
+        return (blocks != 0).any(axis=(1, 3, 5)).astype(kind.dtype)
+    # Sum then divide by the padded block size: edge blocks are diluted by the zero padding.
+    summed = blocks.astype(np.float32, copy=False).sum(axis=(1, 3, 5), dtype=np.float32)
+    return (summed / np.float32(math.prod(factor))).astype(kind.dtype, copy=False)
+
+
+#: Reads a level-0 region ``[(z0, z1), (y0, y1), (x0, x1)]`` of the source as an array.
+RegionReader = Callable[[tuple[tuple[int, int], ...]], np.ndarray]
+
+
+@dataclass
+class PyramidWriter:
+    """Writes the 3-level OME-Zarr store of one volume to ``bucket`` under ``store_key``."""
+
+    bucket: Bucket
+    store_key: str
+    kind: VolumeKind
+    shape: tuple[int, int, int]
+    spacing: float
+
+    def __post_init__(self) -> None:
+        self.shapes = level_shapes(self.shape, self.kind.factor)
+        self.labels: set[int] = set()
+
+    def write(self, read_region: RegionReader) -> None:
+        """Encode every chunk, then the level ``.zarray`` files, then ``.zattrs``/``.zgroup`` last,
+        so a store without its root metadata is recognisably a partial write."""
+        top = LEVELS - 1
+        for index in itertools.product(*(range(n) for n in self._grid(top))):
+            self._emit(top, index, read_region)
+        for level, shape in enumerate(self.shapes):
+            self.bucket.write(f"{self.store_key}/{level}/{ZARRAY}", dumps(zarray(shape, self.kind)))
+        labels = sorted(self.labels - {0})
+        self.bucket.write(f"{self.store_key}/{ZATTRS}", dumps(zattrs(self.kind, self.spacing, labels)))
+        self.bucket.write(f"{self.store_key}/{ZGROUP}", dumps({"zarr_format": 2}))
+
+    def _grid(self, level: int) -> tuple[int, ...]:
+        return tuple(math.ceil(n / c) for n, c in zip(self.shapes[level], self.kind.chunks, strict=True))
+
+    def _region(self, level: int, index: tuple[int, ...]) -> tuple[tuple[int, int], ...]:
+        return tuple(
+            (i * c, min((i + 1) * c, n)) for i, c, n in zip(index, self.kind.chunks, self.shapes[level], strict=True)
+        )
+
+    def _emit(self, level: int, index: tuple[int, ...], read_region: RegionReader) -> np.ndarray:
+        region = self._region(level, index)
+        if level == 0:
+            data = np.ascontiguousarray(read_region(region), dtype=self.kind.dtype)
+            if self.kind is VolumeKind.INSTANCE_MASK:
+                self.labels.update(int(v) for v in np.unique(data))
+        else:
+            data = np.zeros([stop - start for start, stop in region], dtype=self.kind.dtype)
+            grid = self._grid(level - 1)
+            factor = self.kind.factor
+            for offset in itertools.product(*(range(f) for f in factor)):
+                child = tuple(i * f + o for i, f, o in zip(index, factor, offset, strict=True))
+                if any(c >= g for c, g in zip(child, grid, strict=True)):
+                    continue
+                reduced = downsample(self._emit(level - 1, child, read_region), self.kind)
+                # Where the reduced child lands inside this chunk.
+                starts = [
+                    (c * size) // f - i * size
+                    for c, size, f, i in zip(child, self.kind.chunks, factor, index, strict=True)
+                ]
+                target = tuple(slice(s, s + n) for s, n in zip(starts, reduced.shape, strict=True))
+                data[target] = reduced
+        self._write_chunk(level, index, data)
+        return data
+
+    def _write_chunk(self, level: int, index: tuple[int, ...], data: np.ndarray) -> None:
+        chunk_shape = self.kind.chunks
+        if data.shape != chunk_shape:
+            # zarr v2 stores edge chunks at full chunk size, padded with the fill value.
+            full = np.zeros(chunk_shape, dtype=data.dtype)
+            full[tuple(slice(0, n) for n in data.shape)] = data
+            data = full
+        key = f"{self.store_key}/{level}/" + "/".join(str(i) for i in index)
+        self.bucket.write(key, _CODEC.encode(np.ascontiguousarray(data)))
+
+
+@dataclass(frozen=True)
+class Multiscales:
+    """What a store's ``.zattrs`` says about its levels."""
+
+    paths: list[str]
+    scales: list[list[float]]
+    axes: list[dict[str, Any]]
+    version: str | None
+    metadata: dict[str, Any]
+
+
+def read_multiscales(document: Any) -> Multiscales:
+    """Interpret a root ``.zattrs``; raises :class:`ZarrFormatError` naming what is missing."""
+    if not isinstance(document, dict):
+        raise ZarrFormatError(".zattrs is not a JSON object")
+    multiscales = document.get("multiscales")
+    if not isinstance(multiscales, list) or not multiscales or not isinstance(multiscales[0], dict):
+        raise ZarrFormatError(".zattrs has no multiscales[0]")
+    first = multiscales[0]
+    datasets = first.get("datasets")
+    if not isinstance(datasets, list) or not datasets:
+        raise ZarrFormatError("multiscales[0].datasets is missing or empty")
+    paths, scales = [], []
+    for position, dataset in enumerate(datasets):
+        if not isinstance(dataset, dict) or "path" not in dataset:
+            raise ZarrFormatError(f"multiscales[0].datasets[{position}] has no path")
+        paths.append(str(dataset["path"]))
+        scale = None
+        for transform in dataset.get("coordinateTransformations") or []:
+            if isinstance(transform, dict) and transform.get("type") == "scale":
+                scale = transform.get("scale")
+        if not isinstance(scale, list) or not all(isinstance(v, int | float) for v in scale):
+            raise ZarrFormatError(f"multiscales[0].datasets[{position}] has no numeric scale transform")
+        scales.append([float(v) for v in scale])
+    axes = first.get("axes") if isinstance(first.get("axes"), list) else []
+    metadata = first.get("metadata") if isinstance(first.get("metadata"), dict) else {}
+    return Multiscales(paths, scales, axes, first.get("version"), metadata)
+
+
+def read_zarray(document: Any) -> dict[str, Any]:
+    """A level's ``.zarray`` with the keys checks rely on; raises :class:`ZarrFormatError`."""
+    if not isinstance(document, dict):
+        raise ZarrFormatError(".zarray is not a JSON object")
+    for key in ("shape", "chunks", "dtype"):
+        if key not in document:
+            raise ZarrFormatError(f".zarray has no {key!r}")
+    if not isinstance(document["shape"], list) or not all(isinstance(n, int) for n in document["shape"]):
+        raise ZarrFormatError(".zarray shape is not a list of integers")
+    try:
+        np.dtype(document["dtype"])
+    except TypeError:
+        raise ZarrFormatError(f".zarray dtype {document['dtype']!r} is not a dtype") from None
+    return document

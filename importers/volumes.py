@@ -1,0 +1,163 @@
+"""Standardize one source volume into the portal's MRC + OME-Zarr pair, streaming by slabs.
+
+Source MRCs are memory-mapped (remote ones are first streamed to a local staging file), so
+memory is bounded by a slab and a few chunks, not by the volume size.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import tempfile
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass
+from pathlib import Path, PurePosixPath
+
+import mrcfile
+import numpy as np
+
+from importers.formats.mrc import (
+    MrcFormatError,
+    MrcHeader,
+    RunningStatistics,
+    build_header,
+    parse_header,
+    portal_label,
+)
+from importers.formats.omezarr import PyramidWriter, VolumeKind, level_shapes
+from importers.storage import Bucket
+
+#: Bytes of source data handled at once when streaming an MRC (a slab of whole z-planes).
+SLAB_BYTES = 64 << 20
+
+Convert = Callable[[np.ndarray], np.ndarray]
+
+
+@dataclass
+class SourceVolume:
+    """A source MRC, memory-mapped, with its parsed header."""
+
+    key: str
+    header: MrcHeader
+    data: np.ndarray
+    extended_header: bytes = b""
+
+    @property
+    def shape(self) -> tuple[int, int, int]:
+        return tuple(int(n) for n in self.data.shape)
+
+
+@contextlib.contextmanager
+def open_source_volume(bucket: Bucket, key: str) -> Iterator[SourceVolume]:
+    """Memory-map a source MRC; raises :class:`MrcFormatError` naming the problem."""
+    with contextlib.ExitStack() as stack:
+        local = bucket.local_path(key)
+        if local is None:
+            staging = Path(stack.enter_context(tempfile.TemporaryDirectory(prefix="cryoet-ingest-")))
+            local = bucket.download(key, staging / PurePosixPath(key).name)
+        with open(local, "rb") as handle:
+            header = parse_header(handle.read(1024))
+            extended = handle.read(header.nsymbt) if header.nsymbt else b""
+        try:
+            mapped = stack.enter_context(mrcfile.mmap(local, mode="r", permissive=True))
+        except (ValueError, OSError) as error:
+            raise MrcFormatError(f"cannot map data: {error}") from None
+        if mapped.data is None:
+            raise MrcFormatError("no data block (file truncated?)")
+        data = mapped.data if mapped.data.ndim == 3 else mapped.data.reshape(header.shape)
+        yield SourceVolume(key=key, header=header, data=data, extended_header=extended)
+
+
+def tomogram_conversion(header: MrcHeader) -> Convert:
+    """Tomograms and tilt series become float32; an int8 source with ``dmax > 127`` was stored
+    unsigned and is remapped (formats.md §1.1)."""
+    if header.mode == 0 and header.dmax > 127:
+
+        def remap(block: np.ndarray) -> np.ndarray:
+            values = block.astype(np.int16)
+            return np.where(values < 0, values + 128, values - 128).astype(np.float32)
+
+        return remap
+    return lambda block: block.astype(np.float32, copy=False)
+
+
+def mask_conversion(mask_label: int | None = 1, threshold: float | None = None) -> Convert:
+    """Semantic masks become int8 0/1: voxels equal to ``mask_label`` (or above ``threshold``)."""
+    if threshold is not None:
+        return lambda block: (block > threshold).astype(np.int8)
+    return lambda block: (block == mask_label).astype(np.int8)
+
+
+def instance_conversion() -> Convert:
+    return lambda block: block.astype(np.uint16, copy=False)
+
+
+@dataclass(frozen=True)
+class VolumeResult:
+    """What was written, for the entity's metadata."""
+
+    shape: tuple[int, int, int]
+    scales: list[tuple[int, int, int]]
+    labels: list[int]
+
+
+def _slabs(shape: tuple[int, int, int], itemsize: int) -> Iterator[tuple[int, int]]:
+    planes = max(1, SLAB_BYTES // max(1, shape[1] * shape[2] * itemsize))
+    for start in range(0, shape[0], planes):
+        yield start, min(start + planes, shape[0])
+
+
+def write_volume(
+    bucket: Bucket,
+    source: SourceVolume,
+    *,
+    mrc_key: str,
+    zarr_key: str,
+    kind: VolumeKind,
+    spacing: float,
+    convert: Convert,
+) -> VolumeResult:
+    """Write ``{x}.mrc`` and ``{x}.zarr`` for a source volume (formats.md §1-2).
+
+    Tilt series keep mz = 1 and ispg 0; volumes use ispg 1. Statistics are exact, from a first
+    pass over the data; the MRC is then streamed slab by slab, and the pyramid chunk by chunk.
+    """
+    shape = source.shape
+    dtype = kind.dtype
+    statistics = RunningStatistics()
+    for start, stop in _slabs(shape, dtype.itemsize):
+        statistics.add(convert(np.asarray(source.data[start:stop])))
+    is_tiltseries = kind is VolumeKind.TILTSERIES
+    # A source's extended header (e.g. FEI per-section metadata) is kept verbatim.
+    keep_extended = bool(source.extended_header) and bool(source.header.exttyp.strip("\x00 "))
+    extended = source.extended_header if keep_extended else b""
+    exttyp = source.header.exttyp if keep_extended else "MRCO"
+    header = build_header(
+        shape,
+        dtype,
+        (spacing, spacing, spacing),
+        statistics=statistics.result(),
+        ispg=0 if is_tiltseries else 1,
+        mz=1 if is_tiltseries else None,
+        label=portal_label(),
+        exttyp=exttyp,
+        extended_header=extended,
+        extra1=source.header.extra1,
+        extra2=source.header.extra2,
+    )
+    with bucket.open_write(mrc_key) as handle:
+        handle.write(header)
+        for start, stop in _slabs(shape, dtype.itemsize):
+            block = np.ascontiguousarray(convert(np.asarray(source.data[start:stop])), dtype=dtype.newbyteorder("<"))
+            handle.write(memoryview(block).cast("B"))
+
+    def read_region(region: tuple[tuple[int, int], ...]) -> np.ndarray:
+        (z0, z1), (y0, y1), (x0, x1) = region
+        return convert(np.asarray(source.data[z0:z1, y0:y1, x0:x1]))
+
+    writer = PyramidWriter(bucket, zarr_key, kind, shape, spacing)
+    writer.write(read_region)
+    return VolumeResult(
+        shape=shape,
+        scales=[tuple(s) for s in level_shapes(shape, kind.factor)],
+        labels=sorted(writer.labels - {0}),
+    )
