@@ -15,18 +15,17 @@ from pathlib import Path
 
 import pytest
 
-from data_validation import checks  # noqa: F401  (registers every check)
 from data_validation.checks import CheckContext
+from data_validation.engine import DISCOVERY_CODE, Status, cases, evaluate
 from data_validation.entities import Entity
-from data_validation.reader import ObjectReader, Unreadable
-from data_validation.registry import REGISTRY, Check, CheckFailed, CheckSkipped, EntityKind, Severity, Tier
+from data_validation.reader import ObjectReader
+from data_validation.registry import Check, EntityKind, Severity, Tier
 from data_validation.snapshot import Snapshot, discover
 from importers.storage import Bucket
 
 SUITE_PATH = Path(__file__).with_name("suite.py")
 DEFAULT_BUCKET = "s3://cryoet-data-portal-staging"
 SNAPSHOT_INPUT = "cryoet_snapshot"
-DISCOVERY_CODE = "GEN-DISCOVERY"
 SESSION = pytest.StashKey["ValidationSession"]()
 
 
@@ -159,18 +158,13 @@ class _XdistSnapshotHandOff:
 
 
 def _cases(session: ValidationSession) -> list:
-    params = []
-    for problem in session.snapshot.discovery_errors:
-        params.append(pytest.param(Case(None, None, problem), id=f"{DISCOVERY_CODE}:{problem.split(':')[0]}"))
-    for kind in EntityKind:
-        for entity in session.snapshot.entities.get(kind, []):
-            for registered in REGISTRY.values():
-                if registered.entity is not kind:
-                    continue
-                marks = [getattr(pytest.mark, kind.value), getattr(pytest.mark, registered.tier.name.lower())]
-                params.append(
-                    pytest.param(Case(registered, entity), id=f"{registered.code}:{entity.path}", marks=marks)
-                )
+    params = [
+        pytest.param(Case(None, None, problem), id=f"{DISCOVERY_CODE}:{problem.split(':')[0]}")
+        for problem in session.snapshot.discovery_errors
+    ]
+    for registered, entity in cases(session.snapshot):
+        marks = [getattr(pytest.mark, entity.kind.value), getattr(pytest.mark, registered.tier.name.lower())]
+        params.append(pytest.param(Case(registered, entity), id=f"{registered.code}:{entity.path}", marks=marks))
     return params
 
 
@@ -191,25 +185,13 @@ def validation_session(pytestconfig: pytest.Config) -> ValidationSession:
 
 
 def run_case(case: Case, session: ValidationSession) -> None:
-    """Run one check and turn its outcome into a pytest verdict with a one-line message."""
+    """Run one check and turn its result into a pytest verdict with a one-line message."""
     if case.check is None:
         pytest.fail(f"{DISCOVERY_CODE}: {case.problem}", pytrace=False)
-    code, where = case.check.code, case.entity.path
-    # Verdicts are given outside the except blocks so that reports show no exception chain.
-    skipped = failure = None
-    severity = case.check.severity
-    try:
-        case.check(session.context, case.entity)
-    except CheckSkipped as error:
-        skipped = str(error)
-    except Unreadable as error:
-        failure = str(error)
-    except CheckFailed as error:
-        failure, severity = str(error), error.severity or severity
-    if skipped is not None:
-        pytest.skip(f"{code} {where}: {skipped}")
-    if failure is not None:
-        message = f"{code} [{severity.name.lower()}] {where}: {failure}"
-        if severity >= session.fail_level:
-            pytest.fail(message, pytrace=False)
-        warnings.warn(ValidationWarning(message), stacklevel=1)
+    result = evaluate(case.check, session.context, case.entity)
+    if result.status is Status.SKIPPED:
+        pytest.skip(f"{result.code} {result.entity}: {result.message}")
+    if result.status is Status.FAILED:
+        if result.severity >= session.fail_level:
+            pytest.fail(result.line(), pytrace=False)
+        warnings.warn(ValidationWarning(result.line()), stacklevel=1)

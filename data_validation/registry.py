@@ -77,6 +77,9 @@ class Check:
     severity: Severity
     title: str
     function: CheckFunction
+    #: Whether an unreadable input is this check's finding. Other checks skip on unreadable
+    #: inputs, so that one broken file is reported once, by the check whose subject it is.
+    owns_inputs: bool = False
 
     def __call__(self, context: Any, entity: Any) -> None:
         self.function(context, entity)
@@ -93,22 +96,31 @@ def register(
     title: str,
     function: CheckFunction,
     severity: Severity = Severity.ERROR,
+    owns_inputs: bool = False,
 ) -> Check:
     """Add a check; a code may be registered once."""
     if code in REGISTRY:
         raise ValueError(f"check code {code} registered twice")
-    registered = Check(code, entity, tier, severity, title, function)
+    registered = Check(code, entity, tier, severity, title, function, owns_inputs)
     REGISTRY[code] = registered
     return registered
 
 
 def check(
-    code: str, *, entity: EntityKind, tier: Tier, title: str, severity: Severity = Severity.ERROR
+    code: str,
+    *,
+    entity: EntityKind,
+    tier: Tier,
+    title: str,
+    severity: Severity = Severity.ERROR,
+    owns_inputs: bool = False,
 ) -> Callable[[CheckFunction], CheckFunction]:
     """Decorator form of :func:`register`."""
 
     def decorate(function: CheckFunction) -> CheckFunction:
-        register(code, entity=entity, tier=tier, title=title, function=function, severity=severity)
+        register(
+            code, entity=entity, tier=tier, title=title, function=function, severity=severity, owns_inputs=owns_inputs
+        )
         return function
 
     return decorate

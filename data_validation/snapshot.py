@@ -47,12 +47,14 @@ def _in_zarr_chunks(key: str) -> bool:
     return ".zarr/" in key and not key.rsplit("/", 1)[-1].startswith(".z")
 
 
+def is_metadata_json(key: str) -> bool:
+    """A metadata JSON document (not zarr metadata, not a zarr chunk)."""
+    return key.endswith(".json") and not _in_zarr_chunks(key)
+
+
 def is_small_object(key: str) -> bool:
     """Objects read whole by HEADER-tier checks: metadata JSON and zarr metadata."""
-    name = key.rsplit("/", 1)[-1]
-    if name in SMALL_OBJECT_NAMES:
-        return True
-    return name.endswith(".json") and not _in_zarr_chunks(key)
+    return key.rsplit("/", 1)[-1] in SMALL_OBJECT_NAMES or is_metadata_json(key)
 
 
 def _selected(entity: Entity, run_glob: str, voxel_spacing_glob: str) -> bool:

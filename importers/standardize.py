@@ -11,10 +11,12 @@ import argparse
 import sys
 from collections.abc import Callable
 from pathlib import Path
+from typing import TextIO
 
 from importers.config import ConfigError, load_config
 from importers.entities.context import Entity, Ingestion, IngestOptions
 from importers.entities.metadata import OverwriteRefused
+from importers.entities.report import Report
 from importers.entities.simple import write_dataset, write_deposition, write_run
 from importers.entities.tomogram import ingest_tomogram
 from importers.finders import FinderError
@@ -92,17 +94,34 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     parser.set_defaults(func=run_command)
 
 
+def standardize_config(
+    config_path: Path,
+    input_url: str,
+    output_url: str,
+    *,
+    endpoint_url: str | None = None,
+    options: IngestOptions | None = None,
+    stream: TextIO | None = None,
+) -> tuple[int, Ingestion]:
+    """Load a config and standardize it; raises ConfigError/ValueError for a bad config or URL."""
+    config = load_config(config_path)
+    if "deposition_id" not in (config.get("standardization_config") or {}):
+        raise ConfigError(config_path, "standardization_config.deposition_id is required")
+    options = options or IngestOptions()
+    source = Bucket(input_url, endpoint_url=endpoint_url, read_only=True)
+    output = Bucket(output_url, endpoint_url=endpoint_url, read_only=options.dry_run)
+    report = Report(stream=stream or sys.stderr)
+    ingestion = Ingestion(config, config_path, source, output, options, report=report)
+    return standardize(ingestion), ingestion
+
+
 def run_command(args: argparse.Namespace) -> int:
+    options = IngestOptions(force_overwrite=args.force_overwrite, dry_run=args.dry_run)
     try:
-        config = load_config(args.config)
-        source = Bucket(args.input, endpoint_url=args.endpoint_url, read_only=True)
-        output = Bucket(args.output, endpoint_url=args.endpoint_url, read_only=args.dry_run)
+        status, _ = standardize_config(
+            args.config, args.input, args.output, endpoint_url=args.endpoint_url, options=options
+        )
     except (ConfigError, ValueError) as error:
         print(f"error: {error}", file=sys.stderr)
         return 2
-    if "deposition_id" not in (config.get("standardization_config") or {}):
-        print(f"error: {args.config}: standardization_config.deposition_id is required", file=sys.stderr)
-        return 2
-    options = IngestOptions(force_overwrite=args.force_overwrite, dry_run=args.dry_run)
-    ingestion = Ingestion(config=config, config_path=args.config, source=source, output=output, options=options)
-    return standardize(ingestion)
+    return status

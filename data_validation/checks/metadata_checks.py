@@ -4,10 +4,31 @@ from __future__ import annotations
 
 from data_validation.checks.context import CheckContext
 from data_validation.entities import Entity
+from data_validation.reader import Unreadable
 from data_validation.registry import EntityKind, Tier, check, fail
+from data_validation.snapshot import is_metadata_json
 from importers import layout
 
 VS_TOLERANCE = 0.0005
+
+
+@check(
+    "GEN-JSON-PARSE",
+    entity=EntityKind.DATASET,
+    tier=Tier.HEADER,
+    owns_inputs=True,
+    title="every metadata JSON and zarr metadata document of the dataset parses as a JSON object",
+)
+def json_documents_parse(context: CheckContext, dataset: Entity) -> None:
+    broken = []
+    for key in sorted(context.reader.keys_under(dataset.path)):
+        if is_metadata_json(key):
+            try:
+                context.reader.json(key)
+            except Unreadable as unreadable:
+                broken.append(f"{key} ({unreadable.reason})")
+    if broken:
+        fail(f"{len(broken)} unreadable: " + "; ".join(broken), observed=broken)
 
 
 @check("DS-METADATA-EXISTS", entity=EntityKind.DATASET, tier=Tier.LIST, title="dataset_metadata.json exists")

@@ -103,4 +103,3 @@ def tomogram_scales_zarr(context: CheckContext, tomogram: Entity) -> None:
         shape = context.reader.json(array_key).get("shape")
         if shape != _zyx(scale, f"scales[{level}]"):
             fail(f"level {level} shape {shape}, scales[{level}] = {scale}", observed=shape, expected=scale)
-

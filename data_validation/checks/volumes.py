@@ -11,6 +11,7 @@ import itertools
 import math
 from collections.abc import Callable
 from dataclasses import dataclass
+from functools import partial
 
 import numpy as np
 
@@ -212,6 +213,7 @@ def mrc_label_portal(header: MrcHeader, family: VolumeFamily, spacing: float, si
         fail(f"label[0] does not start with the portal stamp {PORTAL_LABEL!r}", observed=header.labels[:1])
 
 
+#: (code suffix, tier, severity, title, function); MRC-READABLE owns the header's readability.
 MRC_SUITE: list[tuple[str, Tier, Severity, str, MrcCheck]] = [
     ("MRC-READABLE", Tier.HEADER, Severity.ERROR, "the 1024-byte MRC header parses", mrc_readable),
     ("MRC-SPACEGROUP", Tier.HEADER, Severity.ERROR, "ispg is the family's space group", mrc_spacegroup),
@@ -447,22 +449,22 @@ def _zarr_runner(family: VolumeFamily, function: ZarrCheck) -> Callable[[CheckCo
     return lambda context, entity: function(context, family, entity)
 
 
+#: Suite checks whose subject is the readability of their input (see Check.owns_inputs).
+INPUT_OWNERS = {"MRC-READABLE", "ZARR-PATHS", "ZARR-CHILDREN"}
+
+#: Both suites as (code suffix, tier, severity, title, family -> check function).
+SUITE = [(*entry[:4], partial(_mrc_runner, function=entry[4])) for entry in MRC_SUITE] + [
+    (*entry[:4], partial(_zarr_runner, function=entry[4])) for entry in ZARR_SUITE
+]
+
 for _family in FAMILIES:
-    for _suffix, _tier, _severity, _title, _function in MRC_SUITE:
+    for _suffix, _tier, _severity, _title, _runner in SUITE:
         register(
             f"{_family.prefix}-{_suffix}",
             entity=_family.entity,
             tier=_tier,
             severity=_severity,
             title=_title,
-            function=_mrc_runner(_family, _function),
-        )
-    for _suffix, _tier, _severity, _title, _zarr_function in ZARR_SUITE:
-        register(
-            f"{_family.prefix}-{_suffix}",
-            entity=_family.entity,
-            tier=_tier,
-            severity=_severity,
-            title=_title,
-            function=_zarr_runner(_family, _zarr_function),
+            function=_runner(_family),
+            owns_inputs=_suffix in INPUT_OWNERS,
         )

@@ -1,0 +1,148 @@
+"""Real components for the project's own tests: a moto S3 server and a fresh PostgreSQL database.
+
+Nothing may reach real AWS: before any test runs, credentials are fake and every endpoint points
+at a closed local port; the ``s3_endpoint`` fixture then points them at the moto server.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+import socket
+import tempfile
+import uuid
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+
+os.environ.update(
+    {
+        "AWS_ACCESS_KEY_ID": "testing",
+        "AWS_SECRET_ACCESS_KEY": "testing",
+        "AWS_SESSION_TOKEN": "testing",
+        "AWS_DEFAULT_REGION": "us-east-1",
+        "AWS_ENDPOINT_URL": "http://127.0.0.1:9",
+        "AWS_ENDPOINT_URL_S3": "http://127.0.0.1:9",
+        # moto's request recorder otherwise writes its log into the current directory.
+        "MOTO_RECORDER_FILEPATH": os.path.join(tempfile.mkdtemp(prefix="moto-recorder-"), "recording"),
+    }
+)
+for _variable in ("AWS_PROFILE", "AWS_CONFIG_FILE", "AWS_SHARED_CREDENTIALS_FILE"):
+    os.environ.pop(_variable, None)
+
+# The moto server's request log would drown test failure output.
+logging.getLogger("werkzeug").setLevel(logging.WARNING)
+
+REPO_ROOT = Path(__file__).resolve().parents[1]
+DEFAULT_DATABASE_URL = "postgresql://postgres@127.0.0.1:5432/postgres"
+
+
+def shared_dir() -> Path:
+    """The ``shared/`` folder that lies beside the repository (in CI: beside the fresh clone)."""
+    for parent in REPO_ROOT.parents:
+        candidate = parent / "shared"
+        if (candidate / "spec").is_dir():
+            return candidate
+    pytest.skip("shared/ (spec, portal configs, reference dataset) not found beside the repository")
+
+
+def _free_port() -> int:
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        return probe.getsockname()[1]
+
+
+@pytest.fixture(scope="session")
+def s3_endpoint() -> Iterator[str]:
+    """A moto S3 server on 127.0.0.1; AWS_ENDPOINT_URL(_S3) point at it for the session."""
+    from moto.server import ThreadedMotoServer
+
+    server = ThreadedMotoServer(ip_address="127.0.0.1", port=_free_port(), verbose=False)
+    server.start()
+    host, port = server.get_host_and_port()
+    endpoint = f"http://{host}:{port}"
+    previous = {name: os.environ.get(name) for name in ("AWS_ENDPOINT_URL", "AWS_ENDPOINT_URL_S3")}
+    os.environ["AWS_ENDPOINT_URL"] = os.environ["AWS_ENDPOINT_URL_S3"] = endpoint
+    yield endpoint
+    os.environ.update({name: value for name, value in previous.items() if value is not None})
+    server.stop()
+
+
+@pytest.fixture
+def s3_bucket(s3_endpoint: str) -> str:
+    """A new, empty bucket on the moto server; returns its ``s3://`` URL."""
+    import boto3
+
+    name = f"test-{uuid.uuid4().hex[:12]}"
+    boto3.client("s3", endpoint_url=s3_endpoint).create_bucket(Bucket=name)
+    return f"s3://{name}"
+
+
+@pytest.fixture(scope="session")
+def database_url() -> Iterator[str]:
+    """A fresh PostgreSQL database on ``$CRYOET_TEST_DATABASE_URL``'s server, dropped afterwards."""
+    import psycopg2
+    from psycopg2 import sql
+
+    server_url = os.environ.get("CRYOET_TEST_DATABASE_URL", DEFAULT_DATABASE_URL)
+    name = f"cryoet_test_{uuid.uuid4().hex[:12]}"
+    try:
+        admin = psycopg2.connect(server_url)
+    except psycopg2.OperationalError as error:
+        pytest.fail(f"PostgreSQL at {server_url} is not reachable: {str(error).strip()}")
+    admin.autocommit = True
+    with admin.cursor() as cursor:
+        cursor.execute(sql.SQL("CREATE DATABASE {}").format(sql.Identifier(name)))
+    base, _, _ = server_url.rpartition("/")
+    try:
+        yield f"{base}/{name}"
+    finally:
+        with admin.cursor() as cursor:
+            cursor.execute(sql.SQL("DROP DATABASE IF EXISTS {} WITH (FORCE)").format(sql.Identifier(name)))
+        admin.close()
+
+
+def upload_tree(local: Path, bucket_url: str) -> None:
+    """Copy a local folder into a bucket (test set-up only)."""
+    from importers.storage import Bucket
+
+    bucket = Bucket(bucket_url)
+    for path in sorted(local.rglob("*")):
+        if path.is_file():
+            bucket.write(path.relative_to(local).as_posix(), path.read_bytes())
+
+
+@pytest.fixture(scope="session")
+def sample_source(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """The sample source dataset (2 small runs), written once per session."""
+    from importers.sample import write_sample
+
+    root = tmp_path_factory.mktemp("sample-source")
+    write_sample(root, runs=2, size=16, seed=7)
+    return root
+
+
+@pytest.fixture(scope="session")
+def clean_tree(sample_source: Path, tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """The sample standardized into a local bucket folder, once per session (treat as read-only)."""
+    import io
+
+    from importers.standardize import standardize_config
+
+    output = tmp_path_factory.mktemp("clean-bucket")
+    status, ingestion = standardize_config(
+        REPO_ROOT / "dataset_configs" / "10001.yaml", str(sample_source), str(output), stream=io.StringIO()
+    )
+    assert status == 0, ingestion.report.failures
+    return output
+
+
+@pytest.fixture
+def bucket_copy(clean_tree: Path, tmp_path: Path) -> Path:
+    """A private copy of the clean standardized sample, for a test to break."""
+    import shutil
+
+    target = tmp_path / "bucket"
+    shutil.copytree(clean_tree, target)
+    return target

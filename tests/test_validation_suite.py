@@ -1,0 +1,102 @@
+"""``pytest --dataset`` end to end, as users run it: exit codes, one-line failures, S3, xdist."""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+import urllib.request
+from pathlib import Path
+
+import pytest
+
+from tests.cases_checks import case_mrc_voxel_spacing
+from tests.conftest import REPO_ROOT, upload_tree
+
+
+def run_suite(*arguments: str, cwd: Path = REPO_ROOT) -> subprocess.CompletedProcess[str]:
+    command = [sys.executable, "-m", "pytest", "-p", "no:cacheprovider", "-q", *arguments]
+    return subprocess.run(command, cwd=cwd, capture_output=True, text=True, timeout=300, env=os.environ.copy())
+
+
+def test_clean_sample_passes(clean_tree: Path) -> None:
+    result = run_suite("--dataset", "10001", "--bucket", f"file://{clean_tree}")
+    assert result.returncode == 0, result.stdout + result.stderr
+    assert " passed" in result.stdout and "failed" not in result.stdout
+
+
+def test_altered_voxel_size_fails_with_a_clear_message(bucket_copy: Path) -> None:
+    case_mrc_voxel_spacing().apply(bucket_copy)
+    result = run_suite("--dataset", "10001", "--bucket", f"file://{bucket_copy}")
+    assert result.returncode == 1
+    line = next(line for line in result.stdout.splitlines() if line.startswith("TOMO-MRC-VOXEL-SPACING"))
+    assert "10001/TS_001/Reconstructions/VoxelSpacing13.480/Tomograms/100" in line
+    assert "14.0000" in line and "expected 13.480" in line
+    assert "Traceback" not in result.stdout
+
+
+def test_suite_runs_from_any_directory_and_with_workers(clean_tree: Path, tmp_path: Path) -> None:
+    result = run_suite("--dataset", "10001", "--bucket", str(clean_tree), "-n", "2", cwd=tmp_path)
+    assert result.returncode == 0, result.stdout + result.stderr
+    serial = run_suite("--dataset", "10001", "--bucket", f"file://{clean_tree}")
+    assert result.stdout.splitlines()[-1].split(" in ")[0] == serial.stdout.splitlines()[-1].split(" in ")[0]
+
+
+def test_garbage_bucket_gives_failures_not_errors(bucket_copy: Path) -> None:
+    tomogram = bucket_copy / "10001/TS_001/Reconstructions/VoxelSpacing13.480/Tomograms/100"
+    (tomogram / "TS_001.mrc").write_bytes(b"")
+    (tomogram / "TS_001.zarr/.zattrs").write_text("{not json")
+    other = bucket_copy / "10001/TS_002/Reconstructions/VoxelSpacing13.480/Tomograms/100/TS_002.mrc"
+    header = bytearray(other.read_bytes()[:1024])
+    header[0:12] = (2**20).to_bytes(4, "little") * 3  # a header claiming a 4-exabyte volume
+    other.write_bytes(bytes(header))
+    (bucket_copy / "10001/TS_002/run_metadata.json").write_bytes(b"\xff\xfe")
+    result = run_suite("--dataset", "10001", "--bucket", f"file://{bucket_copy}")
+    assert result.returncode == 1, result.stdout + result.stderr
+    assert "INTERNALERROR" not in result.stdout + result.stderr and "Traceback" not in result.stdout
+    failures = [line for line in result.stdout.splitlines() if line.startswith(("TOMO-", "GEN-", "RUN-", "DS-"))]
+    assert len(failures) == 4, failures  # one failure per defect, by the check that owns the input
+    assert any(
+        f.startswith("TOMO-MRC-READABLE") and "TS_001.mrc: not an MRC header (header truncated" in f for f in failures
+    )
+    assert any(
+        f.startswith("TOMO-MRC-READABLE") and "TS_002.mrc: not an MRC header (implausible dimensions" in f
+        for f in failures
+    )
+    (json_failure,) = [f for f in failures if f.startswith("GEN-JSON-PARSE")]
+    assert "run_metadata.json (not valid JSON" in json_failure
+    (zarr_failure,) = [f for f in failures if f.startswith("TOMO-ZARR-PATHS")]
+    assert "TS_001.zarr/.zattrs: not valid JSON" in zarr_failure
+
+
+def test_unknown_dataset_is_a_failed_discovery_check(tmp_path: Path) -> None:
+    result = run_suite("--dataset", "424242", "--bucket", f"file://{tmp_path}")
+    assert result.returncode == 1
+    assert "GEN-DISCOVERY: dataset 424242: nothing under" in result.stdout
+
+
+def _recorder(endpoint: str, action: str) -> bytes:
+    method = "GET" if action == "download-recording" else "POST"
+    request = urllib.request.Request(f"{endpoint}/moto-api/recorder/{action}", method=method)
+    with urllib.request.urlopen(request) as response:
+        return response.read()
+
+
+def test_suite_on_moto_only_reads(clean_tree: Path, s3_bucket: str, s3_endpoint: str) -> None:
+    upload_tree(clean_tree, s3_bucket)
+    _recorder(s3_endpoint, "reset-recording")
+    _recorder(s3_endpoint, "start-recording")
+    try:
+        result = run_suite("--dataset", "10001", "--bucket", s3_bucket)
+    finally:
+        _recorder(s3_endpoint, "stop-recording")
+    assert result.returncode == 0, result.stdout + result.stderr
+    methods = [json.loads(line)["method"] for line in _recorder(s3_endpoint, "download-recording").splitlines()]
+    assert methods and set(methods) <= {"GET", "HEAD"}, set(methods)
+
+
+@pytest.mark.parametrize("option", ["--dataset", "--datasets"])
+def test_dataset_option_accepts_lists(clean_tree: Path, option: str) -> None:
+    result = run_suite(option, "10001,10001", "--bucket", f"file://{clean_tree}", "--co")
+    assert result.returncode == 0 and "TOMO-MRC-VOXEL-SPACING" in result.stdout
