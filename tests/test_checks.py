@@ -63,3 +63,12 @@ def test_voxel_size_message_names_the_values(bucket_copy: Path) -> None:
     cases_checks.case_mrc_voxel_spacing().apply(bucket_copy)
     (finding,) = [f for f in _failures(_results(bucket_copy)) if f.code == "TOMO-MRC-VOXEL-SPACING"]
     assert "14.0000" in finding.message and "13.480" in finding.message
+
+
+def test_docs_checks_table_matches_the_registry() -> None:
+    from data_validation.catalog import markdown
+    from tests.conftest import REPO_ROOT
+
+    assert (REPO_ROOT / "docs" / "checks.md").read_text() == markdown(), (
+        "run: cryoet-ingest checks --markdown > docs/checks.md"
+    )

@@ -17,7 +17,7 @@ VS_TOLERANCE = 0.0005
     entity=EntityKind.DATASET,
     tier=Tier.HEADER,
     owns_inputs=True,
-    title="every metadata JSON and zarr metadata document of the dataset parses as a JSON object",
+    title="every metadata JSON of the dataset parses as a JSON object",
 )
 def json_documents_parse(context: CheckContext, dataset: Entity) -> None:
     broken = []

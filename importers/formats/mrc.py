@@ -9,7 +9,7 @@ from dataclasses import dataclass
 
 import mrcfile.utils
 import numpy as np
-from mrcfile.dtypes import HEADER_DTYPE
+from mrcfile.dtypes import HEADER_DTYPE, get_ext_header_dtype
 
 HEADER_SIZE = 1024
 PORTAL_LABEL = "Validated by cryoET data portal."
@@ -172,6 +172,19 @@ def parse_header(raw: bytes) -> MrcHeader:
         extra1=bytes(fields["extra1"]),
         extra2=bytes(fields["extra2"]),
     )
+
+
+def parse_extended_header(raw: bytes, header: MrcHeader) -> np.ndarray | bytes:
+    """The extended header that follows the main header: FEI1/FEI2 metadata as structured records
+    (one per section), any other type as its raw bytes."""
+    if len(raw) < header.nsymbt:
+        raise MrcFormatError(f"extended header truncated: {len(raw)} of {header.nsymbt} bytes")
+    raw = bytes(raw[: header.nsymbt])
+    dtype = get_ext_header_dtype(header.exttyp.encode("latin-1"), header.byte_order)
+    if dtype is None or not raw:
+        return raw
+    whole = len(raw) // dtype.itemsize * dtype.itemsize
+    return np.frombuffer(raw[:whole], dtype=dtype)
 
 
 @dataclass(frozen=True)

@@ -1,0 +1,23 @@
+#!/usr/bin/env bash
+# The main job on the embedded default: build the sample dataset, standardize it into a local
+# bucket folder, and validate it with `pytest --dataset 10001`. Everything lands in .local/.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+scripts/setup.sh
+workspace=$PWD/.local
+rm -rf "$workspace/source" "$workspace/reports"
+mkdir -p "$workspace/reports"
+echo "== 1/3 sample: writing the sample source dataset to $workspace/source"
+.venv/bin/cryoet-ingest sample "$workspace/source" --runs 2 --size 64
+echo "== 2/3 standardize: dataset_configs/10001.yaml -> $workspace/bucket"
+.venv/bin/cryoet-ingest standardize dataset_configs/10001.yaml \
+    --input "$workspace/source" --output "$workspace/bucket"
+echo "== 3/3 validate: pytest --dataset 10001 --bucket file://$workspace/bucket"
+status=0
+.venv/bin/pytest --dataset 10001 --bucket "file://$workspace/bucket" -n auto -q \
+    --junitxml "$workspace/reports/validation.xml" --alluredir "$workspace/reports/allure-results" || status=$?
+echo
+echo "Standardized bucket:  $workspace/bucket"
+echo "Validation results:   $workspace/reports/validation.xml (JUnit XML)"
+echo "                      $workspace/reports/allure-results (Allure results)"
+exit $status
