@@ -11,6 +11,7 @@ import sys
 COMMAND_MODULES = (
     "importers.sample",
     "importers.standardize",
+    "importers.config.commands",
     "data_validation.catalog",
 )
 

@@ -219,9 +219,7 @@ def _distances(
     return box, distance
 
 
-def _shell_offset(
-    z0: int, z1: int, phantom: _Phantom
-) -> tuple[tuple[slice, slice, slice], np.ndarray] | None:
+def _shell_offset(z0: int, z1: int, phantom: _Phantom) -> tuple[tuple[slice, slice, slice], np.ndarray] | None:
     """``|distance − radius|`` to the membrane over the slab, or None if the shell misses it."""
     reach = phantom.membrane_radius + _MEMBRANE_HALF_WIDTH + 1
     found = _distances(z0, z1, phantom.shape, phantom.membrane_centre, reach)
@@ -355,9 +353,7 @@ def _xf_matrix() -> np.ndarray:
     return np.array([[c, s], [-s, c]])
 
 
-def _paint_disc(
-    image: np.ndarray, u: float, v: float, radius: float, value: float, inner: float = 0.0
-) -> None:
+def _paint_disc(image: np.ndarray, u: float, v: float, radius: float, value: float, inner: float = 0.0) -> None:
     """Add the projection (chord length × value) of a ball, or of a hollow ball if ``inner`` > 0.
 
     ``u, v`` are the pixel column/row of its centre; radii are in tomogram voxels (two pixels each).
@@ -376,9 +372,7 @@ def _paint_disc(
     image[r0:r1, c0:c1] += (value * chord).astype(np.float32)
 
 
-def _tilt_image(
-    phantom: _Phantom, angle: float, shift: np.ndarray, side: int, rng: np.random.Generator
-) -> np.ndarray:
+def _tilt_image(phantom: _Phantom, angle: float, shift: np.ndarray, side: int, rng: np.random.Generator) -> np.ndarray:
     """One raw tilt image: the phantom projected at ``angle`` about the tomogram's y axis, plus noise.
 
     Projecting the analytic phantom instead of the voxel data keeps this cheap for large sizes. The image is
@@ -486,9 +480,7 @@ def _mdoc_text(run: str, size: int, defocus_um: float, start: dt.datetime, clock
 
 def _xf_text(shifts: np.ndarray) -> str:
     (a11, a12), (a21, a22) = _xf_matrix()
-    return "".join(
-        f"{a11:10.6f} {a12:10.6f} {a21:10.6f} {a22:10.6f} {dx:9.3f} {dy:9.3f}\n" for dx, dy in shifts
-    )
+    return "".join(f"{a11:10.6f} {a12:10.6f} {a21:10.6f} {a22:10.6f} {dx:9.3f} {dy:9.3f}\n" for dx, dy in shifts)
 
 
 def _ctf_text(angles: np.ndarray, defocus_um: float, rng: np.random.Generator) -> str:

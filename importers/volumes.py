@@ -1,18 +1,19 @@
 """Standardize one source volume into the portal's MRC + OME-Zarr pair, streaming by slabs.
 
-Source MRCs are memory-mapped (remote ones are first streamed to a local staging file), so
-memory is bounded by a slab and a few chunks, not by the volume size.
+Source MRCs are memory-mapped (remote ones are first streamed to a local staging file) and the
+mapped pages are released after each slab or block, so resident memory is bounded by a slab and
+a few chunks, not by the volume size.
 """
 
 from __future__ import annotations
 
 import contextlib
+import mmap
 import tempfile
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from pathlib import Path, PurePosixPath
 
-import mrcfile
 import numpy as np
 
 from importers.formats.mrc import (
@@ -27,7 +28,9 @@ from importers.formats.omezarr import PyramidWriter, VolumeKind, level_shapes
 from importers.storage import Bucket
 
 #: Bytes of source data handled at once when streaming an MRC (a slab of whole z-planes).
-SLAB_BYTES = 64 << 20
+SLAB_BYTES = 32 << 20
+#: Mapped source bytes touched before their pages are released.
+MAPPED_STEP_BYTES = 8 << 20
 
 Convert = Callable[[np.ndarray], np.ndarray]
 
@@ -40,10 +43,29 @@ class SourceVolume:
     header: MrcHeader
     data: np.ndarray
     extended_header: bytes = b""
+    mapping: mmap.mmap | None = None
 
     @property
     def shape(self) -> tuple[int, int, int]:
         return tuple(int(n) for n in self.data.shape)
+
+    def read(self, region: tuple[tuple[int, int], ...]) -> np.ndarray:
+        """A copy of a region ``((z0, z1), (y0, y1), (x0, x1))``.
+
+        The copy is made a few planes at a time and the mapped pages are released after each step:
+        resident file pages would otherwise grow with the volume, and a block narrower than a row
+        still touches whole rows.
+        """
+        (z0, z1), (y0, y1), (x0, x1) = region
+        block = np.empty((z1 - z0, y1 - y0, x1 - x0), dtype=self.data.dtype)
+        plane_bytes = max(1, (y1 - y0) * self.data.shape[2] * self.data.dtype.itemsize)
+        step = max(1, MAPPED_STEP_BYTES // plane_bytes)
+        for start in range(z0, z1, step):
+            stop = min(start + step, z1)
+            block[start - z0 : stop - z0] = self.data[start:stop, y0:y1, x0:x1]
+            if self.mapping is not None:
+                self.mapping.madvise(mmap.MADV_DONTNEED)
+        return block
 
 
 @contextlib.contextmanager
@@ -54,17 +76,26 @@ def open_source_volume(bucket: Bucket, key: str) -> Iterator[SourceVolume]:
         if local is None:
             staging = Path(stack.enter_context(tempfile.TemporaryDirectory(prefix="cryoet-ingest-")))
             local = bucket.download(key, staging / PurePosixPath(key).name)
-        with open(local, "rb") as handle:
-            header = parse_header(handle.read(1024))
-            extended = handle.read(header.nsymbt) if header.nsymbt else b""
+        handle = stack.enter_context(open(local, "rb"))
+        header = parse_header(handle.read(1024))
+        extended = handle.read(header.nsymbt) if header.nsymbt else b""
+        if header.dtype is None:
+            raise MrcFormatError(f"unsupported MRC mode {header.mode}")
+        size = Path(local).stat().st_size
+        if size < header.expected_file_size:
+            raise MrcFormatError(f"data truncated: file has {size} bytes, header implies {header.expected_file_size}")
+        if header.data_nbytes == 0:
+            raise MrcFormatError(f"empty volume (nx, ny, nz = {header.nx}, {header.ny}, {header.nz})")
+        mapping = stack.enter_context(mmap.mmap(handle.fileno(), 0, access=mmap.ACCESS_READ))
+        data = np.ndarray(header.shape, dtype=header.dtype, buffer=mapping, offset=header.data_offset)
+        volume = SourceVolume(key=key, header=header, data=data, extended_header=extended, mapping=mapping)
+        del data
         try:
-            mapped = stack.enter_context(mrcfile.mmap(local, mode="r", permissive=True))
-        except (ValueError, OSError) as error:
-            raise MrcFormatError(f"cannot map data: {error}") from None
-        if mapped.data is None:
-            raise MrcFormatError("no data block (file truncated?)")
-        data = mapped.data if mapped.data.ndim == 3 else mapped.data.reshape(header.shape)
-        yield SourceVolume(key=key, header=header, data=data, extended_header=extended)
+            yield volume
+        finally:
+            # The mapping cannot close while an array still points into it.
+            volume.data = np.empty((0, 0, 0), dtype=header.dtype)
+            volume.mapping = None
 
 
 def tomogram_conversion(header: MrcHeader) -> Convert:
@@ -124,8 +155,9 @@ def write_volume(
     shape = source.shape
     dtype = kind.dtype
     statistics = RunningStatistics()
+    full = ((0, shape[1]), (0, shape[2]))
     for start, stop in _slabs(shape, dtype.itemsize):
-        statistics.add(convert(np.asarray(source.data[start:stop])))
+        statistics.add(convert(source.read(((start, stop), *full))))
     is_tiltseries = kind is VolumeKind.TILTSERIES
     # A source's extended header (e.g. FEI per-section metadata) is kept verbatim.
     keep_extended = bool(source.extended_header) and bool(source.header.exttyp.strip("\x00 "))
@@ -147,15 +179,11 @@ def write_volume(
     with bucket.open_write(mrc_key) as handle:
         handle.write(header)
         for start, stop in _slabs(shape, dtype.itemsize):
-            block = np.ascontiguousarray(convert(np.asarray(source.data[start:stop])), dtype=dtype.newbyteorder("<"))
+            block = np.ascontiguousarray(convert(source.read(((start, stop), *full))), dtype=dtype.newbyteorder("<"))
             handle.write(memoryview(block).cast("B"))
 
-    def read_region(region: tuple[tuple[int, int], ...]) -> np.ndarray:
-        (z0, z1), (y0, y1), (x0, x1) = region
-        return convert(np.asarray(source.data[z0:z1, y0:y1, x0:x1]))
-
     writer = PyramidWriter(bucket, zarr_key, kind, shape, spacing)
-    writer.write(read_region)
+    writer.write(lambda region: convert(source.read(region)))
     return VolumeResult(
         shape=shape,
         scales=[tuple(s) for s in level_shapes(shape, kind.factor)],

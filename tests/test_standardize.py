@@ -12,8 +12,8 @@ import zarr
 from importers.cli import main
 from importers.entities.context import IngestOptions
 from importers.formats.mrc import parse_header
-from importers.storage import Bucket
 from importers.standardize import standardize_config
+from importers.storage import Bucket
 from tests.conftest import REPO_ROOT, upload_tree
 
 CONFIG = REPO_ROOT / "dataset_configs" / "10001.yaml"

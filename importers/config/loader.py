@@ -79,8 +79,6 @@ def _construct(path: Path, loader: _Loader, node: Node) -> Any:
             # Only the plain YAML types are accepted: python/object and custom tags could run code or hide data.
             raise ConfigError(path, f"unsafe or unknown YAML tag {_tag_name(tag)} is not allowed", line) from None
         raise ConfigError(path, f"invalid YAML: {problem or error}", line) from None
-    except RecursionError:
-        raise ConfigError(path, "invalid YAML: self-referencing anchor") from None
 
 
 def _find_duplicates(node: Node) -> list[tuple[KeyPath, int, int]]:
@@ -109,25 +107,29 @@ def _find_duplicates(node: Node) -> list[tuple[KeyPath, int, int]]:
     return found
 
 
-def _line_index(loader: _Loader, node: Node) -> dict[KeyPath, int]:
-    """Line of each key path; a key's line is that of the key, a list item's that of its first token."""
+def _line_index(path: Path, loader: _Loader, node: Node) -> dict[KeyPath, int]:
+    """Line of each key path; a key's line is that of the key, a list item's that of its first token.
+
+    Raises ConfigError for an alias inside its own anchor: such a config would be infinitely deep.
+    """
     lines: dict[KeyPath, int] = {}
     active: set[int] = set()
 
-    def walk(current: Node, path: KeyPath) -> None:
-        if id(current) in active:  # a cycle through aliases
-            return
+    def walk(current: Node, key_path: KeyPath) -> None:
+        if id(current) in active:
+            line = lines.get(key_path, current.start_mark.line + 1)
+            raise ConfigError(path, "an alias refers to the anchored block that contains it", line)
         active.add(id(current))
         if isinstance(current, MappingNode):
             for key_node, value_node in current.value:
                 key = loader.construct_object(key_node, deep=True) if isinstance(key_node, ScalarNode) else None
                 if isinstance(key, str | int):
-                    lines.setdefault((*path, key), key_node.start_mark.line + 1)
-                    walk(value_node, (*path, key))
+                    lines.setdefault((*key_path, key), key_node.start_mark.line + 1)
+                    walk(value_node, (*key_path, key))
         elif isinstance(current, SequenceNode):
             for index, item in enumerate(current.value):
-                lines[(*path, index)] = item.start_mark.line + 1
-                walk(item, (*path, index))
+                lines[(*key_path, index)] = item.start_mark.line + 1
+                walk(item, (*key_path, index))
         active.discard(id(current))
 
     walk(node, ())
@@ -151,7 +153,7 @@ def load_document(path: str | Path) -> Document:
     if not isinstance(data, dict):
         found = {list: "a list", str: "a string"}.get(type(data), type(data).__name__)
         raise ConfigError(path, f"top level must be a mapping of keys, found {found}", node.start_mark.line + 1)
-    return Document(path, data, _line_index(loader, node), duplicates)
+    return Document(path, data, _line_index(path, loader, node), duplicates)
 
 
 def load_config(path: str | Path) -> dict[str, Any]:

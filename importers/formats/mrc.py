@@ -207,10 +207,18 @@ class RunningStatistics:
         self.minimum = math.inf
         self.maximum = -math.inf
 
+    #: Elements folded in at once, bounding the float64 temporaries.
+    PIECE = 1 << 22
+
     def add(self, block: np.ndarray) -> None:
-        if block.size == 0:
+        flat = block.reshape(-1)
+        for start in range(0, flat.size, self.PIECE):
+            self._add(flat[start : start + self.PIECE])
+
+    def _add(self, piece: np.ndarray) -> None:
+        if piece.size == 0:
             return
-        values = block.astype(np.float64, copy=False)
+        values = piece.astype(np.float64)
         count = values.size
         mean = float(values.mean())
         m2 = float(((values - mean) ** 2).sum())
