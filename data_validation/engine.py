@@ -65,6 +65,7 @@ def evaluate(check: Check, context: CheckContext, entity: Entity) -> Result:
 
 
 def discovery_results(snapshot: Snapshot) -> list[Result]:
+    """Discovery problems (an unlistable or empty prefix) as failed results."""
     return [Result(DISCOVERY_CODE, "", Status.FAILED, Severity.ERROR, problem) for problem in snapshot.discovery_errors]
 
 

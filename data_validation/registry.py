@@ -32,10 +32,16 @@ class Tier(IntEnum):
 
 
 class EntityKind(StrEnum):
+    """Entity kinds the suite discovers; each is a directory template of ``importers.layout``."""
+
+    DEPOSITION = "deposition"
     DATASET = "dataset"
     RUN = "run"
+    TILTSERIES = "tiltseries"
+    ALIGNMENT = "alignment"
     VOXEL_SPACING = "voxel_spacing"
     TOMOGRAM = "tomogram"
+    ANNOTATION = "annotation"
 
 
 class CheckFailed(Exception):

@@ -7,6 +7,7 @@ the snapshot to a file that every xdist worker loads, so workers never list or f
 from __future__ import annotations
 
 import fnmatch
+import json
 import pickle
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -17,8 +18,7 @@ from importers import layout
 from importers.formats.mrc import HEADER_SIZE
 from importers.storage import Bucket, ObjectInfo, StorageError
 
-#: Entity kinds the suite discovers, and the layout directory each corresponds to.
-DISCOVERED_KINDS = (EntityKind.DATASET, EntityKind.RUN, EntityKind.VOXEL_SPACING, EntityKind.TOMOGRAM)
+DEPOSITIONS_PREFIX = "depositions_metadata"
 SMALL_OBJECT_NAMES = (".zattrs", ".zarray", ".zgroup")
 
 
@@ -71,35 +71,63 @@ def _selected(entity: Entity, run_glob: str, voxel_spacing_glob: str) -> bool:
     return True
 
 
-def discover(bucket: Bucket, dataset_ids: list[str], *, run_glob: str = "*", voxel_spacing_glob: str = "*") -> Snapshot:
-    """List each dataset prefix once, find its entities, and prefetch the small objects."""
-    snapshot = Snapshot(bucket_url=bucket.url, endpoint_url=bucket.endpoint_url)
-    found: dict[EntityKind, set[Entity]] = {kind: set() for kind in DISCOVERED_KINDS}
-    for dataset_id in dataset_ids:
+def _list(bucket: Bucket, snapshot: Snapshot, prefix: str, what: str) -> dict[str, ObjectInfo]:
+    """One recursive listing of a prefix; a failure or an empty prefix is a discovery problem."""
+    try:
+        listed = bucket.listing(prefix)
+    except StorageError as error:
+        snapshot.discovery_errors.append(f"{what}: cannot list {bucket.url_of(prefix)}: {error.problem}")
+        return {}
+    if not listed:
+        snapshot.discovery_errors.append(f"{what}: nothing under {bucket.url_of(prefix)}")
+    snapshot.listing.update(listed)
+    return listed
+
+
+def _referenced_depositions(snapshot: Snapshot) -> set[str]:
+    """Deposition ids that the prefetched metadata documents name."""
+    ids = set()
+    for key, raw in snapshot.objects.items():
+        if not (is_metadata_json(key) and b'"deposition_id"' in raw):
+            continue
         try:
-            listed = bucket.listing(dataset_id)
-        except StorageError as error:
-            snapshot.discovery_errors.append(f"cannot list {bucket.url_of(dataset_id)}: {error.problem}")
+            value = json.loads(raw).get("deposition_id")
+        except (ValueError, AttributeError):
             continue
-        if not listed:
-            snapshot.discovery_errors.append(f"dataset {dataset_id}: nothing under {bucket.url_of(dataset_id)}")
-            continue
-        snapshot.listing.update(listed)
-        for key in listed:
-            for kind in DISCOVERED_KINDS:
-                match = layout.entity_prefix(kind.value, key)
-                if match is not None:
-                    entity = Entity.of(kind, **match.fields)
-                    if _selected(entity, run_glob, voxel_spacing_glob):
-                        found[kind].add(entity)
+        if isinstance(value, int) and not isinstance(value, bool) and value > 0:
+            ids.add(str(value))
+    return ids
+
+
+def discover(bucket: Bucket, dataset_ids: list[str], *, run_glob: str = "*", voxel_spacing_glob: str = "*") -> Snapshot:
+    """List each dataset prefix once and prefetch its small objects, then do the same for the
+    depositions those documents reference; parse every key into entities."""
+    snapshot = Snapshot(bucket_url=bucket.url, endpoint_url=bucket.endpoint_url)
+    listed: dict[str, ObjectInfo] = {}
+    for dataset_id in dataset_ids:
+        listed |= _list(bucket, snapshot, dataset_id, f"dataset {dataset_id}")
+    _prefetch(bucket, snapshot, listed)
+    depositions = sorted(_referenced_depositions(snapshot), key=int)
+    for deposition_id in depositions:
+        prefix = f"{DEPOSITIONS_PREFIX}/{deposition_id}"
+        _prefetch(bucket, snapshot, _list(bucket, snapshot, prefix, f"deposition {deposition_id}"))
+    found: dict[EntityKind, set[Entity]] = {kind: set() for kind in EntityKind}
+    found[EntityKind.DEPOSITION] = {Entity.of(EntityKind.DEPOSITION, deposition_id=d) for d in depositions}
+    for key in listed:
+        for kind in EntityKind:
+            match = layout.entity_prefix(kind.value, key)
+            if match is not None:
+                entity = Entity.of(kind, **match.fields)
+                if _selected(entity, run_glob, voxel_spacing_glob):
+                    found[kind].add(entity)
     snapshot.entities = {kind: sorted(entities) for kind, entities in found.items()}
-    _prefetch(bucket, snapshot)
     return snapshot
 
 
-def _prefetch(bucket: Bucket, snapshot: Snapshot) -> None:
+def _prefetch(bucket: Bucket, snapshot: Snapshot, listed: dict[str, ObjectInfo]) -> None:
+    """Fetch every small object and MRC header of ``listed`` at once (many requests in flight)."""
     requests: list[tuple[str, int | None, int | None]] = []
-    for key, info in snapshot.listing.items():
+    for key, info in listed.items():
         if is_small_object(key):
             requests.append((key, None, None))
         elif key.endswith(".mrc") and not _in_zarr_chunks(key):

@@ -18,25 +18,44 @@ from importers.entities.context import Entity, Ingestion, IngestOptions
 from importers.entities.metadata import OverwriteRefused
 from importers.entities.report import Report
 from importers.entities.simple import write_dataset, write_deposition, write_run
-from importers.entities.tomogram import ingest_tomogram
+from importers.entities.tomogram import prepare_tomogram, write_tomogram
 from importers.finders import FinderError
 from importers.formats.mrc import MrcFormatError
 from importers.storage import Bucket, StorageError
 
-#: The entity tree (config.md §2): which kinds are found below which.
+Step = Callable[[Ingestion, Entity], None]
+
+#: The entity tree (config.md §2): which kinds are found below which, in the order they are
+#: ingested (frames before tilt series, which count them; tilt series before alignments, which
+#: point at them; alignments before voxel spacings, whose tomograms and annotations point at them).
 CHILDREN: dict[str, tuple[str, ...]] = {
-    "deposition": ("dataset",),
-    "dataset": ("run",),
-    "run": ("voxel_spacing",),
-    "voxel_spacing": ("tomogram",),
+    "deposition": ("dataset", "deposition_keyphoto"),
+    "dataset": ("run", "dataset_keyphoto"),
+    "run": (
+        "gain",
+        "collection_metadata",
+        "frame",
+        "tiltseries",
+        "alignment",
+        "identified_object",
+        "voxel_spacing",
+    ),
+    "tiltseries": ("rawtilt", "ctf"),
+    "voxel_spacing": ("tomogram", "annotation"),
+    "tomogram": ("key_image",),
 }
 
-#: What is written for an entity once its children are done.
-WRITERS: dict[str, Callable[[Ingestion, Entity], None]] = {
+#: What is done for an entity before its children (allocate its id, write its data files).
+PREPARERS: dict[str, Step] = {
+    "tomogram": prepare_tomogram,
+}
+
+#: What is written for an entity once its children are done (its metadata JSON).
+WRITERS: dict[str, Step] = {
     "deposition": write_deposition,
     "dataset": write_dataset,
     "run": write_run,
-    "tomogram": ingest_tomogram,
+    "tomogram": write_tomogram,
 }
 
 #: Problems that belong to one entity: reported, and the walk goes on.
@@ -51,9 +70,21 @@ def _attempt(ingestion: Ingestion, what: str, action: Callable[[], object]) -> o
         return None
 
 
+def _handled(kind: str) -> bool:
+    return kind in PREPARERS or kind in WRITERS or kind in CHILDREN
+
+
 def visit(ingestion: Ingestion, entity: Entity) -> None:
-    """Ingest the children of ``entity``, then the entity itself."""
+    """Prepare ``entity``, ingest its children, then write the entity's metadata.
+
+    An entity whose preparation failed has no children written and no metadata.
+    """
+    preparer = PREPARERS.get(entity.kind)
+    if preparer is not None and not _attempt(ingestion, entity.describe(), lambda: preparer(ingestion, entity) or True):
+        return
     for kind in CHILDREN.get(entity.kind, ()):
+        if not _handled(kind):
+            continue
         children = _attempt(
             ingestion, f"{entity.describe()}: finding {kind}s", lambda k=kind: ingestion.find(k, entity)
         )

@@ -15,13 +15,25 @@ from importers.entities.report import Report
 from importers.finders import FinderError, FoundItem, finder_of, literal, source_glob, source_multi_glob
 from importers.storage import Bucket
 
-#: Config list key of each entity kind.
+#: Config list key of each entity kind (config.md §2).
 CONFIG_KEYS = {
     "deposition": "depositions",
+    "deposition_keyphoto": "deposition_keyphotos",
     "dataset": "datasets",
+    "dataset_keyphoto": "dataset_keyphotos",
     "run": "runs",
+    "gain": "gains",
+    "collection_metadata": "collection_metadata",
+    "frame": "frames",
+    "tiltseries": "tiltseries",
+    "rawtilt": "rawtilts",
+    "ctf": "ctfs",
+    "alignment": "alignments",
+    "identified_object": "identified_objects",
     "voxel_spacing": "voxel_spacings",
     "tomogram": "tomograms",
+    "key_image": "key_images",
+    "annotation": "annotations",
 }
 
 
@@ -44,6 +56,8 @@ class Entity:
     parent: Entity | None = None
     identifier: int | None = None
     output_path: str | None = None
+    #: What this entity's import produced that relatives need (ids, output keys, counts).
+    outputs: dict[str, Any] = field(default_factory=dict)
 
     def lineage(self) -> Iterator[Entity]:
         """This entity and its ancestors, nearest first."""

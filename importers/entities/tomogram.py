@@ -34,7 +34,9 @@ def _size(shape: tuple[int, ...]) -> dict[str, int]:
     return {"z": int(shape[0]), "y": int(shape[1]), "x": int(shape[2])}
 
 
-def ingest_tomogram(ingestion: Ingestion, tomogram: Entity) -> None:
+def prepare_tomogram(ingestion: Ingestion, tomogram: Entity) -> None:
+    """Allocate the tomogram's id, compose its metadata and write its MRC + OME-Zarr (unless an
+    identical complete tomogram is already there)."""
     run = tomogram.ancestor("run")
     dataset = run.ancestor("dataset").name
     spacing = layout.voxel_spacing_from_name(tomogram.ancestor("voxel_spacing").name)
@@ -64,11 +66,12 @@ def ingest_tomogram(ingestion: Ingestion, tomogram: Entity) -> None:
         document = compose(ingestion, tomogram.metadata, computed)
         metadata_key = layout.build("tomogram_metadata", **fields)
         what = f"{tomogram.describe()} -> Tomograms/{tomogram.identifier}"
+        tomogram.outputs.update(document=document, metadata_key=metadata_key, what=what, fields=fields)
         if ingestion.options.dry_run:
             ingestion.report.planned(what, f"{tomogram.path}, {shape[2]}x{shape[1]}x{shape[0]}")
             return
         if is_current(ingestion, metadata_key, document):
-            ingestion.report.skipped(what, "complete and unchanged")
+            tomogram.outputs["complete"] = True
             return
         write_volume(
             ingestion.output,
@@ -79,4 +82,14 @@ def ingest_tomogram(ingestion: Ingestion, tomogram: Entity) -> None:
             spacing=spacing,
             convert=tomogram_conversion(source.header),
         )
-    write_document(ingestion, metadata_key, document, what)
+
+
+def write_tomogram(ingestion: Ingestion, tomogram: Entity) -> None:
+    """Write ``tomogram_metadata.json`` once the volumes and the key images are there."""
+    outputs = tomogram.outputs
+    if ingestion.options.dry_run:
+        return
+    if outputs.get("complete"):
+        ingestion.report.skipped(outputs["what"], "complete and unchanged")
+        return
+    write_document(ingestion, outputs["metadata_key"], outputs["document"], outputs["what"])
