@@ -40,9 +40,23 @@ FIELD_PATTERNS = {
     "key_image": "|".join(KEY_IMAGE_NAMES),
     "slug": r"[0-9a-z_]+",
     "version": r"[0-9a-z._]+",
-    "shape_suffix": r"[a-z_]+",
+    "shape_suffix": r"(?:{shapes})(?:_caption)?|globalcaption",
+    "precompute_suffix": r"{shapes}|segmentation|orientedmesh",
     "member": r".+",
+    "loose_voxel_spacing": r"[^/]+",
 }
+
+#: Lower-cased shape names used as annotation file suffixes (layout.md §3); captions add ``_caption``.
+SHAPE_SUFFIXES = (
+    "point",
+    "orientedpoint",
+    "instancesegmentation",
+    "segmentationmask",
+    "instancesegmentationmask",
+    "triangularmesh",
+)
+_SHAPES = "|".join(sorted(SHAPE_SUFFIXES, key=len, reverse=True))
+FIELD_PATTERNS = {name: pattern.replace("{shapes}", _SHAPES) for name, pattern in FIELD_PATTERNS.items()}
 
 _RUN = "{dataset_id}/{run_name}"
 _VS = _RUN + "/Reconstructions/VoxelSpacing{voxel_spacing}"
@@ -77,11 +91,11 @@ TEMPLATES: dict[str, str] = {
     "tomogram_zarr_member": _TOMO + "/{run_name}.zarr/{member}",
     "tomogram_zarr": _TOMO + "/{run_name}.zarr",
     "key_image": _VS + "/Images/{tomogram_id}/key-photo-{key_image}.png",
-    "annotation_metadata": _ANNO + "/{slug}-{version}.json",
     "annotation_zarr_member": _ANNO + "/{slug}-{version}_{shape_suffix}.zarr/{member}",
     "annotation_file": _ANNO + "/{slug}-{version}_{shape_suffix}.{ext}",
+    "annotation_metadata": _ANNO + "/{slug}-{version}.json",
     "neuroglancer_config": _NG + "/{tomogram_id}-neuroglancer_config.json",
-    "neuroglancer_precompute_member": _NG + "/{annotation_id}-{slug}-{version}_{shape_suffix}/{member}",
+    "neuroglancer_precompute_member": _NG + "/{annotation_id}-{slug}-{version}_{precompute_suffix}/{member}",
 }
 
 #: Entity directories, for discovery: a key below one of these belongs to that entity.
@@ -180,10 +194,22 @@ def parse(key: str) -> Match | None:
     return None
 
 
-def entity_prefix(kind: str, key: str) -> Match | None:
-    """If ``key`` lies in (or is) an entity directory of ``kind``, that directory's fields."""
-    found = _compiled(ENTITY_DIRS[kind], prefix=True).match(key.strip("/"))
-    return Match(kind, found.groupdict()) if found else None
+def entity_prefix(kind: str, key: str, *, loose_voxel_spacing: bool = False) -> Match | None:
+    """If ``key`` lies in (or is) an entity directory of ``kind``, that directory's fields.
+
+    ``loose_voxel_spacing`` also recognises non-canonical ``VoxelSpacing*`` folder names, so that a
+    validator can discover (and report) them.
+    """
+    pattern = ENTITY_DIRS[kind]
+    if loose_voxel_spacing:
+        pattern = pattern.replace("VoxelSpacing{voxel_spacing}", "VoxelSpacing{loose_voxel_spacing}")
+    found = _compiled(pattern, prefix=True).match(key.strip("/"))
+    if not found:
+        return None
+    fields = found.groupdict()
+    if "loose_voxel_spacing" in fields:
+        fields["voxel_spacing"] = fields.pop("loose_voxel_spacing")
+    return Match(kind, fields)
 
 
 def strip_bucket_name(path: str, bucket_name: str | None = None) -> str:

@@ -8,6 +8,7 @@ transient S3 errors are retried with backoff, and every request is counted.
 from __future__ import annotations
 
 import contextlib
+import errno
 import os
 import random
 import tempfile
@@ -98,10 +99,16 @@ class IOStats:
             }
 
 
+#: How s3fs reports throttling (503 SlowDown -> EBUSY), server errors (5xx -> EREMOTEIO) and timeouts.
+_TRANSIENT_ERRNOS = {errno.EBUSY, errno.EREMOTEIO, errno.ETIMEDOUT, errno.ECONNRESET}
+
+
 def _is_transient(error: BaseException) -> bool:
     if isinstance(error, FileNotFoundError | PermissionError | IsADirectoryError | NotADirectoryError):
         return False
     if isinstance(error, TimeoutError | ConnectionError):
+        return True
+    if isinstance(error, OSError) and error.errno in _TRANSIENT_ERRNOS:
         return True
     text = f"{type(error).__name__}: {error}"
     return any(marker in text for marker in _TRANSIENT_MARKERS)
@@ -154,15 +161,17 @@ class Bucket:
             self.root = f"{parsed.netloc}/{parsed.path.strip('/')}".rstrip("/")
             self.endpoint_url = endpoint_url or endpoint_from_environment()
             client_kwargs = {"endpoint_url": self.endpoint_url} if self.endpoint_url else {}
-            # Botocore retries are left on for connection setup; ours count and back off per request.
+            # Botocore's and s3fs's own retries are turned off: ours back off, and count every attempt.
             self.fs = fsspec.filesystem(
                 "s3",
                 client_kwargs=client_kwargs,
+                config_kwargs={"retries": {"total_max_attempts": 1}},
                 default_block_size=1 << 20,
                 default_fill_cache=False,
                 use_listings_cache=False,
                 skip_instance_cache=True,
             )
+            self.fs.retries = 1
         elif parsed.scheme in ("", "file"):
             self.protocol = "file"
             local = parsed.path if parsed.scheme == "file" else url
@@ -298,7 +307,8 @@ class Bucket:
 
     def read(self, key: str) -> bytes:
         """A whole (small) object."""
-        data = self._call(key, "get", lambda: self.fs.cat_file(self.path(key)))
+        # start=0 makes s3fs send one GET, instead of a HEAD and then ranged GETs.
+        data = self._call(key, "get", lambda: self.fs.cat_file(self.path(key), start=0))
         self.stats.record("get", read=len(data))
         return data
 
@@ -385,6 +395,7 @@ class Bucket:
                 yield counted
             except BaseException:
                 handle.discard()
+                handle.closed = True  # discarded: nothing left for close() (or __del__) to flush
                 raise
             self._call(key, "put", handle.close)
         else:

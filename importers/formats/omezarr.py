@@ -244,8 +244,12 @@ def read_zarray(document: Any) -> dict[str, Any]:
     for key in ("shape", "chunks", "dtype"):
         if key not in document:
             raise ZarrFormatError(f".zarray has no {key!r}")
-    if not isinstance(document["shape"], list) or not all(isinstance(n, int) for n in document["shape"]):
-        raise ZarrFormatError(".zarray shape is not a list of integers")
+    for key in ("shape", "chunks"):
+        values = document[key]
+        if not isinstance(values, list) or not all(isinstance(n, int) and not isinstance(n, bool) for n in values):
+            raise ZarrFormatError(f".zarray {key} is not a list of integers: {values!r}")
+    if not isinstance(document["dtype"], str):
+        raise ZarrFormatError(f".zarray dtype {document['dtype']!r} is not a dtype string")
     try:
         np.dtype(document["dtype"])
     except TypeError:
