@@ -59,9 +59,7 @@ def _mdoc_sections(text: str) -> list[dict[str, str]]:
     return sections
 
 
-def test_same_seed_gives_identical_bytes_and_other_seed_differs(
-    sample: dict[str, Any], tmp_path: Path
-) -> None:
+def test_same_seed_gives_identical_bytes_and_other_seed_differs(sample: dict[str, Any], tmp_path: Path) -> None:
     again = write_sample(tmp_path / "again", runs=2, size=SIZE, seed=0)
     other = write_sample(tmp_path / "other", runs=2, size=SIZE, seed=1)
     reference = _digests(sample["root"])
@@ -256,8 +254,7 @@ def test_config_loads_and_its_globs_match_the_sample(sample: dict[str, Any]) -> 
     (runs_source,) = config["runs"][0]["sources"]
     finder = runs_source["source_glob"]
     names = sorted(
-        re.match(finder["name_regex"], Path(path).name).group(1)
-        for path in glob.glob(str(root / finder["list_glob"]))
+        re.match(finder["name_regex"], Path(path).name).group(1) for path in glob.glob(str(root / finder["list_glob"]))
     )
     assert names == sample["runs"]
 
@@ -316,9 +313,7 @@ def test_cli_writes_sample_and_reports(tmp_path: Path, capsys: pytest.CaptureFix
 
 
 @pytest.mark.parametrize("bad", [["--runs", "0"], ["--size", "7"], ["--size", "big"], ["--seed", "-2"]])
-def test_cli_rejects_bad_arguments(
-    tmp_path: Path, capsys: pytest.CaptureFixture[str], bad: list[str]
-) -> None:
+def test_cli_rejects_bad_arguments(tmp_path: Path, capsys: pytest.CaptureFixture[str], bad: list[str]) -> None:
     with pytest.raises(SystemExit) as exit_info:
         _cli().parse_args(["sample", str(tmp_path), *bad])
     assert exit_info.value.code == 2
