@@ -12,6 +12,7 @@ from enum import StrEnum
 
 from data_validation import checks  # noqa: F401  (registers every check)
 from data_validation.checks import CheckContext
+from data_validation.database import DatabaseTarget
 from data_validation.entities import Entity
 from data_validation.reader import ObjectReader, Unreadable
 from data_validation.registry import REGISTRY, Check, CheckFailed, CheckSkipped, EntityKind, Severity
@@ -61,6 +62,9 @@ def evaluate(check: Check, context: CheckContext, entity: Entity) -> Result:
         return Result(check.code, entity.path, Status.SKIPPED, check.severity, f"{unreadable} (reported elsewhere)")
     except CheckFailed as failed:
         return Result(check.code, entity.path, Status.FAILED, failed.severity or check.severity, str(failed))
+    except Exception as error:
+        message = f"internal error in the check: {type(error).__name__}: {error}"
+        return Result(check.code, entity.path, Status.FAILED, check.severity, message)
     return Result(check.code, entity.path, Status.PASSED, check.severity)
 
 
@@ -69,8 +73,11 @@ def discovery_results(snapshot: Snapshot) -> list[Result]:
     return [Result(DISCOVERY_CODE, "", Status.FAILED, Severity.ERROR, problem) for problem in snapshot.discovery_errors]
 
 
-def validate(bucket: Bucket, dataset_ids: list[str], **discovery_options: str) -> list[Result]:
-    """Discover, then run every check on every entity of the given datasets."""
+def validate(
+    bucket: Bucket, dataset_ids: list[str], *, database: DatabaseTarget | None = None, **discovery_options: str
+) -> list[Result]:
+    """Discover, then run every check on every entity of the given datasets (DB-* checks against
+    ``database``; without one they are skipped)."""
     snapshot = discover(bucket, dataset_ids, **discovery_options)
-    context = CheckContext(ObjectReader(snapshot, bucket))
+    context = CheckContext(ObjectReader(snapshot, bucket), database)
     return discovery_results(snapshot) + [evaluate(check, context, entity) for check, entity in cases(snapshot)]

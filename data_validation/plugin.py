@@ -6,21 +6,27 @@ handed to every xdist worker, which loads it instead of listing the bucket again
 
 from __future__ import annotations
 
+import datetime as dt
 import os
 import shutil
 import tempfile
 import warnings
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 
 import pytest
 
+from data_validation import io_accounting, sampling
 from data_validation.checks import CheckContext
+from data_validation.database import DatabaseTarget, is_database_check
 from data_validation.engine import DISCOVERY_CODE, Status, cases, evaluate
 from data_validation.entities import Entity
 from data_validation.reader import ObjectReader
 from data_validation.registry import Check, EntityKind, Severity, Tier
 from data_validation.snapshot import Snapshot, discover
+from data_validation.waivers import Waiver, WaiverError, find_waiver, load_waivers
+from importers.db.connect import EMBEDDED_DATABASE, URL_VARIABLE, DatabaseError, resolve_url
+from importers.db.mapping import DEFAULT_HTTPS_PREFIX
 from importers.storage import Bucket
 
 SUITE_PATH = Path(__file__).with_name("suite.py")
@@ -48,6 +54,7 @@ class ValidationSession:
     context: CheckContext
     fail_level: Severity
     snapshot_path: Path | None = None
+    waivers: list[Waiver] = field(default_factory=list)
 
 
 def pytest_addoption(parser: pytest.Parser) -> None:
@@ -90,12 +97,34 @@ def pytest_addoption(parser: pytest.Parser) -> None:
         help="only voxel spacings matching, e.g. '13.480' or 'VoxelSpacing13*' (default: *)",
     )
     group.addoption(
+        "--waivers",
+        dest="cryoet_waivers",
+        default=None,
+        metavar="FILE",
+        help="YAML list of accepted failures: {code, entity, reason, expires?} (code and entity are globs)",
+    )
+    group.addoption(
         "--severity",
         dest="cryoet_severity",
         default="error",
         choices=["error", "warning", "info"],
         help="lowest finding severity that fails a test (default: error; lower ones warn)",
     )
+    group.addoption(
+        "--db-url",
+        dest="cryoet_db_url",
+        default=None,
+        metavar="URL",
+        help=f"portal database for the DB-* checks (default: ${URL_VARIABLE}, else {EMBEDDED_DATABASE} if present)",
+    )
+    group.addoption(
+        "--https-prefix",
+        dest="cryoet_https_prefix",
+        default=DEFAULT_HTTPS_PREFIX,
+        metavar="URL",
+        help=f"prefix the database's https_* columns were imported with (default: {DEFAULT_HTTPS_PREFIX})",
+    )
+    _add_io_options(group)
 
 
 def _dataset_ids(config: pytest.Config) -> list[str]:
@@ -110,8 +139,10 @@ def pytest_configure(config: pytest.Config) -> None:
         config.addinivalue_line("markers", f"{kind.value}: checks of {kind.value} entities")
     for tier in Tier:
         config.addinivalue_line("markers", f"{tier.name.lower()}: checks of the {tier.name} I/O tier")
+    config.addinivalue_line("markers", "db: database consistency checks (need --db-url or the embedded database)")
     if config.pluginmanager.hasplugin("xdist"):
         config.pluginmanager.register(_XdistSnapshotHandOff(), "cryoet-xdist-snapshot")
+    _configure_io(config)
     dataset_ids = _dataset_ids(config)
     if not dataset_ids:
         return
@@ -119,9 +150,14 @@ def pytest_configure(config: pytest.Config) -> None:
         # Without explicit paths, `pytest --dataset N` runs the suite, wherever pytest was started
         # (a path given as an option value can make pytest miss this project's ini file).
         config.args = [str(SUITE_PATH)]
-    bucket = Bucket(
-        config.getoption("cryoet_bucket"), endpoint_url=config.getoption("cryoet_endpoint_url"), read_only=True
-    )
+    try:
+        bucket = Bucket(
+            config.getoption("cryoet_bucket"), endpoint_url=config.getoption("cryoet_endpoint_url"), read_only=True
+        )
+        waivers_file = config.getoption("cryoet_waivers")
+        waivers = load_waivers(Path(waivers_file)) if waivers_file else []
+    except (ValueError, WaiverError) as error:
+        raise pytest.UsageError(str(error)) from None
     workerinput = getattr(config, "workerinput", None)
     snapshot_path = None
     if workerinput is not None and SNAPSHOT_INPUT in workerinput:
@@ -135,16 +171,57 @@ def pytest_configure(config: pytest.Config) -> None:
         )
         snapshot_path = Path(tempfile.mkdtemp(prefix="cryoet-validate-")) / "snapshot.pickle"
         snapshot.save(snapshot_path)
+    _keep_pytest_out_of(bucket, config)
+    _root_at_the_suite(config)
     fail_level = Severity[config.getoption("cryoet_severity").upper()]
     config.stash[SESSION] = ValidationSession(
-        snapshot, CheckContext(ObjectReader(snapshot, bucket)), fail_level, snapshot_path
+        snapshot,
+        CheckContext(ObjectReader(snapshot, bucket), _open_database(config)),
+        fail_level,
+        snapshot_path,
+        waivers,
     )
+
+
+def _open_database(config: pytest.Config) -> DatabaseTarget | None:
+    """The database of the DB-* checks: --db-url, $CRYOET_DATABASE_URL or an existing embedded one."""
+    url = resolve_url(config.getoption("cryoet_db_url"), embedded_must_exist=True)
+    if url is None:
+        return None
+    try:
+        return DatabaseTarget.open(url, config.getoption("cryoet_https_prefix"))
+    except DatabaseError as error:
+        raise pytest.UsageError(str(error)) from None
+
+
+def _keep_pytest_out_of(bucket: Bucket, config: pytest.Config) -> None:
+    """The suite never writes to the bucket it checks. A bare local path given to --bucket can become
+    pytest's rootdir (it is chosen before this plugin's options are known), and pytest's cache plugins
+    would then write .pytest_cache into the bucket: they are switched off for such a session."""
+    bucket_root = bucket.local_path("")
+    if bucket_root is None or not config.rootpath.resolve().is_relative_to(bucket_root.resolve()):
+        return
+    for name in ("lfplugin", "nfplugin", "stepwiseplugin"):
+        plugin = config.pluginmanager.get_plugin(name)
+        if plugin is not None:
+            config.pluginmanager.unregister(plugin)
+
+
+def _root_at_the_suite(config: pytest.Config) -> None:
+    """Test ids are paths relative to pytest's rootdir; when a path among the option values made pytest
+    choose a rootdir outside this project (see _keep_pytest_out_of), ids would read ``../../x::test``.
+    pytest has no public way to change the rootdir once chosen, hence the private attribute (pytest
+    is pinned to 9.0.x; a test covers this)."""
+    if not SUITE_PATH.is_relative_to(config.rootpath):
+        config._rootpath = SUITE_PATH.parents[1]
 
 
 def pytest_unconfigure(config: pytest.Config) -> None:
     session = config.stash.get(SESSION, None)
     if session is not None and session.snapshot_path is not None:
         shutil.rmtree(session.snapshot_path.parent, ignore_errors=True)
+    if session is not None and session.context.database is not None:
+        session.context.database.close()
 
 
 class _XdistSnapshotHandOff:
@@ -164,6 +241,8 @@ def _cases(session: ValidationSession) -> list:
     ]
     for registered, entity in cases(session.snapshot):
         marks = [getattr(pytest.mark, entity.kind.value), getattr(pytest.mark, registered.tier.name.lower())]
+        if is_database_check(registered.code):
+            marks.append(pytest.mark.db)
         params.append(pytest.param(Case(registered, entity), id=f"{registered.code}:{entity.path}", marks=marks))
     return params
 
@@ -185,13 +264,115 @@ def validation_session(pytestconfig: pytest.Config) -> ValidationSession:
 
 
 def run_case(case: Case, session: ValidationSession) -> None:
-    """Run one check and turn its result into a pytest verdict with a one-line message."""
+    """Run one check and turn its result into a pytest verdict with a one-line message.
+
+    A failure at or above ``--severity`` fails the test unless a waiver accepts it (then it is
+    reported as xfailed, with the waiver's reason); an expired waiver is named in the failure.
+    """
     if case.check is None:
         pytest.fail(f"{DISCOVERY_CODE}: {case.problem}", pytrace=False)
     result = evaluate(case.check, session.context, case.entity)
     if result.status is Status.SKIPPED:
         pytest.skip(f"{result.code} {result.entity}: {result.message}")
-    if result.status is Status.FAILED:
-        if result.severity >= session.fail_level:
-            pytest.fail(result.line(), pytrace=False)
+    if result.status is not Status.FAILED:
+        return
+    if result.severity < session.fail_level:
         warnings.warn(ValidationWarning(result.line()), stacklevel=1)
+        return
+    waiver = find_waiver(session.waivers, result.code, result.entity)
+    if waiver is None:
+        pytest.fail(result.line(), pytrace=False)
+    if waiver.expired(dt.date.today()):
+        pytest.fail(f"{result.line()} (waiver expired {waiver.expires}: {waiver.reason})", pytrace=False)
+    pytest.xfail(f"waived: {waiver.reason} — {result.line()}")
+
+
+# -- content sampling and I/O accounting (--sample-chunks, --io-report, --io-budget) ----------
+
+IO_PROPERTY = "cryoet_io"
+
+
+def _add_io_options(group: pytest.OptionGroup) -> None:
+    group.addoption(
+        "--sample-chunks",
+        dest="cryoet_sample_chunks",
+        type=int,
+        default=sampling.DEFAULT_SAMPLE_CHUNKS,
+        metavar="N",
+        help=f"chunks sampled per array by the SAMPLE-tier checks, one of them an edge chunk "
+        f"(default: {sampling.DEFAULT_SAMPLE_CHUNKS}; 0 skips the SAMPLE tier)",
+    )
+    group.addoption(
+        "--io-report",
+        dest="cryoet_io_report",
+        action="store_true",
+        help="print the requests and bytes read per check and per entity at the end",
+    )
+    group.addoption(
+        "--io-budget",
+        dest="cryoet_io_budget",
+        action="append",
+        default=[],
+        metavar="TIER=SIZE",
+        help="bytes one check may read, per tier, e.g. SAMPLE=128MiB or FULL=none; repeatable (defaults: "
+        + ", ".join(f"{t.name}={io_accounting.format_bytes(b)}" for t, b in io_accounting.DEFAULT_BUDGETS.items())
+        + ")",
+    )
+
+
+def _configure_io(config: pytest.Config) -> None:
+    try:
+        sampling.configure(chunks=config.getoption("cryoet_sample_chunks"))
+        budgets = io_accounting.parse_budgets(config.getoption("cryoet_io_budget"))
+    except ValueError as error:
+        raise pytest.UsageError(str(error)) from None
+    config.pluginmanager.register(_IoAccounting(config, budgets), "cryoet-io-accounting")
+
+
+class _IoAccounting:
+    """Counts each check's requests and bytes, enforces the tier budgets and prints ``--io-report``.
+
+    The counts of a test travel as a user property of its report, so that with xdist the controller
+    sums what the workers read."""
+
+    def __init__(self, config: pytest.Config, budgets: dict[Tier, int | None]) -> None:
+        self.config = config
+        self.budgets = budgets
+        self.report = io_accounting.IoReport()
+
+    def pytest_sessionstart(self, session: pytest.Session) -> None:
+        validation = self.config.stash.get(SESSION, None)
+        if validation is not None and validation.snapshot_path is not None:
+            # The controlling process: what discovery and prefetch read, before any check.
+            stats = validation.context.reader.bucket.stats.snapshot()
+            self.report.session_requests, self.report.session_bytes = stats["total_requests"], stats["bytes_read"]
+
+    @pytest.hookimpl(wrapper=True)
+    def pytest_runtest_call(self, item: pytest.Item):
+        callspec = getattr(item, "callspec", None)
+        case = callspec.params.get("check_case") if callspec is not None else None
+        if not isinstance(case, Case) or case.check is None:
+            return (yield)
+        usage = io_accounting.usage_for(case.check, case.entity, self.budgets)
+        try:
+            with io_accounting.accounting(usage):
+                result = yield
+        finally:
+            item.user_properties.append((IO_PROPERTY, usage.record_of().as_property()))
+        if usage.over_budget:  # a check that swallowed BudgetExceeded
+            pytest.fail(f"{case.check.code} [error] {case.entity.path}: {usage.over_budget_message()}", pytrace=False)
+        return result
+
+    def pytest_runtest_logreport(self, report: pytest.TestReport) -> None:
+        if report.when != "call":
+            return
+        for name, value in report.user_properties:
+            if name == IO_PROPERTY:
+                self.report.add(io_accounting.IoRecord(**value))
+
+    def pytest_terminal_summary(self, terminalreporter) -> None:
+        if not self.config.getoption("cryoet_io_report") or self.config.stash.get(SESSION, None) is None:
+            return
+        terminalreporter.write_sep("=", "cryoet I/O report")
+        for line in self.report.lines(self.budgets):
+            terminalreporter.write_line(line)

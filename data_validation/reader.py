@@ -11,6 +11,7 @@ from functools import cached_property
 from typing import Any
 
 from data_validation.snapshot import Snapshot
+from importers.formats.images import HEADER_BYTES as IMAGE_HEADER_BYTES
 from importers.formats.mrc import HEADER_SIZE, MrcFormatError, MrcHeader, parse_header
 from importers.storage import Bucket, ObjectInfo, StorageError
 
@@ -41,9 +42,20 @@ class ObjectReader:
         return directories
 
     def exists(self, key: str) -> bool:
-        """An object, or a 'directory' with objects below it."""
+        """An object, or a 'directory' with objects below it. Keys outside the listed prefixes
+        (a path into another dataset) cost one HEAD, once."""
         key = key.strip("/")
-        return key in self.snapshot.listing or key in self._directories
+        if key in self.snapshot.listing or key in self._directories:
+            return True
+        if any(key.startswith(prefix + "/") for prefix in self.snapshot.listed_prefixes):
+            return False
+        cache_key = ("exists", key)
+        if cache_key not in self._parsed:
+            try:
+                self._parsed[cache_key] = self.bucket.exists(key)
+            except StorageError:
+                self._parsed[cache_key] = False
+        return self._parsed[cache_key]
 
     def info(self, key: str) -> ObjectInfo:
         try:
@@ -85,6 +97,19 @@ class ObjectReader:
                 raise Unreadable(key, f"JSON is a {type(document).__name__}, not an object")
             self._parsed[cache_key] = document
         return self._parsed[cache_key]
+
+    def image_header(self, key: str) -> bytes:
+        """The first bytes of an image (prefetched; enough for its size)."""
+        if key in self.snapshot.image_headers:
+            return self.snapshot.image_headers[key]
+        if key in self.snapshot.fetch_errors:
+            raise Unreadable(key, self.snapshot.fetch_errors[key])
+        if not self.exists(key):
+            raise Unreadable(key, "object not found")
+        try:
+            return self.bucket.read_range(key, 0, IMAGE_HEADER_BYTES.get(key.rsplit(".", 1)[-1].lower(), 64))
+        except StorageError as error:
+            raise Unreadable(key, error.problem) from None
 
     def mrc_header(self, key: str) -> MrcHeader:
         """The parsed main header of an MRC (from the prefetched first 1024 bytes)."""

@@ -15,6 +15,7 @@ from pathlib import Path
 from data_validation.entities import Entity
 from data_validation.registry import EntityKind
 from importers import layout
+from importers.formats.images import HEADER_BYTES as IMAGE_HEADER_BYTES
 from importers.formats.mrc import HEADER_SIZE
 from importers.storage import Bucket, ObjectInfo, StorageError
 
@@ -29,9 +30,11 @@ class Snapshot:
     bucket_url: str
     endpoint_url: str | None
     listing: dict[str, ObjectInfo] = field(default_factory=dict)
+    listed_prefixes: list[str] = field(default_factory=list)
     entities: dict[EntityKind, list[Entity]] = field(default_factory=dict)
     objects: dict[str, bytes] = field(default_factory=dict)
     mrc_headers: dict[str, bytes] = field(default_factory=dict)
+    image_headers: dict[str, bytes] = field(default_factory=dict)
     fetch_errors: dict[str, str] = field(default_factory=dict)
     discovery_errors: list[str] = field(default_factory=list)
 
@@ -55,6 +58,16 @@ def is_metadata_json(key: str) -> bool:
 def is_small_object(key: str) -> bool:
     """Objects read whole by HEADER-tier checks: metadata JSON and zarr metadata."""
     return key.rsplit("/", 1)[-1] in SMALL_OBJECT_NAMES or is_metadata_json(key)
+
+
+#: Acquisition text sidecars HEADER-tier checks read whole (formats.md §4), prefetched up to a size.
+TEXT_SIDECAR_SUFFIXES = (".mdoc", ".rawtlt", ".tlt", ".xtilt", ".tltx", ".xf", ".aln", "_ctf.txt")
+TEXT_SIDECAR_MAX_BYTES = 4 << 20
+
+
+def is_text_sidecar(key: str, size: int) -> bool:
+    """An mdoc, tilt-angle, alignment or CTF text file small enough to prefetch whole."""
+    return key.endswith(TEXT_SIDECAR_SUFFIXES) and size <= TEXT_SIDECAR_MAX_BYTES and not _in_zarr_chunks(key)
 
 
 def _selected(entity: Entity, run_glob: str, voxel_spacing_glob: str) -> bool:
@@ -81,6 +94,7 @@ def _list(bucket: Bucket, snapshot: Snapshot, prefix: str, what: str) -> dict[st
     if not listed:
         snapshot.discovery_errors.append(f"{what}: nothing under {bucket.url_of(prefix)}")
     snapshot.listing.update(listed)
+    snapshot.listed_prefixes.append(prefix)
     return listed
 
 
@@ -115,7 +129,8 @@ def discover(bucket: Bucket, dataset_ids: list[str], *, run_glob: str = "*", vox
     found[EntityKind.DEPOSITION] = {Entity.of(EntityKind.DEPOSITION, deposition_id=d) for d in depositions}
     for key in listed:
         for kind in EntityKind:
-            match = layout.entity_prefix(kind.value, key)
+            # Voxel spacings are found by any VoxelSpacing* name, for VS-NAME to judge.
+            match = layout.entity_prefix(kind.value, key, loose_voxel_spacing=kind is EntityKind.VOXEL_SPACING)
             if match is not None:
                 entity = Entity.of(kind, **match.fields)
                 if _selected(entity, run_glob, voxel_spacing_glob):
@@ -128,14 +143,18 @@ def _prefetch(bucket: Bucket, snapshot: Snapshot, listed: dict[str, ObjectInfo])
     """Fetch every small object and MRC header of ``listed`` at once (many requests in flight)."""
     requests: list[tuple[str, int | None, int | None]] = []
     for key, info in listed.items():
-        if is_small_object(key):
+        if is_small_object(key) or is_text_sidecar(key, info.size):
             requests.append((key, None, None))
         elif key.endswith(".mrc") and not _in_zarr_chunks(key):
             requests.append((key, 0, min(HEADER_SIZE, info.size)))
+        elif (extension := key.rsplit(".", 1)[-1].lower()) in IMAGE_HEADER_BYTES:
+            requests.append((key, 0, min(IMAGE_HEADER_BYTES[extension], info.size)))
     for (key, start, _), result in zip(requests, bucket.read_many(requests), strict=True):
         if isinstance(result, StorageError):
             snapshot.fetch_errors[key] = result.problem
         elif start is None:
             snapshot.objects[key] = result
-        else:
+        elif key.endswith(".mrc"):
             snapshot.mrc_headers[key] = result
+        else:
+            snapshot.image_headers[key] = result

@@ -13,6 +13,7 @@ COMMAND_MODULES = (
     "importers.standardize",
     "importers.config.commands",
     "data_validation.catalog",
+    "importers.db.commands",
 )
 
 

@@ -8,17 +8,26 @@ the walk goes on with the others; the exit code says whether anything failed.
 from __future__ import annotations
 
 import argparse
+import re
 import sys
+import time
 from collections.abc import Callable
 from pathlib import Path
 from typing import TextIO
 
 from importers.config import ConfigError, load_config
-from importers.entities.context import Entity, Ingestion, IngestOptions
+from importers.entities.alignment import write_alignment
+from importers.entities.annotation import prepare_annotation, write_annotation
+from importers.entities.context import CONFIG_KEYS, Entity, Ingestion, IngestOptions
+from importers.entities.frames import write_collection_metadata, write_frames, write_gain
+from importers.entities.identified_objects import write_identified_objects
+from importers.entities.images import note_key_image, write_dataset_keyphoto, write_deposition_keyphoto
 from importers.entities.metadata import OverwriteRefused
 from importers.entities.report import Report
 from importers.entities.simple import write_dataset, write_deposition, write_run
+from importers.entities.tiltseries import prepare_tiltseries, write_ctf, write_rawtilt, write_tiltseries
 from importers.entities.tomogram import prepare_tomogram, write_tomogram
+from importers.entities.viewer import defer_tomogram_views
 from importers.finders import FinderError
 from importers.formats.mrc import MrcFormatError
 from importers.storage import Bucket, StorageError
@@ -47,7 +56,9 @@ CHILDREN: dict[str, tuple[str, ...]] = {
 
 #: What is done for an entity before its children (allocate its id, write its data files).
 PREPARERS: dict[str, Step] = {
+    "tiltseries": prepare_tiltseries,
     "tomogram": prepare_tomogram,
+    "annotation": prepare_annotation,
 }
 
 #: What is written for an entity once its children are done (its metadata JSON).
@@ -55,8 +66,24 @@ WRITERS: dict[str, Step] = {
     "deposition": write_deposition,
     "dataset": write_dataset,
     "run": write_run,
+    "gain": write_gain,
+    "collection_metadata": write_collection_metadata,
+    "frame": write_frames,
+    "tiltseries": write_tiltseries,
+    "rawtilt": write_rawtilt,
+    "ctf": write_ctf,
+    "alignment": write_alignment,
     "tomogram": write_tomogram,
+    "annotation": write_annotation,
+    "key_image": note_key_image,
+    "voxel_spacing": defer_tomogram_views,
+    "dataset_keyphoto": write_dataset_keyphoto,
+    "deposition_keyphoto": write_deposition_keyphoto,
+    "identified_object": write_identified_objects,
 }
+
+#: Kinds that --filter-<kind>-name / --exclude-<kind>-name narrow.
+NAME_FILTERED = ("dataset", "run", "tiltseries", "alignment", "voxel_spacing", "tomogram", "annotation")
 
 #: Problems that belong to one entity: reported, and the walk goes on.
 ENTITY_ERRORS = (StorageError, MrcFormatError, FinderError, OverwriteRefused, ValueError, KeyError, OSError)
@@ -77,10 +104,12 @@ def _handled(kind: str) -> bool:
 def visit(ingestion: Ingestion, entity: Entity) -> None:
     """Prepare ``entity``, ingest its children, then write the entity's metadata.
 
-    An entity whose preparation failed has no children written and no metadata.
+    An entity whose preparation failed has no children written and no metadata. Work that its
+    descendants deferred (``outputs["deferred"]``: what, action) runs after all its children.
     """
+    own = ingestion if ingestion.options.writes(entity.kind) or ingestion.options.dry_run else ingestion.planning()
     preparer = PREPARERS.get(entity.kind)
-    if preparer is not None and not _attempt(ingestion, entity.describe(), lambda: preparer(ingestion, entity) or True):
+    if preparer is not None and not _attempt(own, entity.describe(), lambda: preparer(own, entity) or True):
         return
     for kind in CHILDREN.get(entity.kind, ()):
         if not _handled(kind):
@@ -90,17 +119,25 @@ def visit(ingestion: Ingestion, entity: Entity) -> None:
         )
         for child in children or []:
             visit(ingestion, child)
+    for what, action in entity.outputs.pop("deferred", []):
+        _attempt(ingestion, what, action)
     writer = WRITERS.get(entity.kind)
     if writer is not None:
-        _attempt(ingestion, entity.describe(), lambda: writer(ingestion, entity))
+        _attempt(own, entity.describe(), lambda: writer(own, entity))
 
 
 def standardize(ingestion: Ingestion) -> int:
     """Run the whole ingestion; 0 if every entity succeeded, 1 otherwise."""
+    started = time.monotonic()
     depositions = _attempt(ingestion, "finding depositions", lambda: ingestion.find("deposition", None))
     for deposition in depositions or []:
         visit(ingestion, deposition)
-    print(f"standardize: {ingestion.report.summary()}", file=ingestion.report.stream)
+    written = ingestion.output.stats.bytes_written
+    print(
+        f"standardize: {ingestion.report.summary()} ({written / 1e6:.1f} MB stored "
+        f"in {time.monotonic() - started:.1f} s)",
+        file=ingestion.report.stream,
+    )
     for failure in ingestion.report.failures:
         print(f"error: {failure}", file=ingestion.report.stream)
     return 1 if ingestion.report.failures else 0
@@ -122,6 +159,29 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     parser.add_argument("--endpoint-url", help="S3 endpoint (default: $AWS_ENDPOINT_URL_S3 or $AWS_ENDPOINT_URL)")
     parser.add_argument("--force-overwrite", action="store_true", help="replace outputs whose content would change")
     parser.add_argument("--dry-run", action="store_true", help="print what would be written; write nothing")
+    selection = parser.add_argument_group(
+        "selection", "write only some kinds (default: all) and narrow entities by name (regular expressions)"
+    )
+    for kind, config_key in CONFIG_KEYS.items():
+        flag = config_key.replace("_", "-")
+        selection.add_argument(
+            f"--import-{flag}", dest="selected", action="append_const", const=kind, help=f"write {config_key}"
+        )
+    for kind in NAME_FILTERED:
+        flag = kind.replace("_", "-")
+        for verb, what in (("filter", "only"), ("exclude", "skip")):
+            selection.add_argument(
+                f"--{verb}-{flag}-name",
+                dest=f"{verb}_{kind}",
+                action="append",
+                metavar="REGEX",
+                help=f"{what} {kind.replace('_', ' ')}s whose name matches (searched; repeatable)",
+            )
+    parser.add_argument(
+        "--https-prefix",
+        default=IngestOptions.https_prefix,
+        help="HTTPS address of the output bucket, for the viewer states' URLs (default: %(default)s)",
+    )
     parser.set_defaults(func=run_command)
 
 
@@ -147,7 +207,25 @@ def standardize_config(
 
 
 def run_command(args: argparse.Namespace) -> int:
-    options = IngestOptions(force_overwrite=args.force_overwrite, dry_run=args.dry_run)
+    options = IngestOptions(
+        force_overwrite=args.force_overwrite,
+        dry_run=args.dry_run,
+        https_prefix=args.https_prefix,
+        selected=frozenset(args.selected) if args.selected else None,
+        name_filters={
+            kind: getattr(args, f"filter_{kind}") for kind in NAME_FILTERED if getattr(args, f"filter_{kind}")
+        },
+        name_excludes={
+            kind: getattr(args, f"exclude_{kind}") for kind in NAME_FILTERED if getattr(args, f"exclude_{kind}")
+        },
+    )
+    for patterns in (*options.name_filters.values(), *options.name_excludes.values()):
+        for pattern in patterns:
+            try:
+                re.compile(pattern)
+            except re.error as error:
+                print(f"error: bad name filter {pattern!r}: {error}", file=sys.stderr)
+                return 2
     try:
         status, _ = standardize_config(
             args.config, args.input, args.output, endpoint_url=args.endpoint_url, options=options

@@ -16,6 +16,7 @@ import threading
 import time
 from collections import Counter
 from collections.abc import Callable, Iterator
+from contextvars import ContextVar
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import IO, Any, TypeVar
@@ -99,6 +100,28 @@ class IOStats:
             }
 
 
+#: Per-context I/O accounting (data_validation.io_accounting): while set, every request a Bucket counts
+#: in its own ``stats`` is also counted here, so a caller can attribute requests and bytes to its work
+#: (one validation check) even when other work uses the same Bucket.
+ACTIVE_ACCOUNT: ContextVar[IOStats | None] = ContextVar("cryoet_io_account", default=None)
+
+
+class _AccountedStats(IOStats):
+    """A bucket's counters, which also count into the context's :data:`ACTIVE_ACCOUNT`, if any."""
+
+    def record(self, kind: str, *, read: int = 0, written: int = 0, count: int = 1) -> None:
+        super().record(kind, read=read, written=written, count=count)
+        account = ACTIVE_ACCOUNT.get()
+        if account is not None:
+            account.record(kind, read=read, written=written, count=count)
+
+    def record_retry(self) -> None:
+        super().record_retry()
+        account = ACTIVE_ACCOUNT.get()
+        if account is not None:
+            account.record_retry()
+
+
 #: How s3fs reports throttling (503 SlowDown -> EBUSY), server errors (5xx -> EREMOTEIO) and timeouts.
 _TRANSIENT_ERRNOS = {errno.EBUSY, errno.EREMOTEIO, errno.ETIMEDOUT, errno.ECONNRESET}
 
@@ -150,7 +173,7 @@ class Bucket:
         self.max_attempts = max_attempts
         self.backoff_seconds = backoff_seconds
         self.concurrency = concurrency
-        self.stats = IOStats()
+        self.stats: IOStats = _AccountedStats()
         self._listings: dict[str, dict[str, ObjectInfo]] = {}
         self._listing_lock = threading.Lock()
         parsed = urlparse(url)
@@ -328,7 +351,8 @@ class Bucket:
         results: list[bytes | StorageError] = [b""] * len(ranges)
         if self.protocol == "s3":
             paths = [self.path(key) for key, _, _ in ranges]
-            starts = [start for _, start, _ in ranges]
+            # start=0 (not None) keeps a whole read to one GET, without a HEAD for the size first.
+            starts = [start or 0 for _, start, _ in ranges]
             ends = [end for _, _, end in ranges]
             raw = self.fs.cat_ranges(paths, starts, ends, on_error="return", batch_size=self.concurrency)
             self.stats.record("get", count=len(ranges))

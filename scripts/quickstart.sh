@@ -7,17 +7,20 @@ scripts/setup.sh
 workspace=$PWD/.local
 rm -rf "$workspace/source" "$workspace/reports"
 mkdir -p "$workspace/reports"
-echo "== 1/3 sample: writing the sample source dataset to $workspace/source"
+echo "== 1/4 sample: writing the sample source dataset to $workspace/source"
 .venv/bin/cryoet-ingest sample "$workspace/source" --runs 2 --size 64
-echo "== 2/3 standardize: dataset_configs/10001.yaml -> $workspace/bucket"
+echo "== 2/4 standardize: dataset_configs/10001.yaml -> $workspace/bucket"
 .venv/bin/cryoet-ingest standardize dataset_configs/10001.yaml \
     --input "$workspace/source" --output "$workspace/bucket"
-echo "== 3/3 validate: pytest --dataset 10001 --bucket file://$workspace/bucket"
+echo "== 3/4 db-import: $workspace/bucket -> the embedded database $workspace/cryoet.sqlite"
+.venv/bin/cryoet-ingest db-import --bucket "$workspace/bucket" --dataset 10001
+echo "== 4/4 validate: pytest --dataset 10001 --bucket file://$workspace/bucket (with the database checks)"
 status=0
 .venv/bin/pytest --dataset 10001 --bucket "file://$workspace/bucket" -n auto -q \
     --junitxml "$workspace/reports/validation.xml" --alluredir "$workspace/reports/allure-results" || status=$?
 echo
 echo "Standardized bucket:  $workspace/bucket"
+echo "Database:             $workspace/cryoet.sqlite (SQLite; pass --db-url for PostgreSQL)"
 echo "Validation results:   $workspace/reports/validation.xml (JUnit XML)"
 echo "                      $workspace/reports/allure-results (Allure results)"
 exit $status

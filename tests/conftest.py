@@ -9,27 +9,41 @@ from __future__ import annotations
 import logging
 import os
 import socket
-import tempfile
 import uuid
 from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
 
-os.environ.update(
-    {
-        "AWS_ACCESS_KEY_ID": "testing",
-        "AWS_SECRET_ACCESS_KEY": "testing",
-        "AWS_SESSION_TOKEN": "testing",
-        "AWS_DEFAULT_REGION": "us-east-1",
-        "AWS_ENDPOINT_URL": "http://127.0.0.1:9",
-        "AWS_ENDPOINT_URL_S3": "http://127.0.0.1:9",
-        # moto's request recorder otherwise writes its log into the current directory.
-        "MOTO_RECORDER_FILEPATH": os.path.join(tempfile.mkdtemp(prefix="moto-recorder-"), "recording"),
-    }
-)
-for _variable in ("AWS_PROFILE", "AWS_CONFIG_FILE", "AWS_SHARED_CREDENTIALS_FILE"):
-    os.environ.pop(_variable, None)
+#: The environment of every test: fake credentials, every AWS endpoint on a closed local port (the
+#: ``s3_endpoint`` fixture points them at moto), and no database unless a test gives one.
+TEST_ENVIRONMENT = {
+    "AWS_ACCESS_KEY_ID": "testing",
+    "AWS_SECRET_ACCESS_KEY": "testing",
+    "AWS_SESSION_TOKEN": "testing",
+    "AWS_DEFAULT_REGION": "us-east-1",
+    "AWS_ENDPOINT_URL": "http://127.0.0.1:9",
+    "AWS_ENDPOINT_URL_S3": "http://127.0.0.1:9",
+    # Set and empty: suite runs never pick up the quick start's .local/cryoet.sqlite.
+    "CRYOET_DATABASE_URL": "",
+}
+REMOVED_VARIABLES = ("AWS_PROFILE", "AWS_CONFIG_FILE", "AWS_SHARED_CREDENTIALS_FILE")
+
+
+@pytest.fixture(scope="session", autouse=True)
+def test_environment(tmp_path_factory: pytest.TempPathFactory) -> Iterator[None]:
+    """Applied as a fixture, not at import: pytest also imports this conftest when the validation
+    suite runs from the repository root, and that session must keep the user's environment."""
+    recorder = tmp_path_factory.mktemp("moto-recorder") / "recording"
+    patch = pytest.MonkeyPatch()
+    # moto's request recorder otherwise writes its log into the current directory.
+    for name, value in {**TEST_ENVIRONMENT, "MOTO_RECORDER_FILEPATH": str(recorder)}.items():
+        patch.setenv(name, value)
+    for name in REMOVED_VARIABLES:
+        patch.delenv(name, raising=False)
+    yield
+    patch.undo()
+
 
 # The moto server's request log would drown test failure output.
 logging.getLogger("werkzeug").setLevel(logging.WARNING)
@@ -54,7 +68,7 @@ def _free_port() -> int:
 
 
 @pytest.fixture(scope="session")
-def s3_endpoint() -> Iterator[str]:
+def s3_endpoint(test_environment: None) -> Iterator[str]:
     """A moto S3 server on 127.0.0.1; AWS_ENDPOINT_URL(_S3) point at it for the session."""
     from moto.server import ThreadedMotoServer
 

@@ -107,3 +107,84 @@ def set_zattrs_level(level: int, edit: Callable[[dict], None]) -> Callable[[Path
         edit(document["multiscales"][0]["datasets"][level])
 
     return json_edit(f"{TOMOGRAM_ZARR}/.zattrs", change)
+
+
+DEPOSITION_METADATA = f"depositions_metadata/{DATASET}/deposition_metadata.json"
+DATASET_METADATA = f"{DATASET}/dataset_metadata.json"
+
+
+def copy_dir(source: str, target: str) -> Callable[[Path], None]:
+    """Duplicate an entity folder under another name (a second tilt series, a stray id, …)."""
+    return lambda root: shutil.copytree(root / source, root / target)
+
+
+def fake_png(width: int, height: int) -> bytes:
+    """The first bytes of a PNG of the given size: all a size check reads."""
+    import struct
+    import zlib
+
+    ihdr = struct.pack(">IIBBBBB", width, height, 8, 0, 0, 0, 0)
+    return b"\x89PNG\r\n\x1a\n" + struct.pack(">I", 13) + b"IHDR" + ihdr + struct.pack(">I", zlib.crc32(b"IHDR" + ihdr))
+
+
+# -- volume content (the SAMPLE-tier checks): edit voxels of the tomogram's MRC and zarr chunks ---------
+
+
+def edit_mrc_data(key: str, edit: Callable[[np.ndarray], np.ndarray]) -> Callable[[Path], None]:
+    """Replace the voxels (z, y, x) of an MRC by ``edit(voxels)``; the header is kept as it is."""
+
+    def change(root: Path) -> None:
+        path = root / key
+        raw = bytearray(path.read_bytes())
+        header = np.frombuffer(bytes(raw[:1024]), dtype=HEADER_DTYPE.newbyteorder("<"))[0]
+        shape = (int(header["nz"]), int(header["ny"]), int(header["nx"]))
+        dtype = {0: "i1", 1: "<i2", 2: "<f4", 6: "<u2", 12: "<f2"}[int(header["mode"])]
+        offset = 1024 + int(header["nsymbt"])
+        data = np.frombuffer(bytes(raw[offset:]), dtype=dtype, count=int(np.prod(shape))).reshape(shape)
+        edited = np.ascontiguousarray(edit(data.copy()), dtype=dtype)
+        raw[offset : offset + edited.nbytes] = edited.tobytes()
+        path.write_bytes(bytes(raw))
+
+    return change
+
+
+def edit_zarr_level(store: str, level: int, edit: Callable[[np.ndarray], np.ndarray]) -> Callable[[Path], None]:
+    """Replace every chunk of a zarr level by ``edit(chunk)`` (Blosc-LZ4 as the writer encodes)."""
+    from numcodecs import Blosc
+
+    def change(root: Path) -> None:
+        level_dir = root / store / str(level)
+        zarray = json.loads((level_dir / ".zarray").read_text())
+        codec = Blosc(cname="lz4", clevel=5, shuffle=Blosc.SHUFFLE, blocksize=0)
+        for chunk in sorted(p for p in level_dir.rglob("*") if p.is_file() and not p.name.startswith(".")):
+            data = np.frombuffer(codec.decode(chunk.read_bytes()), dtype=zarray["dtype"]).reshape(zarray["chunks"])
+            edited = np.ascontiguousarray(edit(data.copy()), dtype=zarray["dtype"])
+            chunk.write_bytes(codec.encode(edited))
+
+    return change
+
+
+def all_of(*changes: Callable[[Path], None]) -> Callable[[Path], None]:
+    def apply(root: Path) -> None:
+        for change in changes:
+            change(root)
+
+    return apply
+
+
+def flip_z(data: np.ndarray) -> np.ndarray:
+    return data[::-1]
+
+
+def nan_column(data: np.ndarray) -> np.ndarray:
+    """NaN in a 2×2 column through every z-plane (whatever planes are sampled, some hold it)."""
+    data[:, :2, :2] = np.nan
+    return data
+
+
+def other_data(data: np.ndarray) -> np.ndarray:
+    return np.random.default_rng(0).normal(size=data.shape).astype(data.dtype)
+
+
+def constant(data: np.ndarray) -> np.ndarray:
+    return np.ones_like(data)

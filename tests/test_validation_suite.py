@@ -100,3 +100,41 @@ def test_suite_on_moto_only_reads(clean_tree: Path, s3_bucket: str, s3_endpoint:
 def test_dataset_option_accepts_lists(clean_tree: Path, option: str) -> None:
     result = run_suite(option, "10001,10001", "--bucket", f"file://{clean_tree}", "--co")
     assert result.returncode == 0 and "TOMO-MRC-VOXEL-SPACING" in result.stdout
+
+
+def test_suite_never_writes_into_a_local_bucket(bucket_copy: Path) -> None:
+    before = {path: path.stat().st_mtime_ns for path in bucket_copy.rglob("*")}
+    # A bare path (not file://) can become pytest's rootdir, where its cache would be written.
+    command = [sys.executable, "-m", "pytest", "-q", "--dataset", "10001", "--bucket", str(bucket_copy)]
+    result = subprocess.run(command, cwd=bucket_copy, capture_output=True, text=True, timeout=300)
+    assert result.returncode == 0, result.stdout
+    assert {path: path.stat().st_mtime_ns for path in bucket_copy.rglob("*")} == before
+
+
+def test_waivers_accept_a_failure_until_they_expire(bucket_copy: Path, tmp_path: Path) -> None:
+    case_mrc_voxel_spacing().apply(bucket_copy)
+    waivers = tmp_path / "waivers.yaml"
+    waivers.write_text("- code: TOMO-MRC-*\n  entity: '10001/TS_001/*'\n  reason: known header defect, ticket 12\n")
+    waived = run_suite("--dataset", "10001", "--bucket", f"file://{bucket_copy}", "--waivers", str(waivers), "-rx")
+    assert waived.returncode == 0, waived.stdout
+    assert "waived: known header defect, ticket 12" in waived.stdout and " xfailed" in waived.stdout
+    waivers.write_text(waivers.read_text() + "  expires: 2000-01-01\n")
+    expired = run_suite("--dataset", "10001", "--bucket", f"file://{bucket_copy}", "--waivers", str(waivers))
+    assert expired.returncode == 1
+    assert "(waiver expired 2000-01-01: known header defect, ticket 12)" in expired.stdout
+
+
+@pytest.mark.parametrize(
+    ("content", "message"),
+    [
+        ("- code: X\n", "waiver 1: unknown keys [], missing keys ['entity', 'reason']"),
+        ("{a: 1}\n", "expected a list of waivers"),
+        ("- {code: X, entity: '*', reason: r, expires: soon}\n", "expires 'soon' is not YYYY-MM-DD"),
+    ],
+)
+def test_bad_waivers_file_is_a_one_line_usage_error(tmp_path: Path, content: str, message: str) -> None:
+    waivers = tmp_path / "waivers.yaml"
+    waivers.write_text(content)
+    result = run_suite("--dataset", "10001", "--bucket", f"file://{tmp_path}", "--waivers", str(waivers))
+    assert result.returncode == 4
+    assert message in result.stderr and "Traceback" not in result.stderr

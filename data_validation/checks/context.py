@@ -5,18 +5,51 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Any
 
+from data_validation.database import DatabaseTarget
 from data_validation.entities import Entity
-from data_validation.reader import ObjectReader
+from data_validation.reader import ObjectReader, Unreadable
 from data_validation.registry import skip
+from data_validation.snapshot import is_metadata_json
+from importers import layout
+
+#: Layout template of each metadata document -> its kind (the schema models' names).
+METADATA_TEMPLATES = {
+    "deposition_metadata": "deposition",
+    "dataset_metadata": "dataset",
+    "run_metadata": "run",
+    "tiltseries_metadata": "tiltseries",
+    "alignment_metadata": "alignment",
+    "tomogram_metadata": "tomogram",
+    "annotation_metadata": "annotation",
+    "frames_metadata": "frames",
+    "identified_objects_metadata": "identified_objects",
+}
 
 
 @dataclass
 class CheckContext:
     reader: ObjectReader
+    #: The database the DB-* checks compare with; None skips them.
+    database: DatabaseTarget | None = None
 
     def metadata(self, key: str) -> dict[str, Any]:
         """A metadata JSON (missing or broken -> Unreadable, reported as the check's failure)."""
         return self.reader.json(key)
+
+    def metadata_documents(self, prefix: str) -> list[tuple[str, str, dict[str, Any]]]:
+        """``(key, kind, document)`` of every readable metadata document under ``prefix``; unreadable
+        ones are GEN-JSON-PARSE's to report."""
+        documents = []
+        for key in sorted(self.reader.keys_under(prefix)):
+            match = layout.parse(key) if is_metadata_json(key) else None
+            kind = METADATA_TEMPLATES.get(match.template) if match else None
+            if kind is None:
+                continue
+            try:
+                documents.append((key, kind, self.reader.json(key)))
+            except Unreadable:
+                continue
+        return documents
 
     def files_with_suffix(self, entity: Entity, suffix: str) -> list[str]:
         """Keys directly in the entity directory ending with ``suffix`` (``.zarr`` stores included)."""

@@ -6,11 +6,17 @@ import math
 from pathlib import PurePosixPath
 from typing import Any
 
+import numpy as np
+
 from data_validation.checks.context import CheckContext
+from data_validation.checks.images import key_photo_problems
 from data_validation.checks.volumes import FAMILIES
 from data_validation.entities import Entity
-from data_validation.registry import EntityKind, Tier, check, fail
+from data_validation.registry import EntityKind, Severity, Tier, check, fail
 from importers import layout
+from importers.entities.tomogram import identity
+from importers.enums import FiducialAlignmentStatus, Processing, ReconstructionMethod, values
+from importers.formats.images import image_size
 
 TOMOGRAM = next(family for family in FAMILIES if family.prefix == "TOMO")
 
@@ -103,3 +109,145 @@ def tomogram_scales_zarr(context: CheckContext, tomogram: Entity) -> None:
         shape = context.reader.json(array_key).get("shape")
         if shape != _zyx(scale, f"scales[{level}]"):
             fail(f"level {level} shape {shape}, scales[{level}] = {scale}", observed=shape, expected=scale)
+
+
+@check(
+    "TOMO-ENUMS",
+    entity=EntityKind.TOMOGRAM,
+    tier=Tier.HEADER,
+    title="processing, reconstruction_method, fiducial_alignment_status in their enums; offset integers",
+)
+def tomogram_enums(context: CheckContext, tomogram: Entity) -> None:
+    document = _metadata(context, tomogram)
+    problems = [
+        f"{key} {document.get(key)!r} not in {sorted(allowed)}"
+        for key, allowed in (
+            ("processing", values(Processing)),
+            ("reconstruction_method", values(ReconstructionMethod)),
+            ("fiducial_alignment_status", values(FiducialAlignmentStatus)),
+        )
+        if document.get(key) not in allowed
+    ]
+    offset = document.get("offset")
+    if not (isinstance(offset, dict) and all(isinstance(offset.get(a), int) for a in "xyz")):
+        problems.append(f"offset {offset!r} is not {{x, y, z}} integers")
+    if problems:
+        fail("; ".join(problems), observed=problems)
+
+
+def affine_problem(matrix: Any) -> str | None:
+    """Why a 4×4 affine matrix (rows) is not usable, or None."""
+    if not (isinstance(matrix, list) and len(matrix) == 4 and all(isinstance(r, list) and len(r) == 4 for r in matrix)):
+        return f"affine_transformation_matrix is not 4×4: {matrix!r}"
+    try:
+        values = np.array(matrix, dtype=float)
+    except (TypeError, ValueError):
+        return "affine_transformation_matrix holds non-numbers"
+    if not np.allclose(values[3], [0, 0, 0, 1]):
+        return f"bottom row is {matrix[3]}, expected [0, 0, 0, 1]"
+    if abs(np.linalg.det(values[:3, :3])) < 1e-9:
+        return "the 3×3 block is not invertible"
+    return None
+
+
+@check(
+    "TOMO-AFFINE",
+    entity=EntityKind.TOMOGRAM,
+    tier=Tier.HEADER,
+    title="affine_transformation_matrix (if set) is 4×4, bottom row [0,0,0,1], invertible",
+)
+def tomogram_affine(context: CheckContext, tomogram: Entity) -> None:
+    matrix = _metadata(context, tomogram).get("affine_transformation_matrix")
+    problem = None if matrix is None else affine_problem(matrix)
+    if problem:
+        fail(problem, observed=matrix)
+
+
+def _run_tomograms(context: CheckContext, tomogram: Entity) -> list[tuple[str, dict[str, Any]]]:
+    run = layout.build("run", dataset_id=tomogram["dataset_id"], run_name=tomogram["run_name"])
+    return [(key, doc) for key, kind, doc in context.metadata_documents(f"{run}/Reconstructions") if kind == "tomogram"]
+
+
+@check(
+    "TOMO-IDENTITY-UNIQUE",
+    entity=EntityKind.TOMOGRAM,
+    tier=Tier.HEADER,
+    title="no other tomogram of the run has the same identity (spacing, alignment, method, processing, deposition)",
+)
+def tomogram_identity_unique(context: CheckContext, tomogram: Entity) -> None:
+    mine = tomogram.key(layout.TOMOGRAM_METADATA)
+    key_of = dict(_run_tomograms(context, tomogram))
+    if mine not in key_of:
+        return
+    twins = [key for key, document in key_of.items() if key != mine and identity(document) == identity(key_of[mine])]
+    if twins:
+        fail(f"same identity as {twins}", observed=twins)
+
+
+@check(
+    "TOMO-VIS-DEFAULT",
+    entity=EntityKind.TOMOGRAM,
+    tier=Tier.HEADER,
+    severity=Severity.WARNING,
+    title="at most one tomogram of the run is is_visualization_default",
+)
+def tomogram_visualization_default(context: CheckContext, tomogram: Entity) -> None:
+    defaults = [key for key, document in _run_tomograms(context, tomogram) if document.get("is_visualization_default")]
+    if len(defaults) > 1 and tomogram.key(layout.TOMOGRAM_METADATA) in defaults:
+        fail(f"{len(defaults)} tomograms of the run are the visualization default", observed=defaults)
+
+
+@check(
+    "TOMO-ALIGNMENT-REF",
+    entity=EntityKind.TOMOGRAM,
+    tier=Tier.HEAD,
+    title="alignment_metadata_path is set and names an alignment of the same run",
+)
+def tomogram_alignment_reference(context: CheckContext, tomogram: Entity) -> None:
+    path = _metadata(context, tomogram).get("alignment_metadata_path")
+    if not isinstance(path, str):
+        fail(f"alignment_metadata_path is {path!r}")
+    match = layout.parse(layout.strip_bucket_name(path))
+    same_run = (
+        match is not None
+        and match.template == "alignment_metadata"
+        and (match.fields["dataset_id"], match.fields["run_name"]) == (tomogram["dataset_id"], tomogram["run_name"])
+    )
+    if not same_run:
+        fail(f"alignment_metadata_path {path!r} is not an alignment_metadata.json of this run")
+    if not context.reader.exists(layout.strip_bucket_name(path)):
+        fail(f"alignment_metadata_path {path!r} does not exist")
+
+
+@check(
+    "TOMO-NG-REF",
+    entity=EntityKind.TOMOGRAM,
+    tier=Tier.HEAD,
+    severity=Severity.WARNING,
+    title="neuroglancer_config_path is this spacing's {id}-neuroglancer_config.json and exists",
+)
+def tomogram_neuroglancer_reference(context: CheckContext, tomogram: Entity) -> None:
+    expected = layout.build("neuroglancer_config", **dict(tomogram.fields))
+    observed = _metadata(context, tomogram).get("neuroglancer_config_path")
+    if observed != expected:
+        fail(f"neuroglancer_config_path is {observed!r}, expected {expected!r}", observed=observed, expected=expected)
+    if not context.reader.exists(expected):
+        fail(f"{expected} does not exist")
+
+
+@check(
+    "TOMO-KEYPHOTO",
+    entity=EntityKind.TOMOGRAM,
+    tier=Tier.HEADER,
+    title="key_photo snapshot ≥ 512×384 and thumbnail ≥ 133.3×100 exist",
+)
+def tomogram_key_photos(context: CheckContext, tomogram: Entity) -> None:
+    photos = _metadata(context, tomogram).get("key_photo")
+    problems = key_photo_problems(context, photos, minimum=(133.3, 100))
+    snapshot = photos.get("snapshot") if isinstance(photos, dict) else None
+    if not problems and isinstance(snapshot, str):
+        _, width, height = image_size(context.reader.image_header(layout.strip_bucket_name(snapshot)))
+        if width < 512 or height < 384:
+            problems.append(f"snapshot is {width}×{height} px, smaller than 512×384")
+    if problems:
+        fail("; ".join(problems), observed=problems)

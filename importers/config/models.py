@@ -15,6 +15,25 @@ from typing import Annotated, Any, Literal
 from pydantic import AfterValidator, BaseModel, ConfigDict, Field, WithJsonSchema
 from pydantic_core import PydanticCustomError, core_schema
 
+from importers.enums import (
+    AlignmentFormat,
+    AlignmentMethod,
+    AlignmentType,
+    AnnotationFileFormat,
+    AnnotationMethodType,
+    AnnotationShape,
+    CameraAcquireMode,
+    CameraManufacturer,
+    CtfFormat,
+    DepositionType,
+    FiducialAlignmentStatus,
+    MethodLinkType,
+    MicroscopeManufacturer,
+    Processing,
+    ReconstructionMethod,
+    SampleType,
+)
+
 CURRENT_VERSION = "1.3.0"
 VERSIONS = ("1.0.0", "1.1.0", "1.2.0", "1.3.0")
 
@@ -195,7 +214,7 @@ class DepositionMetadata(Model):
     deposition_identifier: int
     deposition_title: str
     deposition_description: str
-    deposition_types: Annotated[list[Literal["annotation", "dataset", "tomogram"]], Field(min_length=1)]
+    deposition_types: Annotated[list[DepositionType], Field(min_length=1)]
     authors: Authors
     dates: Dates
     tag: str | None = None
@@ -236,12 +255,6 @@ class Funding(Model):
     grant_id: str | None = None
 
 
-SampleType = Literal[
-    "cell_line", "in_silico", "in_vitro", "organelle", "organism", "organoid", "other",
-    "primary_cell_culture", "tissue", "virus",
-]  # fmt: skip
-
-
 class DatasetMetadata(Model):
     dataset_identifier: int
     dataset_title: str
@@ -265,15 +278,15 @@ class DatasetMetadata(Model):
 
 
 class Microscope(Model):
-    manufacturer: Annotated[Literal["FEI", "TFS", "JEOL", "SIMULATED"], TEMPLATED]
+    manufacturer: Annotated[MicroscopeManufacturer, TEMPLATED]
     model: str
     additional_info: str | None = None
 
 
 class Camera(Model):
-    manufacturer: Annotated[Literal["Gatan", "FEI", "TFS", "simulated"], TEMPLATED]
+    manufacturer: Annotated[CameraManufacturer, TEMPLATED]
     model: str
-    acquire_mode: Annotated[Literal["counting", "superresolution", "linear", "cds"], TEMPLATED] | None = None
+    acquire_mode: Annotated[CameraAcquireMode, TEMPLATED] | None = None
 
 
 class OpticalSetup(Model):
@@ -310,11 +323,9 @@ class TiltSeriesMetadata(Model):
 
 
 class AlignmentMetadata(Model):
-    format: Literal["IMOD", "ARETOMO3"]
-    alignment_type: Literal["LOCAL", "GLOBAL"] | None = None
-    method_type: Literal["fiducial_based", "patch_tracking", "projection_matching", "simulated", "undefined"] | None = (
-        None
-    )
+    format: AlignmentFormat
+    alignment_type: AlignmentType | None = None
+    method_type: AlignmentMethod | None = None
     is_portal_standard: bool | None = None
     volume_offset: XYZ | None = None
     volume_dimension: XYZ | None = None
@@ -332,10 +343,10 @@ _FIDUCIAL_LEGACY = _AlsoAccept(
 
 class TomogramMetadata(Model):
     voxel_spacing: Annotated[float, Field(ge=0.001), TEMPLATED]
-    fiducial_alignment_status: Annotated[Literal["FIDUCIAL", "NON_FIDUCIAL"], _FIDUCIAL_LEGACY, TEMPLATED]
-    reconstruction_method: Annotated[Literal["SART", "Fourier Space", "SIRT", "WBP", "Unknown"], TEMPLATED]
+    fiducial_alignment_status: Annotated[FiducialAlignmentStatus, _FIDUCIAL_LEGACY, TEMPLATED]
+    reconstruction_method: Annotated[ReconstructionMethod, TEMPLATED]
     reconstruction_software: str
-    processing: Annotated[Literal["raw", "filtered", "denoised"], TEMPLATED]
+    processing: Annotated[Processing, TEMPLATED]
     processing_software: str | None = None
     tomogram_version: Annotated[float, Field(ge=0), TEMPLATED]
     offset: IntXYZ
@@ -359,7 +370,7 @@ class AnnotationObject(Model):
 
 class MethodLink(Model):
     link: str
-    link_type: Literal["documentation", "models_weights", "other", "source_code", "website"]
+    link_type: MethodLinkType
     custom_name: str | None = None
 
 
@@ -373,7 +384,7 @@ class AnnotationMetadata(Model):
     annotation_ingest_id: Annotated[str, _pattern("ingest_id")]
     annotation_object: AnnotationObject
     annotation_method: str
-    method_type: Literal["manual", "automated", "hybrid", "simulated"]
+    method_type: AnnotationMethodType
     method_links: list[MethodLink] | None = None
     annotation_publications: Annotated[str, _pattern("annotation_publications")] | None = None
     annotation_software: str | None = None
@@ -402,7 +413,7 @@ class FramesMetadata(Model):
 
 
 class CtfMetadata(Model):
-    format: Literal["CTFFIND", "Gctf", "IMOD"]
+    format: CtfFormat
 
 
 class IdentifiedObjectsMetadata(Model):
@@ -810,7 +821,7 @@ class TomogramEntityV1_0_0(TomogramEntity):
 
 
 class AlignmentMetadataV1_0_0(AlignmentMetadata):
-    format: Literal["IMOD", "ARETOMO3"] | None = None
+    format: AlignmentFormat | None = None
 
 
 class AlignmentEntityV1_0_0(AlignmentEntity):
@@ -894,7 +905,7 @@ class SectionAlignment(Model):
 
 
 class AlignmentFile(AlignmentMetadata, FileModel):
-    format: Literal["IMOD", "ARETOMO3"] | None = Field(None, description="absent on default alignments")
+    format: AlignmentFormat | None = Field(None, description="absent on default alignments")
     per_section_alignment_parameters: list[SectionAlignment]
     files: list[str]
     alignment_path: str | None = None
@@ -916,12 +927,9 @@ class TomogramFile(TomogramMetadata, FileModel):
 
 
 class AnnotationFileEntry(Model):
-    format: Literal["ndjson", "mrc", "zarr", "glb", "json"]
+    format: AnnotationFileFormat
     path: str
-    shape: Literal[
-        "Point", "OrientedPoint", "InstanceSegmentation", "SegmentationMask", "InstanceSegmentationMask",
-        "TriangularMesh", "GlobalCaption", "AnnotationCaption",
-    ]  # fmt: skip
+    shape: AnnotationShape
     is_visualization_default: bool
 
 

@@ -15,6 +15,12 @@ class Report:
     stream: TextIO = field(default_factory=lambda: sys.stderr)
     outcomes: Counter = field(default_factory=Counter)
     failures: list[str] = field(default_factory=list)
+    #: Only failures are recorded and printed (the report of a planning walk).
+    quiet: bool = False
+
+    def failures_only(self) -> Report:
+        """A report that shares this one's failures and prints nothing else."""
+        return Report(stream=self.stream, outcomes=self.outcomes, failures=self.failures, quiet=True)
 
     def written(self, what: str, detail: str = "") -> None:
         self._log("written", what, detail)
@@ -27,9 +33,11 @@ class Report:
 
     def failed(self, what: str, reason: str) -> None:
         self.failures.append(f"{what}: {reason}")
-        self._log("failed", what, reason)
+        self._log("failed", what, reason, always=True)
 
-    def _log(self, outcome: str, what: str, detail: str) -> None:
+    def _log(self, outcome: str, what: str, detail: str, *, always: bool = False) -> None:
+        if self.quiet and not always:
+            return
         self.outcomes[outcome] += 1
         print(f"{outcome:>8}  {what}" + (f"  ({detail})" if detail else ""), file=self.stream, flush=True)
 

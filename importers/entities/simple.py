@@ -6,6 +6,7 @@ from typing import Any
 
 from importers import layout
 from importers.entities.context import Entity, Ingestion
+from importers.entities.images import dataset_key_photos, deposition_key_photos
 from importers.entities.metadata import compose, write_document
 
 #: Ontology objects a dataset always carries; absent ones are filled as ``not_reported``
@@ -24,7 +25,8 @@ def write_deposition(ingestion: Ingestion, deposition: Entity) -> None:
     if not deposition.metadata:
         return
     key = layout.build("deposition_metadata", deposition_id=deposition.name)
-    write_document(ingestion, key, compose(ingestion, deposition.metadata, {}), deposition.describe())
+    document = compose(ingestion, deposition.metadata, deposition_key_photos(deposition))
+    write_document(ingestion, key, document, deposition.describe())
 
 
 def dataset_computed(metadata: dict[str, Any]) -> dict[str, Any]:
@@ -45,7 +47,8 @@ def dataset_computed(metadata: dict[str, Any]) -> dict[str, Any]:
 
 def write_dataset(ingestion: Ingestion, dataset: Entity) -> None:
     key = layout.build("dataset_metadata", dataset_id=dataset.name)
-    document = compose(ingestion, dataset.metadata, dataset_computed(dataset.metadata))
+    computed = dataset_computed(dataset.metadata) | dataset_key_photos(ingestion, dataset)
+    document = compose(ingestion, dataset.metadata, computed)
     write_document(ingestion, key, document, dataset.describe())
 
 

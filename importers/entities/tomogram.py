@@ -9,6 +9,7 @@ from importers import layout
 from importers.entities.context import Entity, Ingestion
 from importers.entities.ids import IdAllocator
 from importers.entities.metadata import compose, is_current, write_document
+from importers.entities.templating import run_templated_metadata
 from importers.formats.omezarr import VolumeKind, level_shapes
 from importers.volumes import open_source_volume, tomogram_conversion, write_volume
 
@@ -37,6 +38,7 @@ def _size(shape: tuple[int, ...]) -> dict[str, int]:
 def prepare_tomogram(ingestion: Ingestion, tomogram: Entity) -> None:
     """Allocate the tomogram's id, compose its metadata and write its MRC + OME-Zarr (unless an
     identical complete tomogram is already there)."""
+    tomogram.metadata = run_templated_metadata(ingestion, tomogram)
     run = tomogram.ancestor("run")
     dataset = run.ancestor("dataset").name
     spacing = layout.voxel_spacing_from_name(tomogram.ancestor("voxel_spacing").name)
@@ -45,6 +47,7 @@ def prepare_tomogram(ingestion: Ingestion, tomogram: Entity) -> None:
     with open_source_volume(ingestion.source, tomogram.path) as source:
         shape = source.shape
         computed: dict[str, Any] = {"voxel_spacing": spacing}
+        computed["alignment_metadata_path"] = run.outputs.get("alignment_metadata_path")
         tomogram.identifier = _allocator(ingestion, dataset, run.name).allocate(
             compose(ingestion, tomogram.metadata, computed)
         )
@@ -62,6 +65,10 @@ def prepare_tomogram(ingestion: Ingestion, tomogram: Entity) -> None:
             "omezarr_dir": zarr_key,
             "mrc_file": mrc_key,
             "run_name": run.name,
+            "key_photo": {
+                name: layout.build("key_image", **fields, key_image=name) for name in ("snapshot", "thumbnail")
+            },
+            "neuroglancer_config_path": layout.build("neuroglancer_config", **fields),
         }
         document = compose(ingestion, tomogram.metadata, computed)
         metadata_key = layout.build("tomogram_metadata", **fields)

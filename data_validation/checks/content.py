@@ -1,0 +1,440 @@
+"""The shared volume content suite (checks.md §7, §15): SAMPLE-tier checks that look inside volumes.
+
+Registered per :class:`~data_validation.checks.volumes.VolumeFamily` as ``<PREFIX>-VOL-*``, plus the
+mask checks ``<PREFIX>-BINARY`` (segmentation masks) and ``<PREFIX>-LABELS-SAMPLED`` (instance masks)
+for families of those kinds. Every check reads only sampled slabs of sampled chunks
+(:mod:`data_validation.sampling`, ``--sample-chunks``), each through its own reader so that its I/O is
+accounted to it.
+"""
+
+from __future__ import annotations
+
+import itertools
+import math
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass
+
+import numpy as np
+
+from data_validation.checks.context import CheckContext
+from data_validation.checks.volumes import FAMILIES, VolumeFamily
+from data_validation.entities import Entity
+from data_validation.reader import Unreadable
+from data_validation.registry import Severity, Tier, fail, register, skip
+from data_validation.sampling import (
+    ArrayMeta,
+    Box,
+    ChunkUnreadable,
+    Sample,
+    VolumeReader,
+    choose_samples,
+    require_sampling,
+    settings,
+)
+from importers.formats.omezarr import (
+    Multiscales,
+    VolumeKind,
+    ZarrFormatError,
+    downsample,
+    read_multiscales,
+    read_zarray,
+)
+
+#: Pyramid tolerance for images (checks.md §7): |stored − expected| ≤ ABS·(max − min) + REL·|expected|.
+PYRAMID_ABS = 1e-6
+PYRAMID_REL = 1e-5
+#: MRC and zarr of different dtypes are compared in float64 with at least this relative tolerance.
+EQ_RTOL = 1e-6
+MASK_KINDS = (VolumeKind.SEGMENTATION_MASK, VolumeKind.INSTANCE_MASK)
+
+
+def volume_kind(family: VolumeFamily) -> VolumeKind:
+    """The family's downsampling kind: its ``kind`` if it declares one, else from its flags/prefix."""
+    kind = getattr(family, "kind", None)
+    if isinstance(kind, VolumeKind):
+        return kind
+    if family.tiltseries:
+        return VolumeKind.TILTSERIES
+    return {"SEG": VolumeKind.SEGMENTATION_MASK, "ISEG": VolumeKind.INSTANCE_MASK}.get(
+        family.prefix, VolumeKind.TOMOGRAM
+    )
+
+
+@dataclass(frozen=True)
+class Volume:
+    """A store's multiscales and the level arrays as declared."""
+
+    key: str
+    multiscales: Multiscales
+    levels: list[ArrayMeta]
+
+
+def load_volume(context: CheckContext, family: VolumeFamily, entity: Entity) -> Volume:
+    key = family.zarr_key(context, entity)
+    try:
+        multiscales = read_multiscales(context.reader.json(f"{key}/.zattrs"))
+    except ZarrFormatError as error:
+        raise Unreadable(f"{key}/.zattrs", str(error)) from None
+    levels = []
+    for index, path in enumerate(multiscales.paths):
+        array_key = f"{key}/{path}"
+        try:
+            document = read_zarray(context.reader.json(f"{array_key}/.zarray"))
+        except ZarrFormatError as error:
+            raise Unreadable(f"{array_key}/.zarray", str(error)) from None
+        if len(document["shape"]) != 3:
+            raise Unreadable(f"{array_key}/.zarray", f"shape {document['shape']} is not 3-dimensional")
+        levels.append(ArrayMeta.from_zarray(array_key, index, document))
+    return Volume(key, multiscales, levels)
+
+
+def samples_of(entity: Entity, meta: ArrayMeta) -> list[Sample]:
+    """The deterministic samples of one array (seed: entity path and level)."""
+    current = settings()
+    return choose_samples(f"{entity.path}#level{meta.level}", meta, current.chunks, current.slab_bytes)
+
+
+def _sampled(
+    reader: VolumeReader, entity: Entity, metas: list[ArrayMeta]
+) -> Iterator[tuple[ArrayMeta, Sample, Box, np.ndarray]]:
+    for meta in metas:
+        for sample in samples_of(entity, meta):
+            box, data = reader.sample(meta, sample)
+            yield meta, sample, box, data
+
+
+def _where(box: Box, data: np.ndarray, mask: np.ndarray) -> tuple[int, ...]:
+    """Array coordinates of the first voxel where ``mask`` holds."""
+    local = np.unravel_index(int(np.argmax(mask)), data.shape)
+    return tuple(int(lo + i) for (lo, _), i in zip(box, local, strict=True))
+
+
+def _number(value: object) -> str:
+    return f"{value:.6g}" if isinstance(value, float | np.floating) else str(value)
+
+
+def _missing(reader: VolumeReader, meta: ArrayMeta, region: Box) -> str:
+    """A note when the chunk holding ``region`` is absent (readers then see the fill value)."""
+    chunk = tuple(lo // c for (lo, _), c in zip(region, meta.chunks, strict=True))
+    if reader.chunk_exists(meta, chunk):
+        return ""
+    return f"; chunk object {meta.chunk_key(chunk)} is missing, so readers see the fill value"
+
+
+# -- the checks ------------------------------------------------------------------------------
+
+
+def vol_chunk_decode(context: CheckContext, family: VolumeFamily, entity: Entity) -> None:
+    require_sampling()
+    volume = load_volume(context, family, entity)
+    empty = [
+        meta.level
+        for meta in volume.levels
+        if not any(not k.rsplit("/", 1)[-1].startswith(".") for k in context.reader.keys_under(meta.key))
+    ]
+    if empty:
+        fail(f"declared levels {empty} have no chunk objects", observed=empty)
+    reader = VolumeReader(context.reader)
+    problems, total = [], 0
+    for meta in volume.levels:
+        for sample in samples_of(entity, meta):
+            total += 1
+            try:
+                reader.sample(meta, sample)
+            except ChunkUnreadable as error:
+                problems.append(f"{error.key}: {error.reason}")
+    if problems:
+        fail(f"{len(problems)} of {total} sampled chunks do not decode; {problems[0]}", observed=problems)
+
+
+def _equal_mask(zarr: np.ndarray, mrc: np.ndarray) -> np.ndarray:
+    """Voxel-wise agreement: exact for equal dtypes (NaN equals NaN) and integer pairs, else float64
+    within a relative tolerance fitted to the less precise float dtype."""
+    same = zarr.dtype.newbyteorder("=") == mrc.dtype.newbyteorder("=")
+    if same or (zarr.dtype.kind in "iub" and mrc.dtype.kind in "iub"):
+        equal = zarr.astype(np.float64) == mrc.astype(np.float64) if not same else zarr == mrc
+        if zarr.dtype.kind == "f":
+            equal |= np.isnan(zarr) & np.isnan(mrc)
+        return equal
+    floats = [d for d in (zarr.dtype, mrc.dtype) if d.kind == "f"]
+    rtol = max(EQ_RTOL, 4 * max(float(np.finfo(d).eps) for d in floats))
+    return np.isclose(zarr.astype(np.float64), mrc.astype(np.float64), rtol=rtol, atol=0.0, equal_nan=True)
+
+
+def vol_mrc_eq_zarr(context: CheckContext, family: VolumeFamily, entity: Entity) -> None:
+    require_sampling()
+    mrc_key = family.mrc_key(context, entity)
+    header = context.reader.mrc_header(mrc_key)
+    if header.dtype is None:
+        skip(f"MRC mode {header.mode} has no data type (reported by -MRC-DTYPE)")
+    level0 = load_volume(context, family, entity).levels[0]
+    if level0.shape != header.shape:
+        skip(f"zarr level 0 {list(level0.shape)} and MRC {list(header.shape)} differ (reported by -MRC-ZARR-SHAPE)")
+    reader = VolumeReader(context.reader)
+    for _, sample, box, data in _sampled(reader, entity, [level0]):
+        mrc = reader.mrc_region(mrc_key, header, box)
+        equal = _equal_mask(data, mrc)
+        if not equal.all():
+            where = _where(box, data, ~equal)
+            local = tuple(w - lo for w, (lo, _) in zip(where, box, strict=True))
+            fail(
+                f"{sample.describe(level0)}: {int((~equal).sum())} of {equal.size} voxels differ from the MRC "
+                f"(first at z,y,x={where}: zarr {_number(data[local])}, MRC {_number(mrc[local])})"
+                f"{_missing(reader, level0, box)}",
+                observed=_number(data[local]),
+                expected=_number(mrc[local]),
+            )
+
+
+def _parent_region(box: Box, factor: tuple[int, ...], shape: tuple[int, ...]) -> Box:
+    """The level-(i+1) voxels whose whole block lies in level-i ``box`` (blocks cut by the array's
+    end count as whole: their rest is padding)."""
+    region = []
+    for (lo, hi), f, n in zip(box, factor, shape, strict=True):
+        region.append((-(-lo // f), hi // f if hi < n else -(-n // f)))
+    return tuple(region)
+
+
+def _block_mean_valid(data: np.ndarray, factor: tuple[int, ...]) -> np.ndarray:
+    """Mean over the valid voxels of each block (the convention that ignores the padding)."""
+    padded_shape = [math.ceil(n / f) * f for n, f in zip(data.shape, factor, strict=True)]
+    values = np.zeros(padded_shape)
+    counts = np.zeros(padded_shape)
+    values[tuple(slice(0, n) for n in data.shape)] = data
+    counts[tuple(slice(0, n) for n in data.shape)] = 1
+    split = [x for n, f in zip(padded_shape, factor, strict=True) for x in (n // f, f)]
+    return values.reshape(split).sum(axis=(1, 3, 5)) / counts.reshape(split).sum(axis=(1, 3, 5))
+
+
+def _pyramid_mismatch(stored: np.ndarray, expected: np.ndarray, child: np.ndarray, kind: VolumeKind) -> np.ndarray:
+    if kind in MASK_KINDS:
+        return stored.astype(np.int64) != expected.astype(np.int64)
+    finite = child[np.isfinite(child)] if child.dtype.kind == "f" else child
+    spread = float(finite.max() - finite.min()) if finite.size else 0.0
+    stored64, expected64 = stored.astype(np.float64), expected.astype(np.float64)
+    tolerance = PYRAMID_ABS * spread + PYRAMID_REL * np.abs(expected64)
+    close = np.abs(stored64 - expected64) <= tolerance
+    close |= np.isnan(stored64) & np.isnan(expected64)
+    return ~close
+
+
+def vol_pyramid(context: CheckContext, family: VolumeFamily, entity: Entity) -> None:
+    require_sampling()
+    kind = volume_kind(family)
+    factor = kind.factor
+    levels = load_volume(context, family, entity).levels
+    for child, parent in itertools.pairwise(levels):
+        expected_shape = tuple(math.ceil(n / f) for n, f in zip(child.shape, factor, strict=True))
+        if parent.shape != expected_shape:
+            skip(
+                f"level {parent.level} shape {list(parent.shape)} is not level {child.level} halved (-ZARR-LEVEL-SHAPE)"
+            )
+    reader = VolumeReader(context.reader)
+    edge_convention: list[str] = []
+    for child, parent in itertools.pairwise(levels):
+        for sample in samples_of(entity, child):
+            box, data = reader.sample(child, sample)
+            region = _parent_region(box, factor, child.shape)
+            if any(hi <= lo for lo, hi in region):
+                continue
+            used = tuple(
+                slice(lo * f - b0, min(hi * f, n) - b0)
+                for (lo, hi), f, n, (b0, _) in zip(region, factor, child.shape, box, strict=True)
+            )
+            source = data[used]
+            expected = downsample(np.ascontiguousarray(source), kind)
+            stored = reader.zarr_region(parent, region)
+            mismatch = _pyramid_mismatch(stored, expected, source, kind)
+            if not mismatch.any():
+                continue
+            if kind not in MASK_KINDS:
+                valid_mean = _block_mean_valid(source.astype(np.float64), factor)
+                if not _pyramid_mismatch(stored, valid_mean, source, kind).any():
+                    edge_convention.append(sample.describe(child))
+                    continue
+            where = _where(region, stored, mismatch)
+            local = tuple(w - lo for w, (lo, _) in zip(where, region, strict=True))
+            rule = {
+                VolumeKind.SEGMENTATION_MASK: "the OR-pool",
+                VolumeKind.INSTANCE_MASK: "the nearest-neighbour ([::2]) sample",
+            }.get(kind, "the padded block mean")
+            fail(
+                f"level {parent.level} is not {rule} of level {child.level} at {sample.describe(child)}: "
+                f"{int(mismatch.sum())} of {mismatch.size} voxels differ (first at z,y,x={where}: stored "
+                f"{_number(stored[local])}, expected {_number(expected[local])}){_missing(reader, parent, region)}",
+                observed=_number(stored[local]),
+                expected=_number(expected[local]),
+            )
+    if edge_convention:
+        fail(
+            f"edge blocks hold the mean of their valid voxels, not the zero-padded mean of formats.md §1.1 "
+            f"(at {edge_convention[0]})",
+            severity=Severity.WARNING,
+        )
+
+
+def vol_finite(context: CheckContext, family: VolumeFamily, entity: Entity) -> None:
+    require_sampling()
+    volume = load_volume(context, family, entity)
+    floats = [meta for meta in volume.levels if meta.dtype.kind in "fc"]
+    for meta, sample, box, data in _sampled(VolumeReader(context.reader), entity, floats):
+        bad = ~np.isfinite(data)
+        if bad.any():
+            where = _where(box, data, bad)
+            fail(
+                f"{sample.describe(meta)}: {int(bad.sum())} NaN/Inf voxels (first at z,y,x={where})",
+                observed=int(bad.sum()),
+                expected=0,
+            )
+
+
+def vol_not_constant(context: CheckContext, family: VolumeFamily, entity: Entity) -> None:
+    require_sampling()
+    level0 = load_volume(context, family, entity).levels[0]
+    pieces = [data.ravel() for *_, data in _sampled(VolumeReader(context.reader), entity, [level0])]
+    values = np.concatenate(pieces) if pieces else np.empty(0)
+    if values.size == 0:
+        skip("no voxels sampled")
+    chunks = len({sample.chunk for sample in samples_of(entity, level0)})
+    if volume_kind(family) in MASK_KINDS:
+        if not values.any():
+            fail(
+                f"all {values.size} sampled voxels of {chunks} chunk(s) are 0 (an empty mask?)",
+                severity=Severity.WARNING,
+            )
+        return
+    if np.all(values == values[0]) or (values.dtype.kind == "f" and np.isnan(values).all()):
+        fail(f"all {values.size} sampled voxels of {chunks} chunk(s) equal {_number(values[0])}", observed=values[0])
+
+
+def vol_stats_plausible(context: CheckContext, family: VolumeFamily, entity: Entity) -> None:
+    require_sampling()
+    mrc_key = family.mrc_key(context, entity)
+    header = context.reader.mrc_header(mrc_key)
+    if header.dtype is None:
+        skip(f"MRC mode {header.mode} has no data type (reported by -MRC-DTYPE)")
+    # The MRC is sampled where zarr level 0 is (same grid and seed), whatever the store holds.
+    grid = ArrayMeta(mrc_key, 0, header.shape, family.chunks, header.dtype, "/", "C", None, None, 0)
+    reader = VolumeReader(context.reader)
+    pieces = [
+        reader.mrc_region(mrc_key, header, sample.global_box(grid)).ravel() for sample in samples_of(entity, grid)
+    ]
+    values = np.concatenate(pieces).astype(np.float64) if pieces else np.empty(0)
+    values = values[np.isfinite(values)]
+    if values.size == 0:
+        skip("no finite voxels sampled (reported by -VOL-FINITE)")
+    low, high = float(values.min()), float(values.max())
+    epsilon = 1e-5 * max(1.0, abs(header.dmin), abs(header.dmax))
+    if low < header.dmin - epsilon or high > header.dmax + epsilon:
+        fail(
+            f"sampled data spans [{_number(low)}, {_number(high)}], outside the header's "
+            f"[dmin, dmax] = [{_number(header.dmin)}, {_number(header.dmax)}]",
+            observed=[low, high],
+            expected=[header.dmin, header.dmax],
+        )
+    mean = float(values.mean())
+    if math.isfinite(header.rms) and abs(mean - header.dmean) > 0.5 * header.rms:
+        fail(
+            f"sampled mean {_number(mean)} is more than 0.5·rms ({_number(header.rms)}) from dmean "
+            f"{_number(header.dmean)}",
+            observed=mean,
+            expected=header.dmean,
+            severity=Severity.WARNING,
+        )
+
+
+def mask_binary(context: CheckContext, family: VolumeFamily, entity: Entity) -> None:
+    require_sampling()
+    volume = load_volume(context, family, entity)
+    for meta, sample, box, data in _sampled(VolumeReader(context.reader), entity, volume.levels):
+        bad = (data != 0) & (data != 1)
+        if bad.any():
+            values = sorted({_number(v) for v in np.unique(data[bad])[:5]})
+            fail(
+                f"{sample.describe(meta)}: {int(bad.sum())} voxels are neither 0 nor 1 (values {values}, first at "
+                f"z,y,x={_where(box, data, bad)})",
+                observed=values,
+                expected=[0, 1],
+            )
+
+
+def declared_labels(multiscales: Multiscales) -> set[int]:
+    """The ``label-value`` of every ``image-label`` color (malformed entries are ISEG-LABEL-META's)."""
+    image_label = multiscales.metadata.get("image-label")
+    colors = image_label.get("colors") if isinstance(image_label, dict) else None
+    labels = set()
+    for color in colors if isinstance(colors, list) else []:
+        value = color.get("label-value") if isinstance(color, dict) else None
+        if isinstance(value, int) and not isinstance(value, bool):
+            labels.add(value)
+    return labels
+
+
+def mask_labels_sampled(context: CheckContext, family: VolumeFamily, entity: Entity) -> None:
+    require_sampling()
+    volume = load_volume(context, family, entity)
+    allowed = declared_labels(volume.multiscales) | {0}
+    for meta, sample, box, data in _sampled(VolumeReader(context.reader), entity, volume.levels):
+        present = {int(v) for v in np.unique(data)}
+        undeclared = sorted(present - allowed)
+        if undeclared:
+            bad = np.isin(data, undeclared)
+            fail(
+                f"{sample.describe(meta)}: labels {undeclared[:10]} are not declared image-label colors "
+                f"{sorted(allowed - {0})[:10]} (first at z,y,x={_where(box, data, bad)})",
+                observed=undeclared,
+                expected=sorted(allowed),
+            )
+
+
+# -- registration, per family (as volumes.py does for the header suites) ---------------------
+
+ContentCheck = Callable[[CheckContext, VolumeFamily, Entity], None]
+
+#: (code suffix, severity, title, function)
+CONTENT_SUITE: list[tuple[str, Severity, str, ContentCheck]] = [
+    (
+        "VOL-CHUNK-DECODE",
+        Severity.ERROR,
+        "sampled chunks decode to the declared shape and dtype; every level has chunks",
+        vol_chunk_decode,
+    ),
+    ("VOL-MRC-EQ-ZARR", Severity.ERROR, "sampled level-0 regions equal the same MRC voxels", vol_mrc_eq_zarr),
+    ("VOL-PYRAMID", Severity.ERROR, "sampled level i+1 regions are the 2× downsampling of level i", vol_pyramid),
+    ("VOL-FINITE", Severity.ERROR, "no NaN or Inf in sampled float data", vol_finite),
+    ("VOL-NOT-CONSTANT", Severity.ERROR, "sampled voxels are not all identical (masks: not all 0)", vol_not_constant),
+    (
+        "VOL-STATS-PLAUSIBLE",
+        Severity.ERROR,
+        "sampled MRC voxels lie within [dmin, dmax] and average near dmean",
+        vol_stats_plausible,
+    ),
+]
+
+MASK_SUITE: dict[VolumeKind, list[tuple[str, Severity, str, ContentCheck]]] = {
+    VolumeKind.SEGMENTATION_MASK: [("BINARY", Severity.ERROR, "sampled mask values are 0 or 1", mask_binary)],
+    VolumeKind.INSTANCE_MASK: [
+        (
+            "LABELS-SAMPLED",
+            Severity.ERROR,
+            "sampled labels are 0 or declared image-label colors",
+            mask_labels_sampled,
+        )
+    ],
+}
+
+
+def _runner(family: VolumeFamily, function: ContentCheck) -> Callable[[CheckContext, Entity], None]:
+    return lambda context, entity: function(context, family, entity)
+
+
+for _family in FAMILIES:
+    for _suffix, _severity, _title, _function in CONTENT_SUITE + MASK_SUITE.get(volume_kind(_family), []):
+        register(
+            f"{_family.prefix}-{_suffix}",
+            entity=_family.entity,
+            tier=Tier.SAMPLE,
+            severity=_severity,
+            title=_title,
+            function=_runner(_family, _function),
+        )

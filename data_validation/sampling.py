@@ -1,0 +1,381 @@
+"""What the SAMPLE-tier checks read of a volume, and how: deterministic samples, partial chunk reads.
+
+A *sample* is one chunk of one pyramid level and a slab inside it: a few whole z-planes of a volume
+chunk, or a band of whole rows of a tilt-series chunk (chunks ``1×1024×1024``), i.e. a region that is
+contiguous in the chunk's C order. Per array, ``--sample-chunks N`` samples are drawn (default 2): the
+first is always the far-corner (edge) chunk with its slab at the end of the valid data, where odd-size
+rounding and padding show; the others are chunks drawn with a generator seeded from the entity path
+and the level, so a run re-reads the same voxels. Slabs start at even offsets, so a slab of level i
+maps onto whole blocks of level i+1 (pyramid check).
+
+:class:`VolumeReader` reads samples: a zarr chunk through :mod:`importers.formats.blosc_frames` (the
+frame's header and block table, then only the blocks holding the slab), falling back to the whole
+chunk for frames that are not partially decodable; an MRC region as one byte range per row of the
+region (adjacent rows merged). One reader serves one check evaluation, so that every check's I/O is its
+own (see io_accounting).
+"""
+
+from __future__ import annotations
+
+import contextlib
+import hashlib
+import itertools
+import math
+from collections.abc import Iterator
+from dataclasses import dataclass, replace
+from typing import Any
+
+import numcodecs
+import numpy as np
+
+from data_validation.reader import ObjectReader, Unreadable
+from data_validation.registry import skip
+from importers.formats import blosc_frames
+from importers.formats.mrc import MrcHeader
+from importers.storage import StorageError
+
+DEFAULT_SAMPLE_CHUNKS = 2
+#: Uncompressed bytes of one slab (rounded to whole, even numbers of planes/rows; at least 2): two
+#: 256×256 float32 planes, i.e. one Blosc block of a portal tomogram chunk.
+DEFAULT_SLAB_BYTES = 512 * 1024
+
+#: A region: per axis ``(start, stop)``.
+Box = tuple[tuple[int, ...], ...]
+
+
+@dataclass(frozen=True)
+class SampleSettings:
+    """How much the SAMPLE tier reads; ``chunks == 0`` turns the SAMPLE-tier checks off."""
+
+    chunks: int = DEFAULT_SAMPLE_CHUNKS
+    slab_bytes: int = DEFAULT_SLAB_BYTES
+
+
+_settings = SampleSettings()
+
+
+def settings() -> SampleSettings:
+    return _settings
+
+
+def configure(*, chunks: int | None = None, slab_bytes: int | None = None) -> SampleSettings:
+    """Set the session's sampling (the plugin calls this from ``--sample-chunks``)."""
+    global _settings
+    if chunks is not None and chunks < 0:
+        raise ValueError(f"--sample-chunks must be >= 0, got {chunks}")
+    _settings = replace(
+        _settings,
+        **{k: v for k, v in {"chunks": chunks, "slab_bytes": slab_bytes}.items() if v is not None},
+    )
+    return _settings
+
+
+@contextlib.contextmanager
+def configured(**changes: int) -> Iterator[SampleSettings]:
+    """Sampling settings for a block (tests); the previous ones are restored after it."""
+    global _settings
+    previous = _settings
+    try:
+        yield configure(**changes)
+    finally:
+        _settings = previous
+
+
+def require_sampling() -> int:
+    """The number of samples per array; skips the check when sampling is off."""
+    if _settings.chunks <= 0:
+        skip("skipped(tier): SAMPLE-tier checks are off (--sample-chunks 0)")
+    return _settings.chunks
+
+
+class ChunkUnreadable(Unreadable):
+    """A sampled chunk that cannot be read or decoded (VOL-CHUNK-DECODE reports it; others skip)."""
+
+
+@dataclass(frozen=True)
+class ArrayMeta:
+    """One pyramid level as its ``.zarray`` declares it."""
+
+    key: str
+    level: int
+    shape: tuple[int, ...]
+    chunks: tuple[int, ...]
+    dtype: np.dtype
+    separator: str
+    order: str
+    compressor: dict[str, Any] | None
+    filters: list[dict[str, Any]] | None
+    fill_value: Any
+
+    @classmethod
+    def from_zarray(cls, key: str, level: int, document: dict[str, Any]) -> ArrayMeta:
+        """From a ``.zarray`` that ``read_zarray`` accepted; unusable values are :class:`Unreadable`."""
+        shape, chunks = document.get("shape"), document.get("chunks")
+        if (
+            not isinstance(chunks, list)
+            or len(chunks) != len(shape)
+            or not all(isinstance(c, int) and c > 0 for c in chunks)
+        ):
+            raise Unreadable(f"{key}/.zarray", f"chunks {chunks!r} do not fit shape {shape!r}")
+        return cls(
+            key=key,
+            level=level,
+            shape=tuple(shape),
+            chunks=tuple(chunks),
+            dtype=np.dtype(document["dtype"]),
+            separator=document.get("dimension_separator") or ".",
+            order=document.get("order", "C"),
+            compressor=document.get("compressor"),
+            filters=document.get("filters"),
+            fill_value=document.get("fill_value"),
+        )
+
+    @property
+    def grid(self) -> tuple[int, ...]:
+        return tuple(math.ceil(n / c) for n, c in zip(self.shape, self.chunks, strict=True))
+
+    @property
+    def chunk_nbytes(self) -> int:
+        return math.prod(self.chunks) * self.dtype.itemsize
+
+    def chunk_key(self, index: tuple[int, ...]) -> str:
+        return f"{self.key}/" + self.separator.join(str(i) for i in index)
+
+    def origin(self, index: tuple[int, ...]) -> tuple[int, ...]:
+        return tuple(i * c for i, c in zip(index, self.chunks, strict=True))
+
+    def valid_extent(self, index: tuple[int, ...]) -> tuple[int, ...]:
+        """Extent of the array's data inside a chunk (edge chunks are padded beyond it)."""
+        return tuple(max(0, min(c, n - o)) for c, n, o in zip(self.chunks, self.shape, self.origin(index), strict=True))
+
+    def fill(self, shape: tuple[int, ...]) -> np.ndarray:
+        value = self.fill_value if self.fill_value is not None else 0
+        return np.full(shape, value, dtype=self.dtype)
+
+
+@dataclass(frozen=True)
+class Sample:
+    """A slab of one chunk: ``box`` is in chunk coordinates; ``edge`` marks the far-corner chunk."""
+
+    level: int
+    chunk: tuple[int, ...]
+    box: Box
+    edge: bool = False
+
+    def global_box(self, meta: ArrayMeta) -> Box:
+        """The slab in array coordinates, clipped to the array (padding excluded)."""
+        origin = meta.origin(self.chunk)
+        return tuple((o + lo, min(o + hi, n)) for o, (lo, hi), n in zip(origin, self.box, meta.shape, strict=True))
+
+    def describe(self, meta: ArrayMeta) -> str:
+        shown = ", ".join(f"{lo}:{hi}" for lo, hi in self.global_box(meta))
+        return f"level {self.level} chunk {meta.separator.join(map(str, self.chunk))} [{shown}]"
+
+
+def seed_of(text: str) -> int:
+    return int.from_bytes(hashlib.sha256(text.encode()).digest()[:8], "little")
+
+
+def _slab_axis(chunks: tuple[int, ...]) -> int:
+    """The first axis along which a chunk has more than one element: slabs are cut along it."""
+    return next((axis for axis, c in enumerate(chunks) if c > 1), len(chunks) - 1)
+
+
+def _slab(meta: ArrayMeta, chunk: tuple[int, ...], slab_bytes: int, rng: np.random.Generator, at_end: bool) -> Box:
+    axis = _slab_axis(meta.chunks)
+    unit = math.prod(meta.chunks[axis + 1 :]) * meta.dtype.itemsize
+    count = max(2, (slab_bytes // max(unit, 1)) // 2 * 2)
+    count = min(count, meta.chunks[axis])
+    valid = meta.valid_extent(chunk)[axis]
+    limit = min(meta.chunks[axis], valid + valid % 2)
+    last_start = max(0, limit - count)
+    start = last_start - last_start % 2 if at_end else int(rng.integers(0, last_start // 2 + 1)) * 2
+    stop = min(start + count, meta.chunks[axis])
+    return tuple(
+        (0, 1) if d < axis else (start, stop) if d == axis else (0, meta.chunks[d]) for d in range(len(meta.chunks))
+    )
+
+
+def choose_samples(seed_text: str, meta: ArrayMeta, count: int, slab_bytes: int = DEFAULT_SLAB_BYTES) -> list[Sample]:
+    """``count`` samples of an array, deterministic for ``seed_text``: the far-corner chunk first (slab at
+    the end of its data), then distinct random chunks; an array with fewer chunks than ``count`` gives
+    further slabs of its chunks."""
+    grid = meta.grid
+    total = math.prod(grid)
+    if count <= 0 or total == 0:
+        return []
+    rng = np.random.default_rng(seed_of(seed_text))
+    edge = tuple(g - 1 for g in grid)
+    samples = [Sample(meta.level, edge, _slab(meta, edge, slab_bytes, rng, at_end=True), edge=True)]
+    edge_flat = int(np.ravel_multi_index(edge, grid))
+    others = min(count - 1, total - 1)
+    if others > 0:
+        drawn = rng.choice(total - 1, size=others, replace=False)
+        for flat in sorted(int(f) + (1 if f >= edge_flat else 0) for f in drawn):
+            chunk = tuple(int(i) for i in np.unravel_index(flat, grid))
+            samples.append(Sample(meta.level, chunk, _slab(meta, chunk, slab_bytes, rng, at_end=False)))
+    attempts = 0
+    while len(samples) < count and attempts < 4 * count:
+        attempts += 1
+        chunk = tuple(int(i) for i in np.unravel_index(int(rng.integers(total)), grid))
+        candidate = Sample(meta.level, chunk, _slab(meta, chunk, slab_bytes, rng, at_end=False), edge=chunk == edge)
+        if all((s.chunk, s.box) != (candidate.chunk, candidate.box) for s in samples):
+            samples.append(candidate)
+    return samples
+
+
+def contiguous_hull(box: Box, chunks: tuple[int, ...]) -> Box:
+    """The smallest C-order-contiguous run of whole hyperplanes holding ``box``: the axes before the
+    first one with extent > 1 keep their single index, that axis keeps its range, later axes are whole."""
+    axis = next((d for d, (lo, hi) in enumerate(box) if hi - lo > 1), len(box) - 1)
+    return tuple(box[d] if d <= axis else (0, chunks[d]) for d in range(len(box)))
+
+
+def _flat_span(hull: Box, chunks: tuple[int, ...]) -> tuple[int, int]:
+    start = int(np.ravel_multi_index(tuple(lo for lo, _ in hull), chunks))
+    return start, start + math.prod(hi - lo for lo, hi in hull)
+
+
+class VolumeReader:
+    """Reads sampled regions of zarr levels and MRC files for one check evaluation."""
+
+    def __init__(self, reader: ObjectReader) -> None:
+        self.reader = reader
+        self._frames: dict[str, blosc_frames.BloscFrame] = {}
+        self._whole: dict[str, np.ndarray] = {}
+
+    # -- raw reads ------------------------------------------------------------------------
+
+    def _fetch(self, key: str, ranges: list[tuple[int, int]], error: type[Unreadable] = Unreadable) -> list[bytes]:
+        results = self.reader.bucket.read_many([(key, start, end) for start, end in ranges])
+        out = []
+        for (start, end), result in zip(ranges, results, strict=True):
+            if isinstance(result, StorageError):
+                raise error(key, result.problem)
+            if len(result) != end - start:
+                raise error(key, f"bytes [{start}, {end}) read as {len(result)} bytes (object too short)")
+            out.append(result)
+        return out
+
+    def chunk_exists(self, meta: ArrayMeta, chunk: tuple[int, ...]) -> bool:
+        return meta.chunk_key(chunk) in self.reader.snapshot.listing
+
+    # -- zarr -----------------------------------------------------------------------------
+
+    def zarr_box(self, meta: ArrayMeta, chunk: tuple[int, ...], box: Box) -> np.ndarray:
+        """The chunk's content in ``box`` (chunk coordinates, padding included); a chunk missing from
+        the listing reads as the fill value, as zarr readers see it."""
+        extents = tuple(hi - lo for lo, hi in box)
+        key = meta.chunk_key(chunk)
+        if key not in self.reader.snapshot.listing:
+            return meta.fill(extents)
+        if 0 in extents:
+            return np.empty(extents, dtype=meta.dtype)
+        partial = (
+            isinstance(meta.compressor, dict)
+            and meta.compressor.get("id") == "blosc"
+            and not meta.filters
+            and meta.order == "C"
+            and key not in self._whole
+        )
+        if partial:
+            try:
+                return self._zarr_box_partial(meta, key, box)
+            except blosc_frames.NotPartiallyDecodable:
+                pass
+        whole = self._whole_chunk(meta, key)
+        return whole[tuple(slice(lo, hi) for lo, hi in box)]
+
+    def _zarr_box_partial(self, meta: ArrayMeta, key: str, box: Box) -> np.ndarray:
+        size = self.reader.info(key).size
+        fetch = lambda ranges: self._fetch(key, ranges, ChunkUnreadable)  # noqa: E731
+        try:
+            frame = self._frames.get(key)
+            if frame is None:
+                frame = blosc_frames.read_frame(fetch, size, meta.chunk_nbytes)
+                self._frames[key] = frame
+            if frame.header.nbytes != meta.chunk_nbytes:
+                raise ChunkUnreadable(
+                    key,
+                    f"decodes to {frame.header.nbytes} bytes, expected {meta.chunk_nbytes} "
+                    f"(chunk {list(meta.chunks)} of {meta.dtype})",
+                )
+            hull = contiguous_hull(box, meta.chunks)
+            start, stop = _flat_span(hull, meta.chunks)
+            itemsize = meta.dtype.itemsize
+            raw = blosc_frames.decode_range(frame, fetch, start * itemsize, stop * itemsize)
+        except blosc_frames.NotPartiallyDecodable:
+            raise
+        except blosc_frames.BloscFrameError as error:
+            raise ChunkUnreadable(key, f"not a valid Blosc frame: {error}") from None
+        data = np.frombuffer(raw, dtype=meta.dtype).reshape(tuple(hi - lo for lo, hi in hull))
+        return data[tuple(slice(lo - hlo, hi - hlo) for (lo, hi), (hlo, _) in zip(box, hull, strict=True))]
+
+    def _whole_chunk(self, meta: ArrayMeta, key: str) -> np.ndarray:
+        if key in self._whole:
+            return self._whole[key]
+        size = self.reader.info(key).size
+        (raw,) = self._fetch(key, [(0, size)], ChunkUnreadable)
+        try:
+            decoded: Any = raw
+            if meta.compressor is not None:
+                decoded = numcodecs.get_codec(dict(meta.compressor)).decode(decoded)
+            for spec in reversed(meta.filters or []):
+                decoded = numcodecs.get_codec(dict(spec)).decode(decoded)
+            data = np.frombuffer(memoryview(decoded).cast("B"), dtype=meta.dtype)
+        except Exception as error:  # numcodecs raises anything from ValueError to RuntimeError
+            raise ChunkUnreadable(key, f"does not decode with {meta.compressor}: {error}") from None
+        if data.size != math.prod(meta.chunks):
+            raise ChunkUnreadable(
+                key, f"decodes to {data.size * meta.dtype.itemsize} bytes, expected {meta.chunk_nbytes}"
+            )
+        array = data.reshape(meta.chunks, order="F" if meta.order == "F" else "C")
+        self._whole[key] = array
+        return array
+
+    def sample(self, meta: ArrayMeta, sample: Sample) -> tuple[Box, np.ndarray]:
+        """A sample's data inside the array (padding cut off), with its array-coordinate box."""
+        data = self.zarr_box(meta, sample.chunk, sample.box)
+        global_box = sample.global_box(meta)
+        return global_box, data[tuple(slice(0, hi - lo) for lo, hi in global_box)]
+
+    def zarr_region(self, meta: ArrayMeta, region: Box) -> np.ndarray:
+        """An array-coordinate region (normally inside one chunk; assembled from several if not)."""
+        out = np.empty(tuple(hi - lo for lo, hi in region), dtype=meta.dtype)
+        spans = [range(lo // c, (hi - 1) // c + 1) for (lo, hi), c in zip(region, meta.chunks, strict=True)]
+        for chunk in itertools.product(*spans):
+            origin = meta.origin(chunk)
+            box = tuple(
+                (max(lo, o) - o, min(hi, o + c) - o) for (lo, hi), o, c in zip(region, origin, meta.chunks, strict=True)
+            )
+            target = tuple(
+                slice(o + blo - lo, o + bhi - lo) for (blo, bhi), o, (lo, _) in zip(box, origin, region, strict=True)
+            )
+            out[target] = self.zarr_box(meta, chunk, box)
+        return out
+
+    # -- MRC ------------------------------------------------------------------------------
+
+    def mrc_region(self, key: str, header: MrcHeader, region: Box) -> np.ndarray:
+        """Voxels ``region`` (z, y, x) of an MRC, read as one byte range per row (adjacent rows merged)."""
+        dtype = header.dtype
+        if dtype is None:
+            raise Unreadable(key, f"mode {header.mode} has no data type")
+        (z0, z1), (y0, y1), (x0, x1) = region
+        extents = (z1 - z0, y1 - y0, x1 - x0)
+        if 0 in extents:
+            return np.empty(extents, dtype=dtype)
+        itemsize = dtype.itemsize
+        row = (x1 - x0) * itemsize
+        ranges: list[tuple[int, int]] = []
+        for z in range(z0, z1):
+            for y in range(y0, y1):
+                start = header.data_offset + ((z * header.ny + y) * header.nx + x0) * itemsize
+                if ranges and ranges[-1][1] == start:
+                    ranges[-1] = (ranges[-1][0], start + row)
+                else:
+                    ranges.append((start, start + row))
+        if key not in self.reader.snapshot.listing:
+            raise Unreadable(key, "object not found")
+        raw = b"".join(self._fetch(key, ranges))
+        return np.frombuffer(raw, dtype=dtype).reshape(extents)

@@ -1,0 +1,261 @@
+"""Key images, dataset and deposition key photos: rendering, sizes, and the reference dataset 90001."""
+
+from __future__ import annotations
+
+import io
+import json
+import shutil
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+import mrcfile
+import numpy as np
+import pytest
+import yaml
+from PIL import Image
+
+from importers.entities.context import IngestOptions
+from importers.formats import key_images
+from importers.formats.images import image_size
+from importers.standardize import standardize_config
+from importers.storage import Bucket
+from tests.conftest import REPO_ROOT, shared_dir, upload_tree
+
+SAMPLE_CONFIG = REPO_ROOT / "dataset_configs" / "10001.yaml"
+SAMPLE_IMAGES = "10001/TS_001/Reconstructions/VoxelSpacing13.480/Images/100"
+REFERENCE_SPACING = "Reconstructions/VoxelSpacing13.480"
+#: The HTTPS prefix the portal's importer was given when it made the reference output.
+REFERENCE_PREFIX = "http://127.0.0.1:5566"
+EXPECTED_SIZES = {"snapshot": (512, 384), "thumbnail": (134, 100), "expanded": (1024, 768)}
+
+
+def _size(data: bytes) -> tuple[int, int]:
+    _, width, height = image_size(data)
+    return width, height
+
+
+def _reference_input(root: Path) -> Path:
+    """The reference upload where its config expects it: under ``anchor_synthetic/`` of the input."""
+    shutil.copytree(shared_dir() / "reference-90001" / "input", root / "anchor_synthetic")
+    return root
+
+
+def _reference_config(tmp_path: Path, edit: Callable[[dict[str, Any]], None]) -> Path:
+    """The reference config, edited, written to ``tmp_path``."""
+    config = yaml.safe_load((shared_dir() / "reference-90001" / "config.yaml").read_text())
+    edit(config)
+    path = tmp_path / "config.yaml"
+    path.write_text(yaml.safe_dump(config))
+    return path
+
+
+def _standardize_reference(input_url: str, output_url: str, config: Path | None = None) -> tuple[int, str]:
+    stream = io.StringIO()
+    config = config or shared_dir() / "reference-90001" / "config.yaml"
+    options = IngestOptions(https_prefix=REFERENCE_PREFIX)
+    status, _ = standardize_config(config, input_url, output_url, options=options, stream=stream)
+    return status, stream.getvalue()
+
+
+@pytest.fixture(scope="session")
+def reference_run(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """The reference config standardized from its input into a local folder (treat as read-only)."""
+    source = _reference_input(tmp_path_factory.mktemp("reference-input"))
+    output = tmp_path_factory.mktemp("reference-output")
+    status, log = _standardize_reference(str(source), str(output))
+    assert status == 0, log
+    return output
+
+
+# -- rendering ---------------------------------------------------------------------------------
+
+
+def test_central_slab_is_40_slices_around_the_middle() -> None:
+    assert key_images.central_slab(64) == (12, 52)
+    assert key_images.central_slab(41) == (0, 40)
+    assert key_images.central_slab(8) == (0, 8)
+
+
+def test_project_slab_reads_only_the_slab(tmp_path: Path) -> None:
+    volume = np.arange(100 * 6 * 5, dtype=np.float32).reshape(100, 6, 5)
+    mrcfile.new(tmp_path / "v.mrc", volume).close()
+    bucket = Bucket(str(tmp_path))
+    projection = key_images.project_slab(bucket, "v.mrc")
+    assert projection.z_range == (30, 70)
+    np.testing.assert_allclose(projection.data, volume[30:70].sum(axis=0))
+    assert bucket.stats.bytes_read == 1024 + 40 * 6 * 5 * 4
+
+
+def test_crop_turns_portrait_landscape_and_keeps_the_centre() -> None:
+    portrait = Image.new("RGB", (100, 300))
+    assert key_images.crop_to_aspect(portrait).size == (133, 100)
+    wide = Image.new("RGB", (1000, 300))
+    assert key_images.crop_to_aspect(wide).size == (400, 300)
+
+
+def test_key_images_have_the_portal_sizes_whatever_the_preview() -> None:
+    preview = Image.new("RGB", (90, 200), (10, 20, 30))
+    images = key_images.key_images(preview, 45, ["original", "snapshot", "thumbnail", "expanded"])
+    assert _size(images["original"]) == (45, 100)
+    assert {name: _size(images[name]) for name in EXPECTED_SIZES} == EXPECTED_SIZES
+
+
+def test_overlays_are_drawn_in_their_colours() -> None:
+    projection = np.zeros((40, 60))
+    mask = np.zeros((40, 60), dtype=bool)
+    mask[:, :10] = True
+    overlays = [
+        key_images.Overlay("#ff00ff", mask=mask),
+        key_images.Overlay("#00ff00", points=np.array([[40.0, 20.0]])),
+    ]
+    pixels = np.asarray(key_images.render(projection, overlays))
+    assert pixels[20, 5, 0] > pixels[20, 5, 1] and pixels[20, 5, 2] > pixels[20, 5, 1]  # magenta tint
+    assert pixels[20, 40, 1] > 150 and pixels[20, 40, 0] < 100  # green point
+    assert tuple(pixels[20, 30]) == (0, 0, 0)  # untouched background
+
+
+def test_slab_points_keeps_points_inside_the_slab() -> None:
+    locations = [{"x": 1.0, "y": 2.0, "z": 5.0}, {"x": 3.0, "y": 4.0, "z": 50.0}, {"x": 5.0, "y": 6.0, "z": 12.0}]
+    assert key_images.slab_points(locations, (12, 52)).tolist() == [[3.0, 4.0], [5.0, 6.0]]
+
+
+# -- the sample dataset ------------------------------------------------------------------------
+
+
+def test_sample_key_images_have_exact_sizes_and_show_the_tomogram(clean_tree: Path) -> None:
+    tomogram = json.loads(
+        (clean_tree / SAMPLE_IMAGES.replace("Images", "Tomograms") / "tomogram_metadata.json").read_text()
+    )
+    images = {name: (clean_tree / SAMPLE_IMAGES / f"key-photo-{name}.png").read_bytes() for name in EXPECTED_SIZES}
+    assert {name: _size(data) for name, data in images.items()} == EXPECTED_SIZES
+    original = (clean_tree / SAMPLE_IMAGES / "key-photo-original.png").read_bytes()
+    width, height = _size(original)
+    assert width == tomogram["size"]["x"] and height == tomogram["size"]["y"]
+    pixels = np.asarray(Image.open(io.BytesIO(images["expanded"])).convert("L"), dtype=float)
+    assert pixels.std() > 20  # structure, not a blank image
+    assert tomogram["key_photo"] == {
+        name: f"{SAMPLE_IMAGES}/key-photo-{name}.png" for name in ("snapshot", "thumbnail")
+    }
+
+
+def test_sample_key_images_are_deterministic(clean_tree: Path, sample_source: Path, tmp_path: Path) -> None:
+    status, _ = standardize_config(SAMPLE_CONFIG, str(sample_source), str(tmp_path), stream=io.StringIO())
+    assert status == 0
+    for path in sorted((clean_tree / SAMPLE_IMAGES).iterdir()):
+        assert (tmp_path / SAMPLE_IMAGES / path.name).read_bytes() == path.read_bytes(), path.name
+
+
+def test_configured_key_images_and_a_depositor_picture(sample_source: Path, tmp_path: Path) -> None:
+    source = tmp_path / "source"
+    shutil.copytree(sample_source, source)
+    Image.new("RGB", (300, 200), (200, 10, 10)).save(source / "sample_10001" / "TS_001_picture.png")
+    config = yaml.safe_load(SAMPLE_CONFIG.read_text())
+    config["key_images"] = [
+        {"sources": [{"literal": {"value": ["snapshot", "thumbnail"]}}]},
+        {"sources": [{"source_glob": {"list_glob": "{run_name}_picture.png"}}]},
+    ]
+    path = tmp_path / "config.yaml"
+    path.write_text(yaml.safe_dump(config))
+    status, _ = standardize_config(path, str(source), str(tmp_path / "out"), stream=io.StringIO())
+    assert status == 0
+    images = tmp_path / "out" / SAMPLE_IMAGES
+    assert sorted(p.name for p in images.iterdir()) == ["key-photo-snapshot.png", "key-photo-thumbnail.png"]
+    snapshot = Image.open(images / "key-photo-snapshot.png")
+    assert snapshot.size == (512, 384) and snapshot.getpixel((256, 192)) == (200, 10, 10)
+    other_run = tmp_path / "out" / SAMPLE_IMAGES.replace("TS_001", "TS_002") / "key-photo-snapshot.png"
+    assert Image.open(other_run).getpixel((256, 192)) != (200, 10, 10)  # no picture for TS_002: rendered
+
+
+# -- the reference dataset 90001 ---------------------------------------------------------------
+
+
+def test_reference_key_images_have_the_reference_paths_and_sizes(reference_run: Path) -> None:
+    reference = shared_dir() / "reference-90001" / "output"
+    expected = sorted(p.relative_to(reference) for p in reference.rglob("*.png"))
+    assert sorted(p.relative_to(reference_run) for p in reference_run.rglob("*.png")) == expected
+    for relative in expected:
+        assert _size((reference_run / relative).read_bytes()) == _size((reference / relative).read_bytes())
+
+
+def test_reference_key_photos_are_copies_of_the_input(reference_run: Path) -> None:
+    photos = shared_dir() / "reference-90001" / "input" / "key_photos"
+    for folder in ("90001/Images", "depositions_metadata/90001/Images"):
+        for name in ("snapshot.png", "thumbnail.png"):
+            assert (reference_run / folder / name).read_bytes() == (photos / name).read_bytes()
+
+
+def test_reference_key_photo_metadata_matches(reference_run: Path) -> None:
+    reference = shared_dir() / "reference-90001" / "output"
+    documents = ["90001/dataset_metadata.json", "depositions_metadata/90001/deposition_metadata.json"]
+    documents += [
+        f"90001/{run}/{REFERENCE_SPACING}/Tomograms/100/tomogram_metadata.json" for run in ("SYN_run1", "SYN_run2")
+    ]
+    for document in documents:
+        ours, theirs = (json.loads((root / document).read_text()) for root in (reference_run, reference))
+        for key in ("key_photos", "key_photo", "neuroglancer_config_path"):
+            assert ours.get(key) == theirs.get(key), (document, key)
+
+
+def test_reference_rerun_changes_nothing(reference_run: Path, tmp_path: Path) -> None:
+    output = tmp_path / "output"
+    shutil.copytree(reference_run, output)
+    before = {p: p.stat().st_mtime_ns for p in output.rglob("*") if p.is_file()}
+    status, log = _standardize_reference(str(_reference_input(tmp_path / "input")), str(output))
+    assert status == 0 and "written" not in log, log
+    assert before == {p: p.stat().st_mtime_ns for p in output.rglob("*") if p.is_file()}
+
+
+def test_missing_or_remote_key_photo_is_an_error_and_the_rest_continues(tmp_path: Path) -> None:
+    def bad_snapshots(config: dict[str, Any]) -> None:
+        config["dataset_keyphotos"][0]["sources"][0]["literal"]["value"]["snapshot"] = "anchor_synthetic/missing.png"
+        config["deposition_keyphotos"][0]["sources"][0]["literal"]["value"]["snapshot"] = "https://example.org/a.png"
+
+    path = _reference_config(tmp_path, bad_snapshots)
+    output = tmp_path / "output"
+    status, log = _standardize_reference(str(_reference_input(tmp_path / "input")), str(output), path)
+    errors = [line for line in log.splitlines() if line.startswith("error:")]
+    assert status == 1 and len(errors) == 2, log
+    assert "dataset_keyphoto snapshot" in errors[0] and "missing.png: not found in the input" in errors[0]
+    assert "deposition_keyphoto snapshot" in errors[1] and "not fetched (no network)" in errors[1]
+    dataset = json.loads((output / "90001/dataset_metadata.json").read_text())
+    # The configured thumbnail is copied; the snapshot that failed falls back to the first tomogram's.
+    assert dataset["key_photos"] == {"snapshot": "90001/Images/snapshot.png", "thumbnail": "90001/Images/thumbnail.png"}
+    first_tomogram = output / f"90001/SYN_run1/{REFERENCE_SPACING}/Images/100/key-photo-snapshot.png"
+    assert (output / "90001/Images/snapshot.png").read_bytes() == first_tomogram.read_bytes()
+    deposition = json.loads((output / "depositions_metadata/90001/deposition_metadata.json").read_text())
+    assert deposition["key_photos"] == {
+        "snapshot": None,
+        "thumbnail": "depositions_metadata/90001/Images/thumbnail.png",
+    }
+
+
+def test_dataset_key_photos_default_to_the_first_tomogram(tmp_path: Path) -> None:
+    path = _reference_config(tmp_path, lambda config: config.pop("dataset_keyphotos"))
+    output = tmp_path / "output"
+    status, log = _standardize_reference(str(_reference_input(tmp_path / "input")), str(output), path)
+    assert status == 0, log
+    images = output / f"90001/SYN_run1/{REFERENCE_SPACING}/Images/100"
+    for name in ("snapshot", "thumbnail"):
+        assert (output / f"90001/Images/{name}.png").read_bytes() == (images / f"key-photo-{name}.png").read_bytes()
+
+
+def test_reference_key_images_on_s3(s3_bucket: str, tmp_path: Path) -> None:
+    def without_acquisition(config: dict[str, Any]) -> None:
+        for key in ("frames", "gains", "collection_metadata", "rawtilts", "ctfs", "tiltseries"):
+            del config[key]
+
+    path = _reference_config(tmp_path, without_acquisition)
+    for folder in ("tomograms", "annotations", "alignments", "key_photos"):
+        shutil.copytree(
+            shared_dir() / "reference-90001" / "input" / folder, tmp_path / "input/anchor_synthetic" / folder
+        )
+    upload_tree(tmp_path / "input", f"{s3_bucket}/input")
+    status, log = _standardize_reference(f"{s3_bucket}/input", f"{s3_bucket}/output", path)
+    assert status == 0, log
+    output = Bucket(f"{s3_bucket}/output")
+    images = f"90001/SYN_run2/{REFERENCE_SPACING}/Images/100"
+    assert _size(output.read(f"{images}/key-photo-original.png")) == (64, 64)
+    assert _size(output.read(f"{images}/key-photo-thumbnail.png")) == (134, 100)
+    photo = shared_dir() / "reference-90001" / "input" / "key_photos" / "snapshot.png"
+    assert output.read("depositions_metadata/90001/Images/snapshot.png") == photo.read_bytes()
