@@ -7,8 +7,9 @@ audit use :func:`validate` to get the results as data.
 from __future__ import annotations
 
 from collections.abc import Iterable
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from enum import StrEnum
+from typing import Any
 
 from data_validation import checks  # noqa: F401  (registers every check)
 from data_validation.checks import CheckContext
@@ -35,6 +36,9 @@ class Result:
     status: Status
     severity: Severity
     message: str = ""
+    #: The values a failed check compared (``CheckFailed.observed`` / ``expected``), as evidence for reports.
+    observed: Any = field(default=None, compare=False)
+    expected: Any = field(default=None, compare=False)
 
     def line(self) -> str:
         """The one-line report: code, severity, entity, what is wrong."""
@@ -61,7 +65,8 @@ def evaluate(check: Check, context: CheckContext, entity: Entity) -> Result:
             return Result(check.code, entity.path, Status.FAILED, check.severity, str(unreadable))
         return Result(check.code, entity.path, Status.SKIPPED, check.severity, f"{unreadable} (reported elsewhere)")
     except CheckFailed as failed:
-        return Result(check.code, entity.path, Status.FAILED, failed.severity or check.severity, str(failed))
+        severity = failed.severity or check.severity
+        return Result(check.code, entity.path, Status.FAILED, severity, str(failed), failed.observed, failed.expected)
     except Exception as error:
         message = f"internal error in the check: {type(error).__name__}: {error}"
         return Result(check.code, entity.path, Status.FAILED, check.severity, message)

@@ -16,7 +16,7 @@ from pathlib import Path
 
 import pytest
 
-from data_validation import io_accounting, sampling
+from data_validation import allure_labels, io_accounting, results, sampling
 from data_validation.checks import CheckContext
 from data_validation.database import DatabaseTarget, is_database_check
 from data_validation.engine import DISCOVERY_CODE, Status, cases, evaluate
@@ -24,6 +24,7 @@ from data_validation.entities import Entity
 from data_validation.reader import ObjectReader
 from data_validation.registry import Check, EntityKind, Severity, Tier
 from data_validation.snapshot import Snapshot, discover
+from data_validation.source import plugin as source_plugin
 from data_validation.waivers import Waiver, WaiverError, find_waiver, load_waivers
 from importers.db.connect import EMBEDDED_DATABASE, URL_VARIABLE, DatabaseError, resolve_url
 from importers.db.mapping import DEFAULT_HTTPS_PREFIX
@@ -125,6 +126,8 @@ def pytest_addoption(parser: pytest.Parser) -> None:
         help=f"prefix the database's https_* columns were imported with (default: {DEFAULT_HTTPS_PREFIX})",
     )
     _add_io_options(group)
+    source_plugin.add_options(group)
+    results.add_options(group)
 
 
 def _dataset_ids(config: pytest.Config) -> list[str]:
@@ -143,8 +146,12 @@ def pytest_configure(config: pytest.Config) -> None:
     if config.pluginmanager.hasplugin("xdist"):
         config.pluginmanager.register(_XdistSnapshotHandOff(), "cryoet-xdist-snapshot")
     _configure_io(config)
+    results.configure(config)
+    allure_labels.configure(config)
     dataset_ids = _dataset_ids(config)
-    if not dataset_ids:
+    # --ingestion-config: the same suite on a lab's upload, found through the config (data_validation/source).
+    sources = source_plugin.request(config)
+    if not dataset_ids and sources is None:
         return
     if config.args_source is not pytest.Config.ArgsSource.ARGS:
         # Without explicit paths, `pytest --dataset N` runs the suite, wherever pytest was started
@@ -152,7 +159,9 @@ def pytest_configure(config: pytest.Config) -> None:
         config.args = [str(SUITE_PATH)]
     try:
         bucket = Bucket(
-            config.getoption("cryoet_bucket"), endpoint_url=config.getoption("cryoet_endpoint_url"), read_only=True
+            sources.input_bucket if sources else config.getoption("cryoet_bucket"),
+            endpoint_url=config.getoption("cryoet_endpoint_url"),
+            read_only=True,
         )
         waivers_file = config.getoption("cryoet_waivers")
         waivers = load_waivers(Path(waivers_file)) if waivers_file else []
@@ -163,12 +172,15 @@ def pytest_configure(config: pytest.Config) -> None:
     if workerinput is not None and SNAPSHOT_INPUT in workerinput:
         snapshot = Snapshot.load(Path(workerinput[SNAPSHOT_INPUT]))
     else:
-        snapshot = discover(
-            bucket,
-            dataset_ids,
-            run_glob=config.getoption("cryoet_run_glob"),
-            voxel_spacing_glob=config.getoption("cryoet_voxel_spacing_glob"),
-        )
+        if sources is not None:
+            snapshot = sources.discover(bucket)
+        else:
+            snapshot = discover(
+                bucket,
+                dataset_ids,
+                run_glob=config.getoption("cryoet_run_glob"),
+                voxel_spacing_glob=config.getoption("cryoet_voxel_spacing_glob"),
+            )
         snapshot_path = Path(tempfile.mkdtemp(prefix="cryoet-validate-")) / "snapshot.pickle"
         snapshot.save(snapshot_path)
     _keep_pytest_out_of(bucket, config)
@@ -176,7 +188,7 @@ def pytest_configure(config: pytest.Config) -> None:
     fail_level = Severity[config.getoption("cryoet_severity").upper()]
     config.stash[SESSION] = ValidationSession(
         snapshot,
-        CheckContext(ObjectReader(snapshot, bucket), _open_database(config)),
+        CheckContext(ObjectReader(snapshot, bucket), None if sources else _open_database(config)),
         fail_level,
         snapshot_path,
         waivers,
@@ -263,15 +275,20 @@ def validation_session(pytestconfig: pytest.Config) -> ValidationSession:
     return session
 
 
-def run_case(case: Case, session: ValidationSession) -> None:
+def run_case(case: Case, session: ValidationSession, record_property=None) -> None:
     """Run one check and turn its result into a pytest verdict with a one-line message.
 
     A failure at or above ``--severity`` fails the test unless a waiver accepts it (then it is
     reported as xfailed, with the waiver's reason); an expired waiver is named in the failure.
+    ``record_property`` (pytest's fixture) carries the Result to the reports (results.py).
     """
     if case.check is None:
+        if record_property is not None:
+            record_property(results.RESULT_PROPERTY, results.result_property(results.discovery_result(case.problem)))
         pytest.fail(f"{DISCOVERY_CODE}: {case.problem}", pytrace=False)
     result = evaluate(case.check, session.context, case.entity)
+    if record_property is not None:
+        record_property(results.RESULT_PROPERTY, results.result_property(result))
     if result.status is Status.SKIPPED:
         pytest.skip(f"{result.code} {result.entity}: {result.message}")
     if result.status is not Status.FAILED:

@@ -6,11 +6,11 @@ failed check naming the object and the reason, never as an error of the session.
 
 from __future__ import annotations
 
+import bisect
 import json
-from functools import cached_property
 from typing import Any
 
-from data_validation.snapshot import Snapshot
+from data_validation.snapshot import GLB_HEADER_BYTES, Snapshot
 from importers.formats.images import HEADER_BYTES as IMAGE_HEADER_BYTES
 from importers.formats.mrc import HEADER_SIZE, MrcFormatError, MrcHeader, parse_header
 from importers.storage import Bucket, ObjectInfo, StorageError
@@ -32,20 +32,21 @@ class ObjectReader:
         self.snapshot = snapshot
         self.bucket = bucket
         self._parsed: dict[tuple[str, str], Any] = {}
+        self._sorted: list[str] = []
+        self._children: dict[str, list[str]] = {}
 
-    @cached_property
-    def _directories(self) -> set[str]:
-        directories = set()
-        for key in self.snapshot.listing:
-            parts = key.split("/")
-            directories.update("/".join(parts[:depth]) for depth in range(1, len(parts)))
-        return directories
+    def _keys(self) -> list[str]:
+        """The listed keys, sorted, for range look-ups (rebuilt if the listing has grown)."""
+        if len(self._sorted) != len(self.snapshot.listing):
+            self._sorted = sorted(self.snapshot.listing)
+            self._children.clear()
+        return self._sorted
 
     def exists(self, key: str) -> bool:
         """An object, or a 'directory' with objects below it. Keys outside the listed prefixes
         (a path into another dataset) cost one HEAD, once."""
         key = key.strip("/")
-        if key in self.snapshot.listing or key in self._directories:
+        if key in self.snapshot.listing or self.keys_under(key, limit=1):
             return True
         if any(key.startswith(prefix + "/") for prefix in self.snapshot.listed_prefixes):
             return False
@@ -64,13 +65,21 @@ class ObjectReader:
             raise Unreadable(key, "object not found") from None
 
     def children(self, prefix: str) -> list[str]:
-        """Names directly below a directory key (sorted)."""
+        """Names directly below a directory key (sorted; computed once per prefix)."""
+        self._keys()  # refreshes the cache when the listing has grown
         start = prefix.strip("/") + "/"
-        return sorted({key[len(start) :].split("/", 1)[0] for key in self.snapshot.listing if key.startswith(start)})
+        if start not in self._children:
+            self._children[start] = sorted({key[len(start) :].split("/", 1)[0] for key in self.keys_under(prefix)})
+        return self._children[start]
 
-    def keys_under(self, prefix: str) -> list[str]:
+    def keys_under(self, prefix: str, limit: int | None = None) -> list[str]:
+        """Keys below a directory key, in order: a range of the sorted listing, not a scan."""
+        keys = self._keys()
         start = prefix.strip("/") + "/"
-        return [key for key in self.snapshot.listing if key.startswith(start)]
+        low = bisect.bisect_left(keys, start)
+        # "0" is the character after "/": every key below the prefix sorts before start[:-1] + "0".
+        high = bisect.bisect_left(keys, start[:-1] + "0", low)
+        return keys[low : high if limit is None else min(high, low + limit)]
 
     def read(self, key: str) -> bytes:
         if key in self.snapshot.objects:
@@ -108,6 +117,19 @@ class ObjectReader:
             raise Unreadable(key, "object not found")
         try:
             return self.bucket.read_range(key, 0, IMAGE_HEADER_BYTES.get(key.rsplit(".", 1)[-1].lower(), 64))
+        except StorageError as error:
+            raise Unreadable(key, error.problem) from None
+
+    def glb_header(self, key: str) -> bytes:
+        """The first bytes of a binary glTF mesh (prefetched; magic, version and length)."""
+        if key in self.snapshot.glb_headers:
+            return self.snapshot.glb_headers[key]
+        if key in self.snapshot.fetch_errors:
+            raise Unreadable(key, self.snapshot.fetch_errors[key])
+        if key not in self.snapshot.listing:
+            raise Unreadable(key, "object not found")
+        try:
+            return self.bucket.read_range(key, 0, min(GLB_HEADER_BYTES, self.snapshot.listing[key].size))
         except StorageError as error:
             raise Unreadable(key, error.problem) from None
 

@@ -32,7 +32,8 @@ class Tier(IntEnum):
 
 
 class EntityKind(StrEnum):
-    """Entity kinds the suite discovers; each is a directory template of ``importers.layout``."""
+    """Entity kinds the suite discovers; each is a directory template of ``importers.layout`` (the
+    ``source_*`` kinds aside: a lab's upload as a config's finders find it)."""
 
     DEPOSITION = "deposition"
     DATASET = "dataset"
@@ -42,6 +43,12 @@ class EntityKind(StrEnum):
     VOXEL_SPACING = "voxel_spacing"
     TOMOGRAM = "tomogram"
     ANNOTATION = "annotation"
+    # Pre-ingest source entities (checks.md §20), found through a config's finders, not in the layout.
+    SOURCE_CONFIG = "source_config"
+    SOURCE_RUN = "source_run"
+    SOURCE_TILTSERIES = "source_tiltseries"
+    SOURCE_TOMOGRAM = "source_tomogram"
+    SOURCE_ANNOTATION = "source_annotation"
 
 
 class CheckFailed(Exception):
@@ -70,6 +77,15 @@ def fail(message: str, *, observed: Any = None, expected: Any = None, severity: 
 
 def skip(reason: str) -> NoReturn:
     raise CheckSkipped(reason)
+
+
+#: How the skip reason of a check whose subject the entity lacks begins (an annotation without a mask,
+#: a run without identified objects); any other skip means an input that another check reports on.
+NOT_APPLICABLE = "not applicable"
+
+
+def not_applicable(reason: str) -> NoReturn:
+    raise CheckSkipped(f"{NOT_APPLICABLE}: {reason}")
 
 
 CheckFunction = Callable[[Any, Any], None]

@@ -9,6 +9,7 @@ from __future__ import annotations
 import fnmatch
 import json
 import pickle
+from collections.abc import Iterable
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -21,6 +22,8 @@ from importers.storage import Bucket, ObjectInfo, StorageError
 
 DEPOSITIONS_PREFIX = "depositions_metadata"
 SMALL_OBJECT_NAMES = (".zattrs", ".zarray", ".zgroup")
+#: Bytes of a binary glTF mesh that its check reads: magic, version, total length (formats.md §3.2).
+GLB_HEADER_BYTES = 12
 
 
 @dataclass
@@ -35,6 +38,7 @@ class Snapshot:
     objects: dict[str, bytes] = field(default_factory=dict)
     mrc_headers: dict[str, bytes] = field(default_factory=dict)
     image_headers: dict[str, bytes] = field(default_factory=dict)
+    glb_headers: dict[str, bytes] = field(default_factory=dict)
     fetch_errors: dict[str, str] = field(default_factory=dict)
     discovery_errors: list[str] = field(default_factory=list)
 
@@ -125,18 +129,27 @@ def discover(bucket: Bucket, dataset_ids: list[str], *, run_glob: str = "*", vox
     for deposition_id in depositions:
         prefix = f"{DEPOSITIONS_PREFIX}/{deposition_id}"
         _prefetch(bucket, snapshot, _list(bucket, snapshot, prefix, f"deposition {deposition_id}"))
+    snapshot.entities = find_entities(listed, depositions, run_glob=run_glob, voxel_spacing_glob=voxel_spacing_glob)
+    return snapshot
+
+
+def find_entities(
+    keys: Iterable[str], deposition_ids: Iterable[str], *, run_glob: str = "*", voxel_spacing_glob: str = "*"
+) -> dict[EntityKind, list[Entity]]:
+    """The entities whose directories hold ``keys`` (narrowed by the globs), and the given depositions."""
     found: dict[EntityKind, set[Entity]] = {kind: set() for kind in EntityKind}
-    found[EntityKind.DEPOSITION] = {Entity.of(EntityKind.DEPOSITION, deposition_id=d) for d in depositions}
-    for key in listed:
+    found[EntityKind.DEPOSITION] = {Entity.of(EntityKind.DEPOSITION, deposition_id=d) for d in deposition_ids}
+    for key in keys:
         for kind in EntityKind:
+            if kind.value not in layout.ENTITY_DIRS:  # the source_* kinds: found through a config
+                continue
             # Voxel spacings are found by any VoxelSpacing* name, for VS-NAME to judge.
             match = layout.entity_prefix(kind.value, key, loose_voxel_spacing=kind is EntityKind.VOXEL_SPACING)
             if match is not None:
                 entity = Entity.of(kind, **match.fields)
                 if _selected(entity, run_glob, voxel_spacing_glob):
                     found[kind].add(entity)
-    snapshot.entities = {kind: sorted(entities) for kind, entities in found.items()}
-    return snapshot
+    return {kind: sorted(entities) for kind, entities in found.items()}
 
 
 def _prefetch(bucket: Bucket, snapshot: Snapshot, listed: dict[str, ObjectInfo]) -> None:
@@ -149,6 +162,8 @@ def _prefetch(bucket: Bucket, snapshot: Snapshot, listed: dict[str, ObjectInfo])
             requests.append((key, 0, min(HEADER_SIZE, info.size)))
         elif (extension := key.rsplit(".", 1)[-1].lower()) in IMAGE_HEADER_BYTES:
             requests.append((key, 0, min(IMAGE_HEADER_BYTES[extension], info.size)))
+        elif key.endswith(".glb"):
+            requests.append((key, 0, min(GLB_HEADER_BYTES, info.size)))
     for (key, start, _), result in zip(requests, bucket.read_many(requests), strict=True):
         if isinstance(result, StorageError):
             snapshot.fetch_errors[key] = result.problem
@@ -156,5 +171,7 @@ def _prefetch(bucket: Bucket, snapshot: Snapshot, listed: dict[str, ObjectInfo])
             snapshot.objects[key] = result
         elif key.endswith(".mrc"):
             snapshot.mrc_headers[key] = result
+        elif key.endswith(".glb"):
+            snapshot.glb_headers[key] = result
         else:
             snapshot.image_headers[key] = result

@@ -3,5 +3,5 @@
 from data_validation.plugin import Case, ValidationSession, run_case
 
 
-def test_check(check_case: Case, validation_session: ValidationSession) -> None:
-    run_case(check_case, validation_session)
+def test_check(check_case: Case, validation_session: ValidationSession, record_property) -> None:
+    run_case(check_case, validation_session, record_property)

@@ -16,6 +16,8 @@ COMMAND_MODULES: dict[str, tuple[str, ...]] = {
     "importers.config.commands": ("validate-config", "migrate-config", "export-schemas"),
     "importers.db.commands": ("db-init", "db-import"),
     "data_validation.catalog": ("checks",),
+    "data_validation.audit": ("audit",),
+    "importers.sync": ("sync",),
 }
 
 

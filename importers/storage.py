@@ -296,6 +296,26 @@ class Bucket:
         with self._listing_lock:
             self._listings[prefix.strip("/")] = objects
 
+    def forget_listings(self) -> None:
+        """Drop every cached listing (a bucket-wide audit holds one dataset's listing at a time)."""
+        with self._listing_lock:
+            self._listings.clear()
+
+    def shallow_children(self, prefix: str = "") -> list[str]:
+        """Names directly below ``prefix`` by one delimited listing, without listing what lies deeper
+        (the dataset folders of a whole bucket); a missing prefix has none."""
+        path = self.path(prefix)
+
+        def ls() -> list[str]:
+            try:
+                return self.fs.ls(path, detail=False)
+            except FileNotFoundError:
+                return []
+
+        found = self._call(prefix.strip("/") or "/", "list", ls)
+        self.stats.record("list", count=max(1, -(-len(found) // 1000)) if self.protocol == "s3" else 1)
+        return sorted({self._key_of(item).rsplit("/", 1)[-1] for item in found} - {""})
+
     def children(self, prefix: str) -> list[str]:
         """Names directly below ``prefix`` (files and 'directories'), from the cached listing."""
         prefix = prefix.strip("/")

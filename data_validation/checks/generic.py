@@ -71,7 +71,8 @@ def _summarise(problems: list[str], what: str) -> None:
 def json_documents_parse(context: CheckContext, dataset: Entity) -> None:
     broken = []
     for key in sorted(context.reader.keys_under(dataset.path)):
-        if is_metadata_json(key):
+        # identified_objects.json is a JSON array by design (formats.md §5), IDO-FILES' to read.
+        if is_metadata_json(key) and getattr(layout.parse(key), "template", None) != "identified_objects":
             try:
                 context.reader.json(key)
             except Unreadable as unreadable:

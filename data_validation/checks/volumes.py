@@ -15,10 +15,11 @@ from functools import partial
 
 import numpy as np
 
+from data_validation.checks.acquisition import tiltseries_pixel_spacing
 from data_validation.checks.context import CheckContext
 from data_validation.entities import Entity
 from data_validation.reader import Unreadable
-from data_validation.registry import EntityKind, Severity, Tier, fail, register
+from data_validation.registry import EntityKind, Severity, Tier, fail, not_applicable, register, skip
 from importers.formats.mrc import PORTAL_LABEL, VALID_EXTTYPES, MrcHeader
 from importers.formats.omezarr import (
     COMPRESSOR,
@@ -46,12 +47,45 @@ class VolumeFamily:
     chunks: tuple[int, int, int]
     spacing: Callable[[CheckContext, Entity], float]
     tiltseries: bool = False
+    #: Whether the z sampling, cell length and voxel size are checked; a lab's tilt-series stack has any z
+    #: convention (checks.md §20: "TS z skipped").
+    z_checked: bool = True
+    #: How the volume's files end before ``.mrc`` / ``.zarr`` when the entity folder holds other files too
+    #: (annotation masks: ``_segmentationmask``); None: the folder's one volume, ``{run}.mrc`` + ``{run}.zarr``.
+    stem_suffix: str | None = None
+
+    def stems(self, context: CheckContext, entity: Entity, extension: str) -> set[str]:
+        """Names (without ``extension``) of the family's files with that extension in the entity folder."""
+        return {
+            name[: -len(extension)]
+            for name in context.reader.children(entity.path)
+            if name.endswith(extension) and name[: -len(extension)].endswith(self.stem_suffix or "")
+        }
+
+    def stem(self, context: CheckContext, entity: Entity) -> str:
+        """The volume's file name without extension; skips when the entity has no such volume."""
+        if self.stem_suffix is None:
+            return entity["run_name"]
+        stems = self.stems(context, entity, ".mrc") | self.stems(context, entity, ".zarr")
+        if not stems:
+            not_applicable(f"no *{self.stem_suffix}.mrc / .zarr in {entity.path}")
+        if len(stems) > 1:
+            skip(f"several *{self.stem_suffix} volumes {sorted(stems)} (reported by ANNO-FILES-CLAIMED)")
+        return stems.pop()
+
+    def _key(self, context: CheckContext, entity: Entity, extension: str) -> str:
+        if self.stem_suffix is None:
+            return context.single_file(entity, extension, f"{entity['run_name']}{extension}")
+        key = entity.key(self.stem(context, entity) + extension)
+        if not context.reader.exists(key):
+            skip(f"{key} is missing (reported by {self.prefix}-MRC-ZARR-PAIR)")
+        return key
 
     def mrc_key(self, context: CheckContext, entity: Entity) -> str:
-        return context.single_file(entity, ".mrc", f"{entity['run_name']}.mrc")
+        return self._key(context, entity, ".mrc")
 
     def zarr_key(self, context: CheckContext, entity: Entity) -> str:
-        return context.single_file(entity, ".zarr", f"{entity['run_name']}.zarr")
+        return self._key(context, entity, ".zarr")
 
     def scaled(self, axis: int) -> bool:
         """Whether an axis (z=0, y=1, x=2) is halved per level (a tilt series keeps its sections)."""
@@ -67,6 +101,38 @@ FAMILIES = [
         zarr_dtypes=frozenset({"int8", "int16", "float32", "float64"}),
         chunks=(256, 256, 256),
         spacing=lambda context, entity: entity.voxel_spacing,
+    ),
+    # Annotation masks (formats.md §1-2, layout.md §3): a SegmentationMask is 0/1 int8, an
+    # InstanceSegmentationMask uint16 labels; both at the voxel spacing of their folder.
+    VolumeFamily(
+        prefix="SEG",
+        entity=EntityKind.ANNOTATION,
+        ispg=1,
+        mrc_dtypes=frozenset({"int8"}),
+        zarr_dtypes=frozenset({"int8"}),
+        chunks=(256, 256, 256),
+        spacing=lambda context, entity: entity.voxel_spacing,
+        stem_suffix="_segmentationmask",
+    ),
+    VolumeFamily(
+        prefix="ISEG",
+        entity=EntityKind.ANNOTATION,
+        ispg=1,
+        mrc_dtypes=frozenset({"uint16"}),
+        zarr_dtypes=frozenset({"uint16"}),
+        chunks=(256, 256, 256),
+        spacing=lambda context, entity: entity.voxel_spacing,
+        stem_suffix="_instancesegmentationmask",
+    ),
+    VolumeFamily(
+        prefix="TS",
+        entity=EntityKind.TILTSERIES,
+        ispg=0,
+        mrc_dtypes=frozenset({"int8", "int16", "uint16", "float32", "float64"}),
+        zarr_dtypes=frozenset({"int8", "int16", "float32", "float64"}),
+        chunks=(1, 1024, 1024),
+        spacing=tiltseries_pixel_spacing,
+        tiltseries=True,
     ),
 ]
 
@@ -113,6 +179,8 @@ def mrc_cell(header: MrcHeader, family: VolumeFamily, spacing: float, size: int)
     sampling = (header.mx, header.my, header.mz)
     expected = tuple(m * spacing for m in sampling)
     for axis, cell, m, want in zip("xyz", header.cella, sampling, expected, strict=True):
+        if axis == "z" and not family.z_checked:
+            continue
         if not (cell > 0 and abs(cell - want) <= SPACING_TOLERANCE * max(m, 1)):
             fail(
                 f"cella.{axis} = {cell:.4f} Å, expected {want:.4f} (m{axis}={m} × {spacing:.3f})",
@@ -124,7 +192,7 @@ def mrc_cell(header: MrcHeader, family: VolumeFamily, spacing: float, size: int)
 
 
 def mrc_sampling(header: MrcHeader, family: VolumeFamily, spacing: float, size: int) -> None:
-    expected_mz = 1 if family.tiltseries else header.nz
+    expected_mz = header.mz if not family.z_checked else 1 if family.tiltseries else header.nz
     observed = (header.mx, header.my, header.mz)
     expected = (header.nx, header.ny, expected_mz)
     if observed != expected:
@@ -173,6 +241,8 @@ def mrc_nstart(header: MrcHeader, family: VolumeFamily, spacing: float, size: in
 def mrc_voxel_spacing(header: MrcHeader, family: VolumeFamily, spacing: float, size: int) -> None:
     voxel_size = header.voxel_size
     for axis, value in zip("xyz", voxel_size, strict=True):
+        if axis == "z" and not family.z_checked:
+            continue
         if not abs(value - spacing) <= SPACING_TOLERANCE:
             shown = ", ".join(f"{v:.4f}" for v in voxel_size)
             fail(
@@ -395,8 +465,10 @@ def zarr_chunk_coverage(context: CheckContext, family: VolumeFamily, entity: Ent
 
 
 def mrc_zarr_pair(context: CheckContext, family: VolumeFamily, entity: Entity) -> None:
-    stems_mrc = {k.rsplit("/", 1)[-1][: -len(".mrc")] for k in context.files_with_suffix(entity, ".mrc")}
-    stems_zarr = {k.rsplit("/", 1)[-1][: -len(".zarr")] for k in context.files_with_suffix(entity, ".zarr")}
+    stems_mrc = family.stems(context, entity, ".mrc")
+    stems_zarr = family.stems(context, entity, ".zarr")
+    if family.stem_suffix is not None and not (stems_mrc or stems_zarr):
+        not_applicable(f"no *{family.stem_suffix}.mrc / .zarr in {entity.path}")
     if stems_mrc != stems_zarr or not stems_mrc:
         fail(
             f"MRC files {sorted(stems_mrc)} and zarr stores {sorted(stems_zarr)} do not pair up",

@@ -1,0 +1,334 @@
+"""Allure for curators: every result carries its check code, entity, severity and a human title; a
+failure attaches its evidence (the values compared); tomograms and annotations attach a picture.
+
+Two producers share the labels: the pytest plugin (``--alluredir``, with or without ``-n``: each process
+writes its own result files) decorates each validation test through allure-pytest's dynamic API, and the
+audit writes result files from its records (:func:`write_allure_results`) for the npm ``allure`` CLI
+(:func:`generate_report`).
+
+**Pictures.** The central slab of the tomogram (its MRC, by byte ranges, at most
+:data:`PICTURE_MAX_BYTES` of planes), projected with ``importers.formats.key_images``; an annotation's
+points (from its NDJSON, the first :data:`POINTS_MAX_BYTES`) or mask (the same slab of its MRC) are drawn
+over the tomogram of its voxel spacing. A picture is attached to the entity's first check (by code) and to
+each of its failures; it is rendered once per process and its reads count to no check.
+"""
+
+from __future__ import annotations
+
+import json
+import shutil
+import subprocess
+import uuid
+import warnings
+from collections import OrderedDict
+from collections.abc import Iterable
+from functools import cache
+from pathlib import Path
+
+import allure
+import pytest
+from allure_commons.logger import AllureFileLogger
+from allure_commons.model2 import Attachment, Label, Parameter, StatusDetails, TestResult
+from allure_commons.types import AttachmentType
+from allure_commons.utils import md5, now
+
+from data_validation import io_accounting
+from data_validation.entities import Entity
+from data_validation.reader import ObjectReader, Unreadable
+from data_validation.registry import REGISTRY, EntityKind
+from data_validation.results import RESULT_PROPERTY, Record, RecordStatus, judge, make_record, result_of_property
+from importers import layout
+from importers.formats import ndjson
+from importers.formats.key_images import Overlay, project_slab, render, slab_points
+from importers.formats.key_images import png as png_bytes
+from importers.formats.mrc import MrcFormatError
+from importers.storage import IOStats, StorageError
+
+#: The check severity as Allure's severity level.
+ALLURE_SEVERITY = {"error": "critical", "warning": "minor", "info": "trivial"}
+#: The record status as an Allure status (a waived failure is Allure's "skipped", as allure-pytest reports xfail).
+ALLURE_STATUS = {"passed": "passed", "failed": "failed", "waived": "skipped", "skipped": "skipped"}
+PICTURE_KINDS = (EntityKind.TOMOGRAM, EntityKind.ANNOTATION)
+#: Bytes of MRC planes one picture may read (fewer planes than the key images' 40 for wide volumes).
+PICTURE_MAX_BYTES = 16 << 20
+POINTS_MAX_BYTES = 4 << 20
+PICTURE_MAX_PIXELS = 768
+PICTURE_MIN_PIXELS = 256
+OVERLAY_COLORS = ("#ff3b30", "#34c759", "#0a84ff", "#ffcc00", "#bf5af2", "#ff9f0a")
+POINT_SUFFIXES = ("_point.ndjson", "_orientedpoint.ndjson", "_instancesegmentation.ndjson")
+MASK_SUFFIXES = ("_segmentationmask.mrc", "_instancesegmentationmask.mrc")
+
+
+# -- labels, shared by the pytest plugin and the audit ------------------------------------------
+
+
+def title(record: Record) -> str:
+    """The human title: what the check asserts, its code and the entity."""
+    return f"{record.title or record.code} [{record.code}] — {record.entity or '(bucket)'}"
+
+
+def labels(record: Record) -> list[tuple[str, str]]:
+    """Allure labels of a record: the check, the entity, the severity; suites group dataset > kind > check."""
+    return [
+        ("check", record.code),
+        ("entity", record.entity),
+        ("check_severity", record.severity),
+        ("severity", ALLURE_SEVERITY.get(record.severity, "normal")),
+        ("entity_kind", record.kind),
+        ("tier", record.tier),
+        ("dataset", record.dataset or "depositions"),
+        ("parentSuite", f"dataset {record.dataset}" if record.dataset else "depositions"),
+        ("suite", record.kind or "bucket"),
+        ("subSuite", record.code),
+    ]
+
+
+def evidence_document(record: Record) -> dict:
+    """What a failure attaches: the values compared, with the finding."""
+    return {
+        "code": record.code,
+        "entity": record.entity,
+        "severity": record.severity,
+        "message": record.message,
+        "observed": record.observed,
+        "expected": record.expected,
+    }
+
+
+def description(record: Record) -> str:
+    text = record.message or record.status
+    if record.waiver:
+        expiry = f" (expired {record.waiver_expires})" if record.status == RecordStatus.FAILED else ""
+        text += f"\n\nwaiver{expiry}: {record.waiver}"
+    return text
+
+
+def decorate(record: Record) -> None:
+    """Label the running test (allure-pytest's dynamic API) and attach the evidence of a failure."""
+    allure.dynamic.title(title(record))
+    allure.dynamic.description(description(record))
+    for name, value in labels(record):
+        allure.dynamic.label(name, value)
+    if record.status in (RecordStatus.FAILED, RecordStatus.WAIVED):
+        allure.attach(
+            json.dumps(evidence_document(record), indent=2, ensure_ascii=False),
+            name="evidence",
+            attachment_type=allure.attachment_type.JSON,
+        )
+
+
+@cache
+def anchor_check(kind: EntityKind) -> str | None:
+    """The check whose test carries the entity's picture: the kind's first check by code."""
+    codes = sorted(code for code, registered in REGISTRY.items() if registered.entity is kind)
+    return codes[0] if codes else None
+
+
+# -- pictures ----------------------------------------------------------------------------------
+
+
+def _mrc_keys(reader: ObjectReader, prefix: str, template: str) -> list[str]:
+    keys = []
+    for key in reader.keys_under(prefix):
+        match = layout.parse(key)
+        if match is not None and match.template == template:
+            keys.append(key)
+    return sorted(keys)
+
+
+def _depth(reader: ObjectReader, key: str) -> int:
+    """Central planes to project: the key images' slab, fewer when planes are wide."""
+    header = reader.mrc_header(key)
+    if header.dtype is None:
+        raise MrcFormatError(f"{key}: unsupported MRC mode {header.mode}")
+    _, ny, nx = header.shape
+    plane = max(1, ny * nx * header.dtype.itemsize)
+    if plane > PICTURE_MAX_BYTES:
+        raise MrcFormatError(f"{key}: a plane is {plane} bytes, over the picture's {PICTURE_MAX_BYTES}")
+    return max(1, min(40, PICTURE_MAX_BYTES // plane))
+
+
+def _points(reader: ObjectReader, key: str) -> list[dict]:
+    size = reader.info(key).size
+    data = reader.bucket.read_range(key, 0, min(size, POINTS_MAX_BYTES)) if size else b""
+    if size > POINTS_MAX_BYTES:
+        data = data[: data.rfind(b"\n") + 1]
+    return [record["location"] for record in ndjson.loads(data)]
+
+
+def _overlays(reader: ObjectReader, annotation: Entity, z_range: tuple[int, int], depth: int) -> list[Overlay]:
+    overlays = []
+    names = sorted(reader.children(annotation.path))
+    for index, name in enumerate(names):
+        color = OVERLAY_COLORS[index % len(OVERLAY_COLORS)]
+        key = annotation.key(name)
+        if name.endswith(POINT_SUFFIXES):
+            overlays.append(Overlay(color, points=slab_points(_points(reader, key), z_range)))
+        elif name.endswith(MASK_SUFFIXES):
+            overlays.append(Overlay(color, mask=project_slab(reader.bucket, key, depth).data != 0))
+    return overlays
+
+
+def entity_picture(reader: ObjectReader, entity: Entity) -> bytes | None:
+    """The PNG of a tomogram's central slab, or of an annotation drawn over its spacing's tomogram;
+    None when the entity has none or its data cannot be read (its checks say why)."""
+    if entity.kind is EntityKind.TOMOGRAM:
+        candidates = _mrc_keys(reader, entity.path, "tomogram_mrc")
+    elif entity.kind is EntityKind.ANNOTATION:
+        spacing = layout.build("voxel_spacing", **{k: entity[k] for k in ("dataset_id", "run_name", "voxel_spacing")})
+        candidates = _mrc_keys(reader, f"{spacing}/Tomograms", "tomogram_mrc")
+    else:
+        return None
+    if not candidates:
+        return None
+    # Reads for a picture count to no check's I/O budget.
+    with io_accounting.accounting(IOStats()):
+        try:
+            depth = _depth(reader, candidates[0])
+            projection = project_slab(reader.bucket, candidates[0], depth)
+            overlays = []
+            if entity.kind is EntityKind.ANNOTATION:
+                overlays = _overlays(reader, entity, projection.z_range, depth)
+            # Small volumes are enlarged (whole pixels per voxel) so that there is something to look at.
+            scale = max(1, PICTURE_MIN_PIXELS // max(projection.data.shape))
+            data = projection.data.repeat(scale, axis=0).repeat(scale, axis=1)
+            overlays = [
+                Overlay(o.color, o.mask, None if o.points is None else (o.points + 0.5) * scale - 0.5) for o in overlays
+            ]
+            image = render(data, overlays)
+        except (Unreadable, StorageError, MrcFormatError, ValueError, KeyError) as error:
+            warnings.warn(f"no picture of {entity.path}: {error}", stacklevel=1)
+            return None
+    image.thumbnail((PICTURE_MAX_PIXELS, PICTURE_MAX_PIXELS))
+    return png_bytes(image)
+
+
+# -- the pytest plugin -------------------------------------------------------------------------
+
+
+def configure(config: pytest.Config) -> None:
+    """Decorate the validation tests when allure-pytest writes results (``--alluredir``)."""
+    if config.getoption("allure_report_dir", None):
+        config.pluginmanager.register(AllureReporting(config), "cryoet-allure")
+
+
+class AllureReporting:
+    """Labels, title and evidence for every validation test; pictures for tomograms and annotations."""
+
+    CACHED_PICTURES = 16
+
+    def __init__(self, config: pytest.Config) -> None:
+        self.config = config
+        self.pictures: OrderedDict[str, bytes | None] = OrderedDict()
+
+    @pytest.hookimpl(wrapper=True)
+    def pytest_runtest_call(self, item: pytest.Item):
+        try:
+            return (yield)
+        finally:
+            try:
+                self.describe(item)
+            except Exception as error:  # reporting never changes a verdict
+                warnings.warn(f"allure labels of {item.nodeid}: {type(error).__name__}: {error}", stacklevel=1)
+
+    def describe(self, item: pytest.Item) -> None:
+        from data_validation.plugin import SESSION  # the plugin imports this module
+
+        callspec = getattr(item, "callspec", None)
+        case = callspec.params.get("check_case") if callspec is not None else None
+        data = dict(item.user_properties).get(RESULT_PROPERTY)
+        session = self.config.stash.get(SESSION, None)
+        if case is None or data is None or session is None:
+            return
+        result = result_of_property(data)
+        record = make_record(result, judge(result, session.waivers, session.fail_level))
+        decorate(record)
+        entity = case.entity
+        if entity is None or entity.kind not in PICTURE_KINDS:
+            return
+        if record.code == anchor_check(entity.kind) or record.status == RecordStatus.FAILED:
+            picture = self.picture(session.context.reader, entity)
+            if picture is not None:
+                allure.attach(picture, name=f"{entity.kind.value} picture", attachment_type=allure.attachment_type.PNG)
+
+    def picture(self, reader: ObjectReader, entity: Entity) -> bytes | None:
+        if entity.path not in self.pictures:
+            self.pictures[entity.path] = entity_picture(reader, entity)
+            while len(self.pictures) > self.CACHED_PICTURES:
+                self.pictures.popitem(last=False)
+        return self.pictures[entity.path]
+
+
+# -- result files from records (the audit), and the npm allure CLI ------------------------------
+
+
+def write_allure_results(records: Iterable[Record], directory: Path) -> int:
+    """Allure result files (and evidence attachments) of records, into a fresh ``directory``."""
+    logger = AllureFileLogger(str(directory), clean=True)
+    count = 0
+    clock = now()  # records keep durations, not times: laid end to end from now
+    for record in records:
+        start, clock = clock, clock + max(1, round(record.duration * 1000))
+        test = TestResult(
+            uuid=str(uuid.uuid4()),
+            name=title(record),
+            fullName=f"{record.code}:{record.entity}",
+            # One test case per check and entity (Allure would count the entities of a check as retries).
+            historyId=md5(record.code, record.entity),
+            testCaseId=md5(record.code, record.entity),
+            parameters=[Parameter(name="entity", value=record.entity)],
+            start=start,
+            stop=clock,
+            status=ALLURE_STATUS.get(record.status, "unknown"),
+            description=description(record),
+            labels=[Label(name=name, value=value) for name, value in labels(record)],
+        )
+        if record.status in (RecordStatus.FAILED, RecordStatus.WAIVED):
+            test.statusDetails = StatusDetails(message=record.line())
+            file_name = f"{uuid.uuid4()}-attachment.json"
+            logger.report_attached_data(
+                body=json.dumps(evidence_document(record), indent=2, ensure_ascii=False).encode(), file_name=file_name
+            )
+            test.attachments.append(Attachment(name="evidence", source=file_name, type=AttachmentType.JSON.mime_type))
+        elif record.status == RecordStatus.SKIPPED:
+            test.statusDetails = StatusDetails(message=record.message)
+        logger.report_result(test)
+        count += 1
+    return count
+
+
+def node_available() -> bool:
+    return shutil.which("npx") is not None and shutil.which("node") is not None
+
+
+#: The npm package of the Allure 3 report generator.
+ALLURE_PACKAGE = "allure@3"
+REPORT_NAME = "CryoET bucket audit"
+
+
+def generate_report(results: Path, output: Path, timeout: float = 600) -> tuple[bool, str]:
+    """``npx allure generate``: an Allure HTML report of ``results`` in ``output``; (done, why not)."""
+    if not node_available():
+        return False, "Node.js (npx) is not installed"
+    # One self-contained index.html: the default report fetches its data, which browsers refuse from file://.
+    config = results.parent / f"{results.name}-allurerc.json"
+    config.write_text(json.dumps({"name": REPORT_NAME, "plugins": {"awesome": {"options": {"singleFile": True}}}}))
+    command = [
+        "npx",
+        "--yes",
+        ALLURE_PACKAGE,
+        "generate",
+        str(results),
+        "--output",
+        str(output),
+        "--config",
+        str(config),
+    ]
+    try:
+        completed = subprocess.run(command, capture_output=True, text=True, timeout=timeout, check=False)
+    except (OSError, subprocess.TimeoutExpired) as error:
+        return False, f"{' '.join(command)}: {error}"
+    if completed.returncode != 0 or not (output / "index.html").is_file():
+        tail = (completed.stderr or completed.stdout).strip().splitlines()[-1:] or ["no index.html written"]
+        return False, f"{' '.join(command)} exited {completed.returncode}: {tail[0]}"
+    return True, ""

@@ -1,0 +1,27 @@
+"""Pre-ingest source checks (checks.md §20): a lab's upload, found through an ingestion config's finders.
+
+``pytest --ingestion-config CONFIG --input-bucket URL`` runs the same suite as ``pytest --dataset``, on other
+entities: the config, its runs and their source volumes and annotation files (the ``source_*`` entity kinds).
+``discovery`` walks the config's entity tree with the importer's own finders in the controlling process,
+``checks`` registers the ``SRC-*`` checks, ``plugin`` adds the options and hands discovery to the session.
+"""
+
+from __future__ import annotations
+
+from data_validation.registry import REGISTRY, EntityKind
+
+SOURCE_KINDS = frozenset(
+    {
+        EntityKind.SOURCE_CONFIG,
+        EntityKind.SOURCE_RUN,
+        EntityKind.SOURCE_TILTSERIES,
+        EntityKind.SOURCE_TOMOGRAM,
+        EntityKind.SOURCE_ANNOTATION,
+    }
+)
+
+
+def is_source_check(code: str) -> bool:
+    """A check of a lab's upload (``SRC-*``), which never runs on a standardized bucket."""
+    registered = REGISTRY.get(code)
+    return registered is not None and registered.entity in SOURCE_KINDS

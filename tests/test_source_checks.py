@@ -1,0 +1,274 @@
+"""Pre-ingest source checks (``pytest --ingestion-config CONFIG --input-bucket URL``): the sample's source
+passes, each SRC-* check fails on its defect, garbage gives failures and never a session error."""
+
+from __future__ import annotations
+
+import json
+import shutil
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from data_validation.engine import Result, Status
+from data_validation.registry import NOT_APPLICABLE, REGISTRY
+from data_validation.source import is_source_check
+from data_validation.source.validate import validate_sources
+from importers.entities.context import IngestOptions
+from importers.storage import Bucket
+from tests import cases_source
+from tests.cases_source import CONFIG_NAME, RUN, SOURCE, extend_source
+from tests.conftest import REPO_ROOT, upload_tree
+from tests.corruptions import Corruption
+from tests.test_validation_suite import _recorder, run_suite
+
+SAMPLE_CONFIG = REPO_ROOT / "dataset_configs" / CONFIG_NAME
+
+
+def _results(root: Path, config: Path, **options: dict[str, list[str]]) -> list[Result]:
+    return validate_sources(Bucket(str(root), read_only=True), config, options=IngestOptions(**options))
+
+
+def _failures(results: list[Result]) -> list[Result]:
+    return [result for result in results if result.status is Status.FAILED]
+
+
+def _not_applicable(result: Result) -> bool:
+    return result.status is Status.SKIPPED and result.message.startswith(NOT_APPLICABLE)
+
+
+@pytest.fixture
+def extended(sample_source: Path, tmp_path: Path) -> tuple[Path, Path]:
+    """A private copy of the sample source with movies and gains: (input root, config)."""
+    return tmp_path, extend_source(sample_source, tmp_path)
+
+
+@pytest.fixture(scope="module")
+def sample_results(sample_source: Path) -> list[Result]:
+    return _results(sample_source, SAMPLE_CONFIG)
+
+
+@pytest.fixture(scope="module")
+def extended_results(sample_source: Path, tmp_path_factory: pytest.TempPathFactory) -> list[Result]:
+    root = tmp_path_factory.mktemp("extended-source")
+    return _results(root, extend_source(sample_source, root))
+
+
+def test_sample_source_passes_with_pytest(sample_source: Path) -> None:
+    # As a curator runs it, from the repository.
+    result = run_suite(
+        "--ingestion-config", "dataset_configs/10001.yaml", "--input-bucket", f"file://{sample_source}", "-rA"
+    )
+    assert result.returncode == 0, result.stdout + result.stderr
+    assert " passed" in result.stdout and "failed" not in result.stdout
+    # Only source checks ran: the entity kinds discovered decide.
+    ids = [line.split("[", 1)[1] for line in result.stdout.splitlines() if line.startswith("PASSED")]
+    assert ids and all(test_id.startswith("SRC-") for test_id in ids), ids[:5]
+
+
+def test_every_source_check_passes_where_it_applies(
+    sample_results: list[Result], extended_results: list[Result]
+) -> None:
+    for results in (sample_results, extended_results):
+        assert not _failures(results), "\n".join(r.line() for r in _failures(results))
+        assert all(r.status is Status.PASSED or _not_applicable(r) for r in results), [
+            r.line() for r in results if r.status is Status.SKIPPED and not _not_applicable(r)
+        ]
+    passed = {r.code for r in sample_results + extended_results if r.status is Status.PASSED}
+    assert passed == {code for code in REGISTRY if is_source_check(code)}
+
+
+def test_every_source_check_has_a_case() -> None:
+    assert {c.code for c in cases_source.CASES} == {code for code in REGISTRY if is_source_check(code)}
+
+
+@pytest.mark.parametrize("corruption", cases_source.CASES, ids=lambda c: f"{c.code}:{c.entity.rsplit('/', 1)[-1]}")
+def test_source_check_fails_on_its_defect(corruption: Corruption, extended: tuple[Path, Path]) -> None:
+    root, config = extended
+    corruption.apply(root)
+    failures = _failures(_results(root, config))
+    entity = corruption.entity.format(config=config)
+    targeted = [f for f in failures if f.code == corruption.code and f.entity == entity]
+    assert targeted, f"{corruption.code} did not fail on {entity}; failures: {[f.line() for f in failures]}"
+    assert all("\n" not in f.message and "internal error" not in f.message for f in failures)
+
+
+def test_a_finder_matching_nothing_is_named(extended: tuple[Path, Path]) -> None:
+    root, config = extended
+    (root / SOURCE / "ctf/TS_001_ctffind4.txt").unlink()
+    (finding,) = [f for f in _failures(_results(root, config)) if f.code == "SRC-SOURCES-FOUND"]
+    assert finding.entity == RUN
+    assert "ctfs[0].sources[0]: source_glob 'sample_10001/ctf/TS_001_ctffind4.txt' matched nothing" in finding.message
+    # The mdoc's tilt axis, its angles and the tilt series are still checked.
+    assert len(_failures(_results(root, config))) == 1
+
+
+def test_each_of_several_source_entries_must_match(extended: tuple[Path, Path]) -> None:
+    root, config = extended
+    second = {"source_glob": {"list_glob": "denoised/{run_name}.mrc"}}
+    cases_source.config_edit(lambda data: data["tomograms"][0]["sources"].append(second))(root)
+    failures = _failures(_results(root, config))
+    assert sorted(f.entity for f in failures) == ["10001/TS_001", "10001/TS_002"]
+    assert "tomograms[0].sources[1]: source_glob 'sample_10001/denoised/TS_001.mrc' matched nothing" in (
+        failures[0].message
+    )
+
+
+def test_an_unreadable_input_is_one_failure(extended: tuple[Path, Path]) -> None:
+    root, config = extended
+    (root / cases_source.MDOC).write_bytes(b"\x00\x01 not an mdoc")
+    failures = _failures(_results(root, config))
+    assert [(f.code, f.entity) for f in failures] == [("SRC-MDOC-TILT-AXIS", RUN)], [f.line() for f in failures]
+    assert "TS_001.mdoc" in failures[0].message
+
+
+def test_an_empty_input_is_a_failed_discovery(tmp_path: Path) -> None:
+    failures = _failures(_results(tmp_path, SAMPLE_CONFIG))
+    assert [f.code for f in failures] == ["GEN-DISCOVERY"]
+    assert "input sample_10001: nothing under" in failures[0].message
+
+
+@pytest.mark.parametrize(("pages", "fails"), [(1, False), (2, True)])
+def test_tiff_gains_are_read_by_their_ifds(extended: tuple[Path, Path], pages: int, fails: bool) -> None:
+    tifffile = pytest.importorskip("tifffile")
+    root, config = extended
+    (root / cases_source.GAIN).unlink()
+    tifffile.imwrite(root / SOURCE / "gains/TS_001_gain.tif", np.ones((pages, 8, 8), dtype=np.float32))
+    cases_source.set_list_glob("gains", "gains/{run_name}_gain.*")(root)
+    failures = _failures(_results(root, config))
+    assert [f.line() for f in failures] == (
+        [f"SRC-GAIN-READABLE [error] {RUN}: sample_10001/gains/TS_001_gain.tif: TIFF gain has 2 pages, expected 1"]
+        if fails
+        else []
+    )
+
+
+def test_name_filters_narrow_the_runs(sample_source: Path) -> None:
+    results = _results(sample_source, SAMPLE_CONFIG, name_filters={"run": ["TS_002"]})
+    assert not _failures(results)
+    entities = {r.entity for r in results if r.code != "SRC-CONFIG-VALID" and r.code != "SRC-RUNS-EXIST"}
+    assert entities and all("TS_002" in entity for entity in entities), sorted(entities)
+    result = run_suite(
+        "--ingestion-config", str(SAMPLE_CONFIG), "--input-bucket", str(sample_source), "--exclude-run-name", "TS_"
+    )
+    assert result.returncode == 1
+    line = next(line for line in result.stdout.splitlines() if line.startswith("SRC-RUNS-EXIST"))
+    assert "find no run under sample_10001 with --exclude-run-name TS_" in line
+
+
+def test_only_headers_of_the_volumes_are_read(sample_source: Path) -> None:
+    bucket = Bucket(str(sample_source), read_only=True)
+    validate_sources(bucket, SAMPLE_CONFIG)
+    volumes = sum(path.stat().st_size for path in (sample_source / SOURCE).rglob("*.mrc"))
+    texts = sum(path.stat().st_size for path in (sample_source / SOURCE).rglob("*") if path.suffix != ".mrc")
+    assert bucket.stats.snapshot()["bytes_read"] <= texts + 6 * 1024 < volumes
+
+
+def test_garbage_gives_failures_not_errors(extended: tuple[Path, Path]) -> None:
+    root, config = extended
+    source = root / SOURCE
+    (source / "tiltseries/TS_001.mrc").write_bytes(b"")
+    header = bytearray((source / "tomograms/TS_002.mrc").read_bytes()[:1024])
+    header[0:12] = (2**20).to_bytes(4, "little") * 3  # a header claiming a 4-exabyte volume
+    (source / "tomograms/TS_002.mrc").write_bytes(bytes(header))
+    (source / "tiltseries/TS_002.rawtlt").write_bytes(b"\xff\xfe\x00garbage")
+    (source / "annotations/TS_001_ribosome.csv").write_bytes(bytes(range(256)) * 4)
+    (source / "annotations/TS_002_membrane.mrc").write_bytes(b"MAP")
+    (source / "gains/TS_002_gain.mrc").write_bytes(b"\x00" * 2000)
+    result = run_suite("--ingestion-config", str(config), "--input-bucket", f"file://{root}", "-rs")
+    assert result.returncode == 1, result.stdout + result.stderr
+    assert "INTERNALERROR" not in result.stdout + result.stderr and "Traceback" not in result.stdout
+    failures = sorted(line.split(" ", 1)[0] for line in result.stdout.splitlines() if line.startswith("SRC-"))
+    # One failure per broken input, by the check that owns it (a tomogram with no readable header leaves
+    # the membrane mask of that run nothing to be compared with: it fails its parse anyway).
+    assert failures == [
+        "SRC-ANNO-PARSE",
+        "SRC-ANNO-PARSE",
+        "SRC-GAIN-READABLE",
+        "SRC-TILT-RAWTLT-NONEMPTY",
+        "SRC-TOMO-MRC-READABLE",
+        "SRC-TS-MRC-READABLE",
+    ], result.stdout
+
+
+BROKEN_CONFIGS = {
+    "yaml": b"runs: [unclosed\n",
+    "list": b"- a list\n",
+    "binary": b"\xff\xfe",
+    "wrong types": json.dumps({"version": "1.3.0", "standardization_config": [], "runs": [1, 2]}).encode(),
+}
+
+
+@pytest.mark.parametrize("content", BROKEN_CONFIGS.values(), ids=BROKEN_CONFIGS)
+def test_a_broken_config_is_a_failed_check(sample_source: Path, tmp_path: Path, content: bytes) -> None:
+    config = tmp_path / CONFIG_NAME
+    config.write_bytes(content)
+    failures = _failures(_results(sample_source, config))
+    assert [f.code for f in failures if "internal error" not in f.message][:1] == ["SRC-CONFIG-VALID"]
+    assert all(f.code in ("SRC-CONFIG-VALID", "SRC-RUNS-EXIST") for f in failures), [f.line() for f in failures]
+
+
+def test_a_broken_config_is_no_session_error(sample_source: Path, tmp_path: Path) -> None:
+    config = tmp_path / CONFIG_NAME
+    config.write_bytes(BROKEN_CONFIGS["wrong types"])
+    result = run_suite("--ingestion-config", str(config), "--input-bucket", str(sample_source))
+    assert result.returncode == 1, result.stdout + result.stderr
+    assert "INTERNALERROR" not in result.stdout + result.stderr and "Traceback" not in result.stdout
+    assert any(line.startswith(f"SRC-CONFIG-VALID [error] {config}: ") for line in result.stdout.splitlines())
+
+
+@pytest.mark.parametrize(
+    ("arguments", "message"),
+    [
+        (["--ingestion-config", str(SAMPLE_CONFIG)], "--ingestion-config needs --input-bucket URL"),
+        (["--ingestion-config", "nowhere.yaml", "--input-bucket", "/tmp"], "nowhere.yaml: no such file"),
+        (["--ingestion-config", str(SAMPLE_CONFIG), "--input-bucket", "/tmp", "--dataset", "1"], "give one of them"),
+        (["--ingestion-config", str(SAMPLE_CONFIG), "--input-bucket", "/tmp", "--filter-run-name", "("], "bad name"),
+        (["--dataset", "10001", "--filter-run-name", "TS"], "need --ingestion-config"),
+    ],
+)
+def test_usage_errors(arguments: list[str], message: str) -> None:
+    result = run_suite(*arguments)
+    assert result.returncode == 4 and message in result.stderr, result.stderr
+
+
+def test_workers_get_the_source_snapshot(sample_source: Path, tmp_path: Path, sample_results: list[Result]) -> None:
+    parallel = run_suite(
+        "--ingestion-config", str(SAMPLE_CONFIG), "--input-bucket", f"file://{sample_source}", "-n", "2", cwd=tmp_path
+    )
+    assert parallel.returncode == 0, parallel.stdout + parallel.stderr
+    passed = sum(r.status is Status.PASSED for r in sample_results)
+    skipped = sum(r.status is Status.SKIPPED for r in sample_results)
+    assert parallel.stdout.splitlines()[-1].split(" in ")[0] == f"{passed} passed, {skipped} skipped"
+
+
+def test_source_checks_on_moto_only_read(sample_source: Path, s3_bucket: str, s3_endpoint: str) -> None:
+    upload_tree(sample_source, s3_bucket)
+    _recorder(s3_endpoint, "reset-recording")
+    _recorder(s3_endpoint, "start-recording")
+    try:
+        result = run_suite("--ingestion-config", str(SAMPLE_CONFIG), "--input-bucket", s3_bucket)
+    finally:
+        _recorder(s3_endpoint, "stop-recording")
+    assert result.returncode == 0, result.stdout + result.stderr
+    assert " passed" in result.stdout and "failed" not in result.stdout
+    methods = [json.loads(line)["method"] for line in _recorder(s3_endpoint, "download-recording").splitlines()]
+    assert methods and set(methods) <= {"GET", "HEAD"}, set(methods)
+
+
+def test_destination_finders_need_an_output_bucket(extended: tuple[Path, Path], tmp_path: Path) -> None:
+    """A deposition config finds its runs in the existing output: without one, SRC-RUNS-EXIST says so."""
+    root, config = extended
+    cases_source.config_edit(
+        lambda data: data["runs"][0]["sources"].__setitem__(
+            0, {"destination_glob": {"list_glob": "{output_path}10001/*", "name_regex": "(TS_.*)"}}
+        )
+    )(root)
+    assert [f.code for f in _failures(_results(root, config))] == ["SRC-RUNS-EXIST"]
+    output = tmp_path / "output"
+    for run in ("TS_001", "TS_002"):
+        (output / "10001" / run).mkdir(parents=True)
+        (output / "10001" / run / "run_metadata.json").write_text("{}")
+    results = validate_sources(Bucket(str(root), read_only=True), config, output=Bucket(str(output), read_only=True))
+    assert not _failures(results), [f.line() for f in _failures(results)]
+    shutil.rmtree(output)
