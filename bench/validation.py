@@ -36,6 +36,8 @@ from tests.s3_proxy import S3Proxy
 
 REPO = Path(__file__).resolve().parents[1]
 DATASET = "10001"
+#: The checks that read what the naive baseline reads: listings, HEADs, headers and metadata.
+HEADER_TIERS = "not sample and not full and not db"
 
 
 @dataclass
@@ -84,16 +86,20 @@ def upload(local: Path, endpoint: str, name: str) -> None:
             client.put_object(Bucket=name, Key=path.relative_to(local).as_posix(), Body=path.read_bytes())
 
 
-def run_suite(bucket: str, proxy: S3Proxy, workers: str) -> Measure:
+def run_suite(bucket: str, proxy: S3Proxy, workers: str, marks: str | None = None) -> Measure:
+    """One pytest session; ``marks`` selects tiers (the baseline reads only what HEADER-tier checks need)."""
     proxy.clear()
     command = [sys.executable, "-m", "pytest", "-q", "-p", "no:cacheprovider", "--dataset", DATASET,
                "--bucket", bucket, "--endpoint-url", proxy.url, "-n", workers]  # fmt: skip
+    if marks:
+        command += ["-m", marks]
     start = time.perf_counter()
     result = subprocess.run(command, cwd=REPO, capture_output=True, text=True)
     seconds = time.perf_counter() - start
     summary = result.stdout.strip().splitlines()[-1] if result.stdout.strip() else result.stderr[-200:]
     print(f"    pytest -n {workers}: {summary}", file=sys.stderr)
-    return Measure(f"pytest -n {workers}", seconds, len(proxy.requests), proxy.bytes_out)
+    label = f"pytest -n {workers}" + (" ≤HEADER" if marks else "")
+    return Measure(label, seconds, len(proxy.requests), proxy.bytes_out)
 
 
 def naive_baseline(bucket: str, proxy: S3Proxy) -> Measure:
@@ -145,16 +151,17 @@ def main() -> None:
             upload(local, endpoint, name)
             with S3Proxy(endpoint, latency=args.latency) as proxy:
                 baseline = naive_baseline(f"s3://{name}", proxy)
+                header_tiers = run_suite(f"s3://{name}", proxy, "0", HEADER_TIERS)
                 serial = run_suite(f"s3://{name}", proxy, "0")
                 parallel = run_suite(f"s3://{name}", proxy, args.workers)
-            for measure in (baseline, serial, parallel):
+            for measure in (baseline, header_tiers, serial, parallel):
                 rows.append((runs, measure, baseline))
     server.stop()
     print(f"\nlatency {args.latency * 1000:.0f} ms per request; ratios against the naive baseline of the same N\n")
-    print(f"{'runs':>6} {'what':<16} {'seconds':>8} {'requests':>9} {'req/run':>8} {'MB':>8} {'time×':>7} {'req×':>7}")
+    print(f"{'runs':>6} {'what':<24} {'seconds':>8} {'requests':>9} {'req/run':>8} {'MB':>8} {'time×':>7} {'req×':>7}")
     for runs, measure, baseline in rows:
         print(
-            f"{runs:>6} {measure.label:<16} {measure.seconds:>8.2f} {measure.requests:>9} "
+            f"{runs:>6} {measure.label:<24} {measure.seconds:>8.2f} {measure.requests:>9} "
             f"{measure.requests / runs:>8.1f} {measure.bytes / 1e6:>8.2f} "
             f"{measure.seconds / baseline.seconds:>7.2f} {measure.requests / max(1, baseline.requests):>7.2f}"
         )
