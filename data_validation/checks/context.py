@@ -3,12 +3,13 @@
 from __future__ import annotations
 
 from dataclasses import dataclass
+from pathlib import PurePosixPath
 from typing import Any
 
 from data_validation.database import DatabaseTarget
 from data_validation.entities import Entity
 from data_validation.reader import ObjectReader, Unreadable
-from data_validation.registry import skip
+from data_validation.registry import fail, skip
 from data_validation.snapshot import is_metadata_json
 from importers import layout
 
@@ -50,6 +51,23 @@ class CheckContext:
             except Unreadable:
                 continue
         return documents
+
+    def check_volume_file_names(self, entity: Entity, document: dict[str, Any]) -> None:
+        """``mrc_file`` / ``omezarr_dir`` name the single ``{run}.mrc`` / ``{run}.zarr`` of the entity's
+        folder (tomograms and tilt series alike); fails on the first difference."""
+        run = entity["run_name"]
+        for field, suffix in (("mrc_file", ".mrc"), ("omezarr_dir", ".zarr")):
+            present = self.files_with_suffix(entity, suffix)
+            expected = entity.key(f"{run}{suffix}")
+            if present != [expected]:
+                fail(
+                    f"folder holds {[PurePosixPath(p).name for p in present]}, expected exactly {run}{suffix}",
+                    observed=present,
+                    expected=[expected],
+                )
+            value = document.get(field)
+            if not isinstance(value, str) or layout.strip_bucket_name(value) != expected:
+                fail(f"{field} is {value!r}, expected {expected!r}", observed=value, expected=expected)
 
     def files_with_suffix(self, entity: Entity, suffix: str) -> list[str]:
         """Keys directly in the entity directory ending with ``suffix`` (``.zarr`` stores included)."""

@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import itertools
 import math
-from pathlib import PurePosixPath
 from typing import Any
 
 from data_validation.checks.acquisition import (
@@ -121,20 +120,7 @@ def tiltseries_fields(context: CheckContext, tiltseries: Entity) -> None:
     title="mrc_file / omezarr_dir name the single {run}.mrc / {run}.zarr of this folder",
 )
 def tiltseries_file_names(context: CheckContext, tiltseries: Entity) -> None:
-    document = _metadata(context, tiltseries)
-    run = tiltseries["run_name"]
-    for field, suffix in (("mrc_file", ".mrc"), ("omezarr_dir", ".zarr")):
-        present = context.files_with_suffix(tiltseries, suffix)
-        expected = tiltseries.key(f"{run}{suffix}")
-        if present != [expected]:
-            fail(
-                f"folder holds {[PurePosixPath(p).name for p in present]}, expected exactly {run}{suffix}",
-                observed=present,
-                expected=[expected],
-            )
-        value = document.get(field)
-        if not isinstance(value, str) or layout.strip_bucket_name(value) != expected:
-            fail(f"{field} is {value!r}, expected {expected!r}", observed=value, expected=expected)
+    context.check_volume_file_names(tiltseries, _metadata(context, tiltseries))
 
 
 def _scales(document: dict[str, Any]) -> list[list[int]]:

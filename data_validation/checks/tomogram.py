@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import math
-from pathlib import PurePosixPath
 from typing import Any
 
 import numpy as np
@@ -44,24 +43,7 @@ def tomogram_metadata_exists(context: CheckContext, tomogram: Entity) -> None:
     title="mrc_file / omezarr_dir name the single {run}.mrc / {run}.zarr of this folder",
 )
 def tomogram_file_names(context: CheckContext, tomogram: Entity) -> None:
-    document = _metadata(context, tomogram)
-    run = tomogram["run_name"]
-    for field, suffix in (("mrc_file", ".mrc"), ("omezarr_dir", ".zarr")):
-        present = context.files_with_suffix(tomogram, suffix)
-        expected = tomogram.key(f"{run}{suffix}")
-        if present != [expected]:
-            fail(
-                f"folder holds {[PurePosixPath(p).name for p in present]}, expected exactly {run}{suffix}",
-                observed=present,
-                expected=[expected],
-            )
-        value = layout.strip_bucket_name(str(document.get(field, "")))
-        if value != expected:
-            fail(
-                f"{field} is {document.get(field)!r}, expected {expected!r}",
-                observed=document.get(field),
-                expected=expected,
-            )
+    context.check_volume_file_names(tomogram, _metadata(context, tomogram))
 
 
 @check(
