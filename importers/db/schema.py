@@ -12,6 +12,21 @@ from typing import Any
 
 import sqlalchemy as sa
 
+from importers.enums import (
+    AlignmentMethod,
+    AlignmentType,
+    AnnotationFileFormat,
+    AnnotationMethodType,
+    AnnotationShape,
+    DepositionType,
+    FiducialAlignmentStatus,
+    MethodLinkType,
+    Processing,
+    ReconstructionMethod,
+    SampleType,
+    database_values,
+)
+
 #: Constraint names are explicit so that PostgreSQL and SQLite get the same schema.
 metadata = sa.MetaData(
     naming_convention={
@@ -43,40 +58,19 @@ class UtcDateTime(sa.TypeDecorator):
 
 #: Enum columns are VARCHAR + CHECK (db.md §1, metadata.md §10), with the database spellings.
 ENUMS: dict[str, tuple[str, ...]] = {
-    "deposition_type": ("annotation", "dataset", "tomogram"),
-    "sample_type": (
-        "cell",
-        "cell_line",
-        "in_silico",
-        "in_vitro",
-        "organelle",
-        "organism",
-        "organoid",
-        "other",
-        "primary_cell_culture",
-        "tissue",
-        "virus",
-    ),
-    "processing": ("raw", "filtered", "denoised", "filtered_even", "filtered_odd"),
-    "reconstruction_method": ("SART", "Fourier_Space", "Fourier Space", "SIRT", "WBP", "Unknown"),
-    "fiducial_alignment_status": ("FIDUCIAL", "NON_FIDUCIAL"),
-    "alignment_type": ("LOCAL", "GLOBAL"),
-    "alignment_method": ("fiducial_based", "patch_tracking", "projection_matching", "simulated"),
-    "annotation_method_type": ("manual", "automated", "hybrid", "simulated"),
-    "shape_type": (
-        "Point",
-        "OrientedPoint",
-        "InstanceSegmentation",
-        "SegmentationMask",
-        "InstanceSegmentationMask",
-        "TriangularMesh",
-        "Mesh",
-        "GlobalCaption",
-        "AnnotationCaption",
-    ),
-    "annotation_file_format": ("ndjson", "mrc", "zarr", "glb", "json"),
+    "deposition_type": database_values(DepositionType),
+    "sample_type": database_values(SampleType),
+    "processing": database_values(Processing),
+    "reconstruction_method": database_values(ReconstructionMethod),
+    "fiducial_alignment_status": database_values(FiducialAlignmentStatus),
+    "alignment_type": database_values(AlignmentType),
+    # `undefined` is stored as NULL (metadata.md §10).
+    "alignment_method": tuple(v for v in database_values(AlignmentMethod) if v != "undefined"),
+    "annotation_method_type": database_values(AnnotationMethodType),
+    "shape_type": database_values(AnnotationShape),
+    "annotation_file_format": database_values(AnnotationFileFormat),
     "annotation_file_source": ("dataset_author", "community", "portal_standard"),
-    "link_type": ("documentation", "models_weights", "other", "source_code", "website"),
+    "link_type": database_values(MethodLinkType),
 }
 
 
