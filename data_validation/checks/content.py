@@ -208,7 +208,8 @@ def _block_mean_valid(data: np.ndarray, factor: tuple[int, ...]) -> np.ndarray:
 
 def _pyramid_mismatch(stored: np.ndarray, expected: np.ndarray, child: np.ndarray, kind: VolumeKind) -> np.ndarray:
     if kind in MASK_KINDS:
-        return stored.astype(np.int64) != expected.astype(np.int64)
+        # Compared as numbers without casting: a NaN in a (broken, float) mask is a mismatch, not a warning.
+        return np.not_equal(stored, expected)
     finite = child[np.isfinite(child)] if child.dtype.kind == "f" else child
     spread = float(finite.max() - finite.min()) if finite.size else 0.0
     stored64, expected64 = stored.astype(np.float64), expected.astype(np.float64)
