@@ -75,6 +75,13 @@ def fail(message: str, *, observed: Any = None, expected: Any = None, severity: 
     raise CheckFailed(message, observed, expected, severity)
 
 
+def fail_summary(problems: list[str], what: str, *, shown: int = 5, severity: Severity | None = None) -> None:
+    """Fail with one line counting ``problems`` and naming the first ``shown`` of them (if there are any)."""
+    if problems:
+        more = f"; … {len(problems) - shown} more" if len(problems) > shown else ""
+        fail(f"{len(problems)} {what}: {'; '.join(problems[:shown])}{more}", observed=problems, severity=severity)
+
+
 def skip(reason: str) -> NoReturn:
     raise CheckSkipped(reason)
 

@@ -30,7 +30,7 @@ from data_validation.checks.context import CheckContext
 from data_validation.checks.tomogram import affine_problem
 from data_validation.entities import Entity
 from data_validation.reader import Unreadable
-from data_validation.registry import CheckSkipped, EntityKind, Severity, Tier, check, fail, not_applicable
+from data_validation.registry import CheckSkipped, EntityKind, Severity, Tier, check, fail, fail_summary, not_applicable
 from importers import layout
 from importers.enums import AlignmentFormat, AlignmentMethod, AlignmentType, values
 
@@ -42,12 +42,6 @@ PATH_FIELDS = ("alignment_path", "tilt_path", "tiltx_path")
 
 def _metadata(context: CheckContext, alignment: Entity) -> dict[str, Any]:
     return alignment_document(context, alignment)
-
-
-def _summarise(problems: list[str], what: str) -> None:
-    if problems:
-        more = f"; … {len(problems) - 3} more" if len(problems) > 3 else ""
-        fail(f"{len(problems)} {what}: {'; '.join(problems[:3])}{more}", observed=problems)
 
 
 @check(
@@ -174,7 +168,7 @@ def alignment_rotation(context: CheckContext, alignment: Entity) -> None:
         problem = _rotation_problem(parameter.get("in_plane_rotation"))
         if problem:
             problems.append(f"z_index {parameter.get('z_index')}: {problem}")
-    _summarise(problems, "in-plane rotations are not rotations")
+    fail_summary(problems, "in-plane rotations are not rotations", shown=3)
 
 
 @check(
@@ -298,4 +292,4 @@ def alignment_referenced(context: CheckContext, run: Entity) -> None:
             problems.append(f"{key}: {path!r} is an alignment of another run")
         elif not context.reader.exists(layout.strip_bucket_name(path)):
             problems.append(f"{key}: {path!r} does not exist")
-    _summarise(problems, "alignment references do not resolve")
+    fail_summary(problems, "alignment references do not resolve", shown=3)

@@ -17,7 +17,7 @@ from data_validation.checks.context import CheckContext
 from data_validation.checks.volumes import FAMILIES, VolumeFamily
 from data_validation.entities import Entity
 from data_validation.reader import Unreadable
-from data_validation.registry import EntityKind, Tier, check, fail, not_applicable, register, skip
+from data_validation.registry import EntityKind, Tier, check, fail, fail_summary, not_applicable, register, skip
 from importers import layout
 from importers.config.models import PATTERNS
 from importers.config.rules import author_roles
@@ -131,12 +131,6 @@ def check_count(what: str, count: int, document: dict[str, Any], key: str) -> No
             observed=count,
             expected=expected,
         )
-
-
-def _summarise(problems: list[str], what: str) -> None:
-    if problems:
-        shown = "; ".join(problems[:5]) + (f"; … {len(problems) - 5} more" if len(problems) > 5 else "")
-        fail(f"{len(problems)} {what}: {shown}", observed=problems)
 
 
 # -- metadata --------------------------------------------------------------------------------------
@@ -289,7 +283,7 @@ def annotation_files_exist(context: CheckContext, annotation: Entity) -> None:
         key = entry_key(entry)
         if not context.reader.exists(f"{key}/.zattrs" if key.endswith(".zarr") else key):
             missing.append(entry["path"])
-    _summarise(missing, "files[] paths do not exist")
+    fail_summary(missing, "files[] paths do not exist")
 
 
 @check(
@@ -302,7 +296,7 @@ def annotation_files_claimed(context: CheckContext, annotation: Entity) -> None:
     key, document = annotation_document(context, annotation)
     claimed = {entry_key(entry) for entry in file_entries(document)} | {key}
     unclaimed = [name for name in context.reader.children(annotation.path) if annotation.key(name) not in claimed]
-    _summarise(unclaimed, "files of the folder are not in files[]")
+    fail_summary(unclaimed, "files of the folder are not in files[]")
 
 
 def _expected_path(annotation: Entity, document: dict[str, Any], entry: dict[str, Any]) -> str:

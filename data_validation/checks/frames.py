@@ -35,7 +35,7 @@ from data_validation.checks.acquisition import (
 from data_validation.checks.context import CheckContext
 from data_validation.entities import Entity
 from data_validation.reader import ObjectReader, Unreadable
-from data_validation.registry import EntityKind, Severity, Tier, check, fail
+from data_validation.registry import EntityKind, Severity, Tier, check, fail, fail_summary
 from importers import layout
 from importers.entities.frames import frame_records
 from importers.formats.mrc import MrcHeader
@@ -48,12 +48,6 @@ PIXEL_TOLERANCE = 0.001
 DOSE_RTOL = 1e-6
 
 _TIFF_PAGES: WeakKeyDictionary[ObjectReader, dict[str, list[TiffPage] | Unreadable]] = WeakKeyDictionary()
-
-
-def _summarise(problems: list[str], what: str, severity: Severity | None = None) -> None:
-    if problems:
-        more = f"; … {len(problems) - 3} more" if len(problems) > 3 else ""
-        fail(f"{len(problems)} {what}: {'; '.join(problems[:3])}{more}", observed=problems, severity=severity)
 
 
 def _tiff_pages(context: CheckContext, keys: list[str]) -> dict[str, list[TiffPage] | Unreadable]:
@@ -216,7 +210,7 @@ def frame_num_sub_frames(context: CheckContext, run: Entity) -> None:
             continue  # .mrc.bz2 / .gain: no page count without reading the whole file
         if count is not None and count != section.num_sub_frames:
             problems.append(f"{basename(key)}: NumSubFrames {section.num_sub_frames}, {count} pages")
-    _summarise(problems, "movies differ from their mdoc NumSubFrames")
+    fail_summary(problems, "movies differ from their mdoc NumSubFrames", shown=3)
 
 
 @check(
@@ -305,7 +299,7 @@ def frame_dose_math(context: CheckContext, run: Entity) -> None:
             value = frame.get(key)
             if not (is_number(value) and math.isclose(value, record[key], rel_tol=DOSE_RTOL, abs_tol=1e-9)):
                 problems.append(f"acquisition_order {record['acquisition_order']}: {key} {value!r} ≠ {record[key]:g}")
-    _summarise(problems, "frame doses differ from the mdoc × dose_rate")
+    fail_summary(problems, "frame doses differ from the mdoc × dose_rate", shown=3)
 
 
 @check("FRAME-PATHS", entity=RUN, tier=Tier.LIST, title="every non-null frames[].path is a file in Frames/")
@@ -321,7 +315,7 @@ def frame_paths(context: CheckContext, run: Entity) -> None:
             problems.append(f"{path!r} is not in {directory}/")
         elif not context.reader.exists(key):
             problems.append(f"{path!r} does not exist")
-    _summarise(problems, "frame paths do not resolve")
+    fail_summary(problems, "frame paths do not resolve", shown=3)
 
 
 @check(

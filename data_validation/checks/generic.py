@@ -11,7 +11,7 @@ from pydantic import ValidationError
 from data_validation.checks.context import CheckContext
 from data_validation.entities import Entity
 from data_validation.reader import Unreadable
-from data_validation.registry import EntityKind, Severity, Tier, check, fail
+from data_validation.registry import EntityKind, Severity, Tier, check, fail, fail_summary
 from data_validation.snapshot import DEPOSITIONS_PREFIX, is_metadata_json
 from importers import layout
 from importers.config.models import METADATA_MODELS
@@ -55,12 +55,6 @@ def _paths(document: dict[str, Any]) -> Iterator[tuple[str, str]]:
                     yield f"{key}[{index}].path", item["path"]
 
 
-def _summarise(problems: list[str], what: str) -> None:
-    if problems:
-        shown = "; ".join(problems[:5]) + (f"; … {len(problems) - 5} more" if len(problems) > 5 else "")
-        fail(f"{len(problems)} {what}: {shown}", observed=problems)
-
-
 @check(
     "GEN-JSON-PARSE",
     entity=EntityKind.DATASET,
@@ -77,7 +71,7 @@ def json_documents_parse(context: CheckContext, dataset: Entity) -> None:
                 context.reader.json(key)
             except Unreadable as unreadable:
                 broken.append(f"{key} ({unreadable.reason})")
-    _summarise(broken, "unreadable metadata documents")
+    fail_summary(broken, "unreadable metadata documents")
 
 
 @check(
@@ -99,7 +93,7 @@ def json_documents_schema(context: CheckContext, dataset: Entity) -> None:
         extra = sorted(set(document) - set(model.model_fields))
         if extra:
             unknown.append(f"{key}: {', '.join(extra)}")
-    _summarise(errors, "documents violate their schema")
+    fail_summary(errors, "documents violate their schema")
     if unknown:
         fail(f"unknown keys: {'; '.join(unknown[:5])}", observed=unknown, severity=Severity.WARNING)
 
@@ -121,7 +115,7 @@ def json_documents_defaults(context: CheckContext, dataset: Entity) -> None:
             isinstance(updated, int) and not isinstance(updated, bool)
         ):
             problems.append(f"{key}: last_updated_at {updated!r}")
-    _summarise(problems, "documents lack their defaults")
+    fail_summary(problems, "documents lack their defaults")
 
 
 @check(
@@ -138,7 +132,7 @@ def paths_are_relative(context: CheckContext, dataset: Entity) -> None:
                 errors.append(f"{key}: {field} = {value!r}")
             elif layout.strip_bucket_name(value) != value:
                 legacy.append(f"{key}: {field} = {value!r}")
-    _summarise(errors, "paths are not bucket-relative")
+    fail_summary(errors, "paths are not bucket-relative")
     if legacy:
         fail(f"{len(legacy)} paths start with a bucket name: {'; '.join(legacy[:3])}", severity=Severity.WARNING)
 
@@ -157,7 +151,7 @@ def referenced_paths_exist(context: CheckContext, dataset: Entity) -> None:
             target = f"{path}/.zattrs" if path.endswith(".zarr") else path
             if not context.reader.exists(target):
                 missing.append(f"{key}: {field} -> {value}")
-    _summarise(missing, "referenced paths do not exist")
+    fail_summary(missing, "referenced paths do not exist")
 
 
 @check(
@@ -173,7 +167,7 @@ def referenced_depositions_exist(context: CheckContext, dataset: Entity) -> None
         target = f"{DEPOSITIONS_PREFIX}/{deposition}/{layout.DEPOSITION_METADATA}"
         if isinstance(deposition, int) and not context.reader.exists(target):
             missing.setdefault(deposition, key)
-    _summarise([f"{d} (referenced by {key})" for d, key in missing.items()], "depositions have no metadata")
+    fail_summary([f"{d} (referenced by {key})" for d, key in missing.items()], "depositions have no metadata")
 
 
 def _authored(context: CheckContext, entity: Entity) -> Iterator[tuple[str, str, dict[str, Any]]]:
@@ -200,7 +194,7 @@ def authors_rule(context: CheckContext, dataset: Entity) -> None:
             problems.append(f"{key}: an author has no name")
         wrapped = {AUTHORED_KINDS[kind]: [{"metadata": document}]}
         problems += [f"{key}: {finding.message}" for finding in author_roles(wrapped) if finding.severity == "error"]
-    _summarise(problems, "author lists break the rule")
+    fail_summary(problems, "author lists break the rule")
 
 
 DATE = re.compile(r"^\d{4}-\d{2}-\d{2}$")
@@ -224,7 +218,7 @@ def dates_rule(context: CheckContext, dataset: Entity) -> None:
                 errors.append(f"{key}: {name} = {dates.get(name)!r}")
         for finding in date_order({AUTHORED_KINDS[kind]: [{"metadata": document}]}):
             (errors if finding.severity == "error" else warnings).append(f"{key}: {finding.message}")
-    _summarise(errors, "date problems")
+    fail_summary(errors, "date problems")
     if warnings:
         fail("; ".join(warnings[:5]), observed=warnings, severity=Severity.WARNING)
 
@@ -247,7 +241,7 @@ def entity_ids_are_valid(context: CheckContext, dataset: Entity) -> None:
             name = parts[index + 1]
             if not name.isdigit() or int(name) < layout.MIN_ENTITY_ID:
                 bad.add("/".join(parts[: index + 2]))
-    _summarise(sorted(bad), "entity dirs are not integers >= 100")
+    fail_summary(sorted(bad), "entity dirs are not integers >= 100")
 
 
 @check(
@@ -259,4 +253,4 @@ def entity_ids_are_valid(context: CheckContext, dataset: Entity) -> None:
 )
 def keys_follow_the_layout(context: CheckContext, dataset: Entity) -> None:
     strays = sorted(key for key in context.reader.keys_under(dataset.path) if layout.parse(key) is None)
-    _summarise(strays, "keys match no layout template")
+    fail_summary(strays, "keys match no layout template")

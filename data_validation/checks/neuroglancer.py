@@ -16,7 +16,7 @@ from data_validation.checks.annotation import entry_key, file_entries
 from data_validation.checks.context import CheckContext
 from data_validation.entities import Entity
 from data_validation.reader import Unreadable
-from data_validation.registry import EntityKind, Severity, Tier, check, fail, not_applicable
+from data_validation.registry import EntityKind, Severity, Tier, check, fail, fail_summary, not_applicable
 from importers import layout
 from importers.formats.neuroglancer import LAYER_FORMATS, LAYER_KINDS, METRES_PER_ANGSTROM
 
@@ -87,12 +87,6 @@ def _tomogram(context: CheckContext, voxel_spacing: Entity, tomogram_id: str) ->
         return None
 
 
-def _summarise(problems: list[str], what: str) -> None:
-    if problems:
-        shown = "; ".join(problems[:5]) + (f"; … {len(problems) - 5} more" if len(problems) > 5 else "")
-        fail(f"{len(problems)} {what}: {shown}", observed=problems)
-
-
 @check(
     "NG-LAYERS",
     entity=EntityKind.VOXEL_SPACING,
@@ -111,7 +105,7 @@ def neuroglancer_layers(context: CheckContext, voxel_spacing: Entity) -> None:
         found = state.get("layers")
         if not isinstance(found, list) or not found or len(layers(state)) != len(found):
             problems.append(f"{key}: layers is {str(found)[:60]!r}, expected a non-empty list of objects")
-    _summarise(problems, "viewer states without layers")
+    fail_summary(problems, "viewer states without layers")
 
 
 @check(
@@ -159,7 +153,7 @@ def neuroglancer_dimensions(context: CheckContext, voxel_spacing: Entity) -> Non
             if not ok:
                 problems.append(f"{key}: dimensions.{axis} = {value!r}, expected [{expected:.6g}, 'm']")
                 break
-    _summarise(problems, "viewer states with wrong dimensions")
+    fail_summary(problems, "viewer states with wrong dimensions")
 
 
 @check(
@@ -184,7 +178,7 @@ def neuroglancer_image_layer(context: CheckContext, voxel_spacing: Entity) -> No
                 f"{key}: layers[0] is a {first.get('type')!r} layer of {layer_urls(first)}, expected an image "
                 f"layer of {ZARR}{{prefix}}/{expected}"
             )
-    _summarise(problems, "viewer states without their tomogram's image layer")
+    fail_summary(problems, "viewer states without their tomogram's image layer")
 
 
 @check(
@@ -205,7 +199,7 @@ def neuroglancer_sources_exist(context: CheckContext, voxel_spacing: Entity) -> 
                 parts = split_url(url, voxel_spacing)
                 if parts is None or not context.reader.exists(f"{parts[2]}/info"):
                     missing.append(f"{key}: layer {layer.get('name')!r} -> {url}")
-    _summarise(missing, "precomputed sources have no info object")
+    fail_summary(missing, "precomputed sources have no info object")
 
 
 def _expected_layers(context: CheckContext, voxel_spacing: Entity, alignment: Any) -> list[tuple[str, str, str]]:
@@ -265,7 +259,7 @@ def neuroglancer_layer_coverage(context: CheckContext, voxel_spacing: Entity) ->
         selected_name = selected.get("layer") if isinstance(selected, dict) else None
         if selected_name not in names:
             problems.append(f"{key}: selectedLayer.layer {selected_name!r} names no layer")
-    _summarise(problems, "viewer state coverage problems")
+    fail_summary(problems, "viewer state coverage problems")
 
 
 @check(
@@ -290,4 +284,4 @@ def neuroglancer_url_prefix(context: CheckContext, voxel_spacing: Entity) -> Non
                     prefixes.setdefault(parts[1], url)
     if len(prefixes) > 1:
         problems.append(f"{len(prefixes)} prefixes: {sorted(prefixes)}")
-    _summarise(problems, "URL prefix problems")
+    fail_summary(problems, "URL prefix problems")

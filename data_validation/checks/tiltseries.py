@@ -28,7 +28,7 @@ from data_validation.checks.context import CheckContext
 from data_validation.checks.volumes import FAMILIES
 from data_validation.entities import Entity
 from data_validation.reader import Unreadable
-from data_validation.registry import EntityKind, Severity, Tier, check, fail, skip
+from data_validation.registry import EntityKind, Severity, Tier, check, fail, fail_summary, skip
 from importers import layout
 from importers.formats.omezarr import ZarrFormatError, read_multiscales
 
@@ -47,12 +47,6 @@ PSP = "per_section_parameter"
 
 def _metadata(context: CheckContext, tiltseries: Entity) -> dict[str, Any]:
     return tiltseries_document(context, tiltseries)
-
-
-def _summarise(problems: list[str], what: str, severity: Severity | None = None) -> None:
-    if problems:
-        more = f"; … {len(problems) - 3} more" if len(problems) > 3 else ""
-        fail(f"{len(problems)} {what}: {'; '.join(problems[:3])}{more}", observed=problems, severity=severity)
 
 
 def _number_field(document: dict[str, Any], key: str) -> float:
@@ -317,7 +311,7 @@ def tiltseries_psp_ranges(context: CheckContext, tiltseries: Entity) -> None:
             value = parameter.get(key)
             if value is not None and not (is_number(value) and low <= value <= high):
                 problems.append(f"z_index {parameter.get('z_index')}: {key} {value!r} outside [{low:g}, {high:g}]")
-    _summarise(problems, "per-section values out of range")
+    fail_summary(problems, "per-section values out of range", shown=3)
 
 
 @check(
@@ -368,7 +362,7 @@ def tiltseries_psp_rawtlt(context: CheckContext, tiltseries: Entity) -> None:
             problems.append(f"z_index {z!r} has no rawtlt line ({len(angles)} lines)")
         elif not (is_number(raw) and abs(raw - angles[z]) <= ANGLE_TOLERANCE):
             problems.append(f"z_index {z}: raw_angle {raw!r} ≠ rawtlt {angles[z]:g}")
-    _summarise(problems, "raw angles differ from the rawtlt")
+    fail_summary(problems, "raw angles differ from the rawtlt", shown=3)
 
 
 @check(
