@@ -17,7 +17,7 @@ from dataclasses import dataclass
 import numpy as np
 
 from data_validation.checks.context import CheckContext
-from data_validation.checks.volumes import FAMILIES, VolumeFamily
+from data_validation.checks.volumes import FAMILIES, VolumeFamily, load_store
 from data_validation.entities import Entity
 from data_validation.reader import Unreadable
 from data_validation.registry import Severity, Tier, fail, register, skip
@@ -34,10 +34,7 @@ from data_validation.sampling import (
 from importers.formats.omezarr import (
     Multiscales,
     VolumeKind,
-    ZarrFormatError,
     downsample,
-    read_multiscales,
-    read_zarray,
 )
 
 #: Pyramid tolerance for images (checks.md §7): |stored − expected| ≤ ABS·(max − min) + REL·|expected|.
@@ -70,22 +67,14 @@ class Volume:
 
 
 def load_volume(context: CheckContext, family: VolumeFamily, entity: Entity) -> Volume:
-    key = family.zarr_key(context, entity)
-    try:
-        multiscales = read_multiscales(context.reader.json(f"{key}/.zattrs"))
-    except ZarrFormatError as error:
-        raise Unreadable(f"{key}/.zattrs", str(error)) from None
+    store = load_store(context, family, entity)
     levels = []
-    for index, path in enumerate(multiscales.paths):
-        array_key = f"{key}/{path}"
-        try:
-            document = read_zarray(context.reader.json(f"{array_key}/.zarray"))
-        except ZarrFormatError as error:
-            raise Unreadable(f"{array_key}/.zarray", str(error)) from None
+    for index, (path, document) in enumerate(zip(store.multiscales.paths, store.arrays, strict=True)):
+        array_key = f"{store.key}/{path}"
         if len(document["shape"]) != 3:
             raise Unreadable(f"{array_key}/.zarray", f"shape {document['shape']} is not 3-dimensional")
         levels.append(ArrayMeta.from_zarray(array_key, index, document))
-    return Volume(key, multiscales, levels)
+    return Volume(store.key, store.multiscales, levels)
 
 
 def samples_of(entity: Entity, meta: ArrayMeta) -> list[Sample]:

@@ -327,7 +327,8 @@ class Store:
     arrays: list[dict]
 
 
-def _store(context: CheckContext, family: VolumeFamily, entity: Entity) -> Store:
+def load_store(context: CheckContext, family: VolumeFamily, entity: Entity) -> Store:
+    """The store's ``.zattrs`` and level ``.zarray`` documents, parsed (broken ones: :class:`Unreadable`)."""
     key = family.zarr_key(context, entity)
     try:
         multiscales = read_multiscales(context.reader.json(f"{key}/.zattrs"))
@@ -359,7 +360,7 @@ def zarr_children(context: CheckContext, family: VolumeFamily, entity: Entity) -
 
 
 def zarr_paths(context: CheckContext, family: VolumeFamily, entity: Entity) -> None:
-    store = _store(context, family, entity)
+    store = load_store(context, family, entity)
     expected = [str(level) for level in range(LEVELS)]
     if store.multiscales.paths != expected:
         fail(
@@ -372,7 +373,7 @@ def zarr_paths(context: CheckContext, family: VolumeFamily, entity: Entity) -> N
 
 
 def zarr_axes(context: CheckContext, family: VolumeFamily, entity: Entity) -> None:
-    axes = _store(context, family, entity).multiscales.axes
+    axes = load_store(context, family, entity).multiscales.axes
     described = [(a.get("name"), a.get("type"), a.get("unit")) if isinstance(a, dict) else a for a in axes]
     expected = [(name, "space", "angstrom") for name in "zyx"]
     if described != expected:
@@ -380,7 +381,7 @@ def zarr_axes(context: CheckContext, family: VolumeFamily, entity: Entity) -> No
 
 
 def zarr_dtype(context: CheckContext, family: VolumeFamily, entity: Entity) -> None:
-    dtypes = [np.dtype(array["dtype"]).name for array in _store(context, family, entity).arrays]
+    dtypes = [np.dtype(array["dtype"]).name for array in load_store(context, family, entity).arrays]
     if any(name not in family.zarr_dtypes for name in dtypes) or len(set(dtypes)) > 1:
         fail(
             f"level dtypes {dtypes}: must be one of {sorted(family.zarr_dtypes)} and equal across levels",
@@ -390,7 +391,7 @@ def zarr_dtype(context: CheckContext, family: VolumeFamily, entity: Entity) -> N
 
 def zarr_scale(context: CheckContext, family: VolumeFamily, entity: Entity) -> None:
     spacing = family.spacing(context, entity)
-    for level, scale in enumerate(_store(context, family, entity).multiscales.scales):
+    for level, scale in enumerate(load_store(context, family, entity).multiscales.scales):
         expected = [spacing * (2**level if family.scaled(axis) else 1) for axis in range(3)]
         if len(scale) != 3 or any(
             abs(s - e) > SPACING_TOLERANCE * 2**level for s, e in zip(scale, expected, strict=True)
@@ -410,7 +411,7 @@ def _expected_shapes(base: list[int], family: VolumeFamily) -> list[list[int]]:
 
 
 def zarr_level_shape(context: CheckContext, family: VolumeFamily, entity: Entity) -> None:
-    shapes = [array["shape"] for array in _store(context, family, entity).arrays]
+    shapes = [array["shape"] for array in load_store(context, family, entity).arrays]
     if any(len(shape) != 3 for shape in shapes):
         fail(f"level shapes {shapes} are not all 3-dimensional", observed=shapes)
     expected = _expected_shapes(shapes[0], family)[: len(shapes)]
@@ -419,7 +420,7 @@ def zarr_level_shape(context: CheckContext, family: VolumeFamily, entity: Entity
 
 
 def zarr_conventions(context: CheckContext, family: VolumeFamily, entity: Entity) -> None:
-    for level, array in enumerate(_store(context, family, entity).arrays):
+    for level, array in enumerate(load_store(context, family, entity).arrays):
         problems = []
         if list(array.get("chunks", [])) != list(family.chunks):
             problems.append(f"chunks {array.get('chunks')} (expected {list(family.chunks)})")
@@ -450,7 +451,7 @@ def zarr_level_no_chunks(context: CheckContext, family: VolumeFamily, entity: En
 
 
 def zarr_chunk_coverage(context: CheckContext, family: VolumeFamily, entity: Entity) -> None:
-    store = _store(context, family, entity)
+    store = load_store(context, family, entity)
     for level, array in zip(store.multiscales.paths, store.arrays, strict=False):
         separator = array.get("dimension_separator") or "."
         grid = [math.ceil(n / c) for n, c in zip(array["shape"], array["chunks"], strict=False)]
@@ -478,7 +479,7 @@ def mrc_zarr_pair(context: CheckContext, family: VolumeFamily, entity: Entity) -
 
 def mrc_zarr_shape(context: CheckContext, family: VolumeFamily, entity: Entity) -> None:
     header = context.reader.mrc_header(family.mrc_key(context, entity))
-    shapes = [array["shape"] for array in _store(context, family, entity).arrays]
+    shapes = [array["shape"] for array in load_store(context, family, entity).arrays]
     expected = _expected_shapes([header.nz, header.ny, header.nx], family)[: len(shapes)]
     if shapes != expected:
         fail(
@@ -490,7 +491,7 @@ def mrc_zarr_shape(context: CheckContext, family: VolumeFamily, entity: Entity) 
 
 def mrc_zarr_dtype(context: CheckContext, family: VolumeFamily, entity: Entity) -> None:
     header = context.reader.mrc_header(family.mrc_key(context, entity))
-    level0 = np.dtype(_store(context, family, entity).arrays[0]["dtype"])
+    level0 = np.dtype(load_store(context, family, entity).arrays[0]["dtype"])
     if header.dtype is None or header.dtype.newbyteorder("=") != level0.newbyteorder("="):
         fail(
             f"MRC dtype {header.dtype} differs from zarr level-0 dtype {level0}",
