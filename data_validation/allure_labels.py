@@ -1,10 +1,10 @@
 """Allure for curators: every result carries its check code, entity, severity and a human title; a
 failure attaches its evidence (the values compared); tomograms and annotations attach a picture.
 
-Two producers share the labels: the pytest plugin (``--alluredir``, with or without ``-n``: each process
-writes its own result files) decorates each validation test through allure-pytest's dynamic API, and the
-audit writes result files from its records (:func:`write_allure_results`) for the npm ``allure`` CLI
-(:func:`generate_report`).
+One producer, :class:`AllureWriter`, writes the result files from the suite's records, for
+``pytest --dataset … --alluredir DIR`` (allure-pytest's own listener is switched off for such a session:
+it would describe each check as a pytest function) and for the audit, whose report the npm ``allure`` CLI
+renders (:func:`generate_report`).
 
 **Pictures.** The central slab of the tomogram (its MRC, by byte ranges, at most
 :data:`PICTURE_MAX_BYTES` of planes), projected with ``importers.formats.key_images``; an annotation's
@@ -25,24 +25,22 @@ from collections.abc import Iterable
 from functools import cache
 from pathlib import Path
 
-import allure
 import pytest
 from allure_commons.logger import AllureFileLogger
 from allure_commons.model2 import Attachment, Label, Parameter, StatusDetails, TestResult
 from allure_commons.types import AttachmentType
 from allure_commons.utils import md5, now
 
-from data_validation import io_accounting
 from data_validation.entities import Entity
 from data_validation.reader import ObjectReader, Unreadable
 from data_validation.registry import REGISTRY, EntityKind
-from data_validation.results import RESULT_PROPERTY, Record, RecordStatus, judge, make_record, result_of_property
+from data_validation.results import Record, RecordStatus
 from importers import layout
 from importers.formats import ndjson
 from importers.formats.key_images import Overlay, project_slab, render, slab_points
 from importers.formats.key_images import png as png_bytes
 from importers.formats.mrc import MrcFormatError
-from importers.storage import IOStats, StorageError
+from importers.storage import StorageError
 
 #: The check severity as Allure's severity level.
 ALLURE_SEVERITY = {"error": "critical", "warning": "minor", "info": "trivial"}
@@ -103,20 +101,6 @@ def description(record: Record) -> str:
     return text
 
 
-def decorate(record: Record) -> None:
-    """Label the running test (allure-pytest's dynamic API) and attach the evidence of a failure."""
-    allure.dynamic.title(title(record))
-    allure.dynamic.description(description(record))
-    for name, value in labels(record):
-        allure.dynamic.label(name, value)
-    if record.status in (RecordStatus.FAILED, RecordStatus.WAIVED):
-        allure.attach(
-            json.dumps(evidence_document(record), indent=2, ensure_ascii=False),
-            name="evidence",
-            attachment_type=allure.attachment_type.JSON,
-        )
-
-
 @cache
 def anchor_check(kind: EntityKind) -> str | None:
     """The check whose test carries the entity's picture: the kind's first check by code."""
@@ -171,7 +155,8 @@ def _overlays(reader: ObjectReader, annotation: Entity, z_range: tuple[int, int]
 
 def entity_picture(reader: ObjectReader, entity: Entity) -> bytes | None:
     """The PNG of a tomogram's central slab, or of an annotation drawn over its spacing's tomogram;
-    None when the entity has none or its data cannot be read (its checks say why)."""
+    None when the entity has none or its data cannot be read (its checks say why). Its reads count to
+    no check: ``reader`` is the session's, not a check's view."""
     if entity.kind is EntityKind.TOMOGRAM:
         candidates = _mrc_keys(reader, entity.path, "tomogram_mrc")
     elif entity.kind is EntityKind.ANNOTATION:
@@ -181,94 +166,56 @@ def entity_picture(reader: ObjectReader, entity: Entity) -> bytes | None:
         return None
     if not candidates:
         return None
-    # Reads for a picture count to no check's I/O budget.
-    with io_accounting.accounting(IOStats()):
-        try:
-            depth = _depth(reader, candidates[0])
-            projection = project_slab(reader.bucket, candidates[0], depth)
-            overlays = []
-            if entity.kind is EntityKind.ANNOTATION:
-                overlays = _overlays(reader, entity, projection.z_range, depth)
-            # Small volumes are enlarged (whole pixels per voxel) so that there is something to look at.
-            scale = max(1, PICTURE_MIN_PIXELS // max(projection.data.shape))
-            data = projection.data.repeat(scale, axis=0).repeat(scale, axis=1)
-            overlays = [
-                Overlay(o.color, o.mask, None if o.points is None else (o.points + 0.5) * scale - 0.5) for o in overlays
-            ]
-            image = render(data, overlays)
-        except (Unreadable, StorageError, MrcFormatError, ValueError, KeyError) as error:
-            warnings.warn(f"no picture of {entity.path}: {error}", stacklevel=1)
-            return None
+    try:
+        depth = _depth(reader, candidates[0])
+        projection = project_slab(reader.bucket, candidates[0], depth)
+        overlays = []
+        if entity.kind is EntityKind.ANNOTATION:
+            overlays = _overlays(reader, entity, projection.z_range, depth)
+        # Small volumes are enlarged (whole pixels per voxel) so that there is something to look at.
+        scale = max(1, PICTURE_MIN_PIXELS // max(projection.data.shape))
+        data = projection.data.repeat(scale, axis=0).repeat(scale, axis=1)
+        overlays = [
+            Overlay(o.color, o.mask, None if o.points is None else (o.points + 0.5) * scale - 0.5) for o in overlays
+        ]
+        image = render(data, overlays)
+    except (Unreadable, StorageError, MrcFormatError, ValueError, KeyError) as error:
+        warnings.warn(f"no picture of {entity.path}: {error}", stacklevel=1)
+        return None
     image.thumbnail((PICTURE_MAX_PIXELS, PICTURE_MAX_PIXELS))
     return png_bytes(image)
-
-
-# -- the pytest plugin -------------------------------------------------------------------------
-
-
-def configure(config: pytest.Config) -> None:
-    """Decorate the validation tests when allure-pytest writes results (``--alluredir``)."""
-    if config.getoption("allure_report_dir", None):
-        config.pluginmanager.register(AllureReporting(config), "cryoet-allure")
-
-
-class AllureReporting:
-    """Labels, title and evidence for every validation test; pictures for tomograms and annotations."""
-
-    CACHED_PICTURES = 16
-
-    def __init__(self, config: pytest.Config) -> None:
-        self.config = config
-        self.pictures: OrderedDict[str, bytes | None] = OrderedDict()
-
-    @pytest.hookimpl(wrapper=True)
-    def pytest_runtest_call(self, item: pytest.Item):
-        try:
-            return (yield)
-        finally:
-            try:
-                self.describe(item)
-            except Exception as error:  # reporting never changes a verdict
-                warnings.warn(f"allure labels of {item.nodeid}: {type(error).__name__}: {error}", stacklevel=1)
-
-    def describe(self, item: pytest.Item) -> None:
-        from data_validation.plugin import SESSION  # the plugin imports this module
-
-        callspec = getattr(item, "callspec", None)
-        case = callspec.params.get("check_case") if callspec is not None else None
-        data = dict(item.user_properties).get(RESULT_PROPERTY)
-        session = self.config.stash.get(SESSION, None)
-        if case is None or data is None or session is None:
-            return
-        result = result_of_property(data)
-        record = make_record(result, judge(result, session.waivers, session.fail_level))
-        decorate(record)
-        entity = case.entity
-        if entity is None or entity.kind not in PICTURE_KINDS:
-            return
-        if record.code == anchor_check(entity.kind) or record.status == RecordStatus.FAILED:
-            picture = self.picture(session.context.reader, entity)
-            if picture is not None:
-                allure.attach(picture, name=f"{entity.kind.value} picture", attachment_type=allure.attachment_type.PNG)
-
-    def picture(self, reader: ObjectReader, entity: Entity) -> bytes | None:
-        if entity.path not in self.pictures:
-            self.pictures[entity.path] = entity_picture(reader, entity)
-            while len(self.pictures) > self.CACHED_PICTURES:
-                self.pictures.popitem(last=False)
-        return self.pictures[entity.path]
 
 
 # -- result files from records (the audit), and the npm allure CLI ------------------------------
 
 
-def write_allure_results(records: Iterable[Record], directory: Path) -> int:
-    """Allure result files (and evidence attachments) of records, into a fresh ``directory``."""
-    logger = AllureFileLogger(str(directory), clean=True)
-    count = 0
-    clock = now()  # records keep durations, not times: laid end to end from now
-    for record in records:
-        start, clock = clock, clock + max(1, round(record.duration * 1000))
+class AllureWriter:
+    """Allure result files (evidence and pictures attached) of records, written as they come."""
+
+    CACHED_PICTURES = 16
+
+    def __init__(self, directory: Path, *, clean: bool, reader: ObjectReader | None = None) -> None:
+        self.logger = AllureFileLogger(str(directory), clean)
+        #: Pictures are drawn from this reader's bucket; None: no pictures.
+        self.reader = reader
+        self.pictures: OrderedDict[str, bytes | None] = OrderedDict()
+        self.count = 0
+        self._clock = now()  # records keep durations, not times: laid end to end from now
+
+    @classmethod
+    def for_pytest(cls, config: pytest.Config, reader: ObjectReader) -> AllureWriter | None:
+        """The writer of ``--alluredir`` (None without it), in place of allure-pytest's listener."""
+        directory = config.getoption("allure_report_dir", None)
+        if not directory:
+            return None
+        listener = config.pluginmanager.get_plugin("allure_listener")
+        if listener is not None:
+            config.pluginmanager.unregister(listener)
+        # allure-pytest has cleaned the directory already when asked to (--clean-alluredir).
+        return cls(Path(directory), clean=False, reader=reader)
+
+    def write(self, record: Record, entity: Entity | None = None) -> None:
+        start, self._clock = self._clock, self._clock + max(1, round(record.duration * 1000))
         test = TestResult(
             uuid=str(uuid.uuid4()),
             name=title(record),
@@ -278,23 +225,45 @@ def write_allure_results(records: Iterable[Record], directory: Path) -> int:
             testCaseId=md5(record.code, record.entity),
             parameters=[Parameter(name="entity", value=record.entity)],
             start=start,
-            stop=clock,
+            stop=self._clock,
             status=ALLURE_STATUS.get(record.status, "unknown"),
             description=description(record),
             labels=[Label(name=name, value=value) for name, value in labels(record)],
         )
         if record.status in (RecordStatus.FAILED, RecordStatus.WAIVED):
             test.statusDetails = StatusDetails(message=record.line())
-            file_name = f"{uuid.uuid4()}-attachment.json"
-            logger.report_attached_data(
-                body=json.dumps(evidence_document(record), indent=2, ensure_ascii=False).encode(), file_name=file_name
-            )
-            test.attachments.append(Attachment(name="evidence", source=file_name, type=AttachmentType.JSON.mime_type))
+            evidence = json.dumps(evidence_document(record), indent=2, ensure_ascii=False).encode()
+            self._attach(test, "evidence", evidence, AttachmentType.JSON)
         elif record.status == RecordStatus.SKIPPED:
             test.statusDetails = StatusDetails(message=record.message)
-        logger.report_result(test)
-        count += 1
-    return count
+        pictured = entity is not None and entity.kind in PICTURE_KINDS and self.reader is not None
+        if pictured and (record.code == anchor_check(entity.kind) or record.status == RecordStatus.FAILED):
+            picture = self.picture(entity)
+            if picture is not None:
+                self._attach(test, f"{entity.kind.value} picture", picture, AttachmentType.PNG)
+        self.logger.report_result(test)
+        self.count += 1
+
+    def _attach(self, test: TestResult, name: str, body: bytes, kind: AttachmentType) -> None:
+        file_name = f"{uuid.uuid4()}-attachment.{kind.extension}"
+        self.logger.report_attached_data(body=body, file_name=file_name)
+        test.attachments.append(Attachment(name=name, source=file_name, type=kind.mime_type))
+
+    def picture(self, entity: Entity) -> bytes | None:
+        assert self.reader is not None
+        if entity.path not in self.pictures:
+            self.pictures[entity.path] = entity_picture(self.reader, entity)
+            while len(self.pictures) > self.CACHED_PICTURES:
+                self.pictures.popitem(last=False)
+        return self.pictures[entity.path]
+
+
+def write_allure_results(records: Iterable[Record], directory: Path) -> int:
+    """Allure result files (and evidence attachments) of records, into a fresh ``directory``."""
+    writer = AllureWriter(directory, clean=True)
+    for record in records:
+        writer.write(record)
+    return writer.count
 
 
 def node_available() -> bool:

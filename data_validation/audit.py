@@ -34,7 +34,6 @@ from __future__ import annotations
 
 import argparse
 import bisect
-import concurrent.futures
 import datetime as dt
 import hashlib
 import os
@@ -51,20 +50,14 @@ from typing import TextIO
 from data_validation import allure_labels, io_accounting, sampling
 from data_validation.checks import CheckContext
 from data_validation.database import DatabaseTarget
-from data_validation.engine import Result
+from data_validation.engine import Case, Engine, discovery_results
 from data_validation.entities import Entity
 from data_validation.html_report import render_html
+from data_validation.outcomes import Result, judge
 from data_validation.reader import ObjectReader
 from data_validation.registry import Check, EntityKind, Severity, Tier, checks_for
-from data_validation.results import (
-    JsonlWriter,
-    Record,
-    RecordStatus,
-    discovery_result,
-    iter_records,
-    judge,
-    make_record,
-)
+from data_validation.results import JsonlWriter, Record, RecordStatus, iter_records, make_record
+from data_validation.sampling import SampleSettings
 from data_validation.snapshot import (
     DEPOSITIONS_PREFIX,
     Snapshot,
@@ -90,9 +83,6 @@ ALLURE_REPORT = "allure-report"
 #: What decides a check's result besides the bucket: a change here invalidates every carried-over result.
 CODE_SOURCES = ("data_validation", "importers/formats", "importers/db", "importers/layout.py", "importers/enums.py")
 REPO_ROOT = Path(__file__).resolve().parents[1]
-#: Entity kinds whose checks run on a thread pool (the dataset-wide and deposition checks run in order,
-#: one at a time: the DB-* checks share one database connection).
-SERIAL_KINDS = (EntityKind.DEPOSITION, EntityKind.DATASET)
 
 
 # -- selection ---------------------------------------------------------------------------------
@@ -331,7 +321,6 @@ class Audit:
         options = self.options
         options.report.mkdir(parents=True, exist_ok=True)
         self.load_previous(datasets)  # before the results file is rewritten: it may be the same file
-        sampling.configure(chunks=options.sample_chunks)
         results_path = options.report / RESULTS_FILE
         started, before = time.monotonic(), self.bucket.stats.snapshot()
         with JsonlWriter(results_path) as writer:
@@ -429,12 +418,13 @@ class Audit:
                 _prefetch(bucket, snapshot, prefix_listing)
         snapshot.entities[EntityKind.DEPOSITION] = deposition_entities
 
-        context = CheckContext(ObjectReader(snapshot, bucket), self.options.database)
+        context = CheckContext(
+            ObjectReader(snapshot, bucket), self.options.database, SampleSettings(chunks=self.options.sample_chunks)
+        )
         evaluated = self._evaluate(context, [*deposition_entities, *entities], plan, fingerprint)
         dataset_records: list[Record] = []
         deposition_records: list[Record] = []
-        for problem in snapshot.discovery_errors:
-            result = discovery_result(problem)
+        for result in discovery_results(snapshot):
             if result.entity.startswith(DEPOSITIONS_PREFIX + "/"):
                 if result.entity in {e.path for e in deposition_entities}:
                     deposition_records.append(self._record(result, fingerprint=""))
@@ -505,44 +495,21 @@ class Audit:
         plan: dict[str, tuple[list[Check], list[Record]]],
         fingerprint: dict[str, str],
     ) -> dict[str, list[Record]]:
-        """Run the planned checks: dataset-wide and deposition ones in order, the others on a thread pool."""
-        done: dict[str, list[Record]] = {}
-
-        def run(entity: Entity) -> tuple[str, list[Record]]:
-            records = []
-            for registered in plan[entity.path][0]:
-                started = time.perf_counter()
-                result, usage = io_accounting.evaluate_accounted(registered, context, entity, self.options.budgets)
-                records.append(
-                    self._record(
-                        result,
-                        fingerprint=fingerprint[entity.path],
-                        requests=usage.total_requests,
-                        read=usage.bytes_read,
-                        duration=time.perf_counter() - started,
-                    )
-                )
-            if self.progress is not None and entity.kind is not EntityKind.DEPOSITION:
-                self.progress.entity_done()
-            return entity.path, records
-
-        serial = [e for e in entities if e.kind in SERIAL_KINDS]
-        parallel = [e for e in entities if e.kind not in SERIAL_KINDS]
-        for entity in serial:
-            path, records = run(entity)
-            done[path] = records
-        if self.options.jobs <= 1:
-            done.update(run(entity) for entity in parallel)
-        else:
-            with concurrent.futures.ThreadPoolExecutor(self.options.jobs) as pool:
-                done.update(pool.map(run, parallel))
+        """Run the planned checks through the engine, many entities at once."""
+        planned = [Case(check, entity) for entity in entities for check in plan[entity.path][0]]
+        done: dict[str, list[Record]] = {entity.path: [] for entity in entities}
+        last = {case.entity.path: index for index, case in enumerate(planned)}
+        with Engine(context, planned, budgets=self.options.budgets, threads=self.options.jobs) as engine:
+            for index, (case, result) in enumerate(zip(planned, engine, strict=True)):
+                done[case.entity.path].append(self._record(result, fingerprint=fingerprint[case.entity.path]))
+                finished = last[case.entity.path] == index and case.entity.kind is not EntityKind.DEPOSITION
+                if finished and self.progress is not None:
+                    self.progress.entity_done()
         return done
 
-    def _record(
-        self, result: Result, *, fingerprint: str, requests: int = 0, read: int = 0, duration: float = 0.0
-    ) -> Record:
+    def _record(self, result: Result, *, fingerprint: str) -> Record:
         verdict = judge(result, self.options.waivers, self.options.fail_level)
-        return make_record(result, verdict, requests=requests, read=read, duration=duration, fingerprint=fingerprint)
+        return make_record(result, verdict, fingerprint=fingerprint)
 
     def _carry(self, earlier: Record, fingerprint: str) -> Record:
         """A previous record, judged again against today's waivers; nothing was read for it."""

@@ -7,6 +7,7 @@ Both are computed once per dataset and session.
 
 from __future__ import annotations
 
+import threading
 from collections import defaultdict
 from collections.abc import Iterator
 from contextlib import contextmanager
@@ -98,6 +99,8 @@ class DatabaseTarget:
         self._secret_url = engine.url.render_as_string(hide_password=False)
         self.shown_url = redact_url(self._secret_url)
         self._comparisons: dict[str, Comparison | Exception] = {}
+        # Entities are checked on several threads; the comparison of a dataset is made once, by one of them.
+        self._lock = threading.Lock()
 
     @classmethod
     def open(cls, url: str, https_prefix: str = DEFAULT_HTTPS_PREFIX) -> DatabaseTarget:
@@ -117,11 +120,12 @@ class DatabaseTarget:
 
     def comparison(self, reader: ObjectReader, dataset_id: str) -> Comparison:
         """The dataset's comparison; raises MappingError (the bucket side) or DatabaseError."""
-        if dataset_id not in self._comparisons:
-            try:
-                self._comparisons[dataset_id] = self._compare(reader, dataset_id)
-            except (MappingError, DatabaseError) as error:
-                self._comparisons[dataset_id] = error
+        with self._lock:
+            if dataset_id not in self._comparisons:
+                try:
+                    self._comparisons[dataset_id] = self._compare(reader, dataset_id)
+                except (MappingError, DatabaseError) as error:
+                    self._comparisons[dataset_id] = error
         outcome = self._comparisons[dataset_id]
         if isinstance(outcome, Exception):
             raise outcome

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from dataclasses import dataclass
+from functools import cached_property
 
 from data_validation.registry import EntityKind
 from importers import layout
@@ -22,7 +23,7 @@ class Entity:
     def __getitem__(self, name: str) -> str:
         return dict(self.fields)[name]
 
-    @property
+    @cached_property
     def path(self) -> str:
         """The entity's directory key (not validated: a bad id dir must still be nameable)."""
         return layout.ENTITY_DIRS[self.kind.value].format(**dict(self.fields))

@@ -1,10 +1,10 @@
 """Per-check I/O accounting and per-tier byte budgets.
 
-Each check evaluation runs with its own :class:`Usage` as the context's active account
-(``importers.storage.ACTIVE_ACCOUNT``): every request the bucket makes on its behalf is counted there
-too, so requests and bytes are attributed to the (check, entity) that caused them. What the session's
-snapshot prefetched (listings, metadata, MRC headers) was read once, before any check, and counts to the
-session only.
+Each check evaluation reads through a view of the bucket that counts into its own :class:`Usage`
+(``CheckContext.counting_into``), so requests and bytes are attributed to the (check, entity) that caused
+them; what the checks of one entity share was read by (and is charged to) the first that needed it. What
+the session's snapshot prefetched (listings, metadata, MRC headers) was read once, before any check, and
+counts to the session only.
 
 A check whose reads exceed its tier's budget fails as soon as the read that crossed the budget returns
 (:class:`BudgetExceeded`), with the figures and the option to change the budget. ``--io-report`` prints
@@ -13,18 +13,13 @@ the figures per check and per entity at the end of the session (see plugin.py).
 
 from __future__ import annotations
 
-import contextlib
 import re
-from collections.abc import Iterable, Iterator
-from dataclasses import asdict, dataclass, field
+from collections.abc import Iterable
+from dataclasses import dataclass, field
+from typing import Any
 
-from data_validation.checks import CheckContext
-from data_validation.engine import Result, Status, cases, discovery_results, evaluate
-from data_validation.entities import Entity
-from data_validation.reader import ObjectReader
-from data_validation.registry import Check, CheckFailed, Severity, Tier
-from data_validation.snapshot import discover
-from importers.storage import ACTIVE_ACCOUNT, Bucket, IOStats
+from data_validation.registry import CheckFailed, Severity, Tier
+from importers.storage import IOStats
 
 KIB, MIB, GIB = 1 << 10, 1 << 20, 1 << 30
 
@@ -123,45 +118,10 @@ class Usage(IOStats):
     def over_budget(self) -> bool:
         return self.budget is not None and self.bytes_read > self.budget
 
-    def record_of(self) -> IoRecord:
-        return IoRecord(self.code, self.tier.name, self.entity, self.total_requests, self.bytes_read)
-
-
-@contextlib.contextmanager
-def accounting(usage: IOStats) -> Iterator[IOStats]:
-    """Count every bucket request made in this context (this thread / task) into ``usage`` as well."""
-    token = ACTIVE_ACCOUNT.set(usage)
-    try:
-        yield usage
-    finally:
-        ACTIVE_ACCOUNT.reset(token)
-
-
-def usage_for(check: Check, entity: Entity, budgets: dict[Tier, int | None] | None = None) -> Usage:
-    budgets = DEFAULT_BUDGETS if budgets is None else budgets
-    return Usage(code=check.code, entity=entity.path, tier=check.tier, budget=budgets.get(check.tier))
-
-
-def over_budget_result(result: Result, usage: Usage) -> Result:
-    """A result that passed (or was skipped) although its check went over budget becomes a failure."""
-    if not usage.over_budget or result.status is Status.FAILED:
-        return result
-    return Result(result.code, result.entity, Status.FAILED, Severity.ERROR, usage.over_budget_message())
-
-
-def evaluate_accounted(
-    check: Check, context: CheckContext, entity: Entity, budgets: dict[Tier, int | None] | None = None
-) -> tuple[Result, Usage]:
-    """:func:`engine.evaluate` with the check's I/O counted and its tier's budget enforced."""
-    usage = usage_for(check, entity, budgets)
-    with accounting(usage):
-        result = evaluate(check, context, entity)
-    return over_budget_result(result, usage), usage
-
 
 @dataclass(frozen=True)
 class IoRecord:
-    """What one check evaluation read (plain data: it travels from xdist workers as a user property)."""
+    """What one check evaluation read."""
 
     code: str
     tier: str
@@ -169,8 +129,10 @@ class IoRecord:
     requests: int
     bytes_read: int
 
-    def as_property(self) -> dict[str, object]:
-        return asdict(self)
+    @classmethod
+    def of(cls, result: Any, tier: Tier) -> IoRecord:
+        """The figures of a :class:`~data_validation.outcomes.Result` of a check of ``tier``."""
+        return cls(result.code, tier.name, result.entity, result.requests, result.bytes_read)
 
 
 @dataclass
@@ -244,23 +206,3 @@ class IoReport:
             for entity, checks, requests, read in entities:
                 lines.append(f"{entity:<{width}}  {checks:>6} {requests:>9} {format_bytes(read):>11}")
         return lines
-
-
-def validate_accounted(
-    bucket: Bucket, dataset_ids: list[str], budgets: dict[Tier, int | None] | None = None, **discovery_options: str
-) -> tuple[list[Result], IoReport]:
-    """:func:`engine.validate` with per-check accounting and budgets; also returns the I/O report."""
-    before = bucket.stats.snapshot()
-    snapshot = discover(bucket, dataset_ids, **discovery_options)
-    after = bucket.stats.snapshot()
-    report = IoReport(
-        session_requests=after["total_requests"] - before["total_requests"],
-        session_bytes=after["bytes_read"] - before["bytes_read"],
-    )
-    context = CheckContext(ObjectReader(snapshot, bucket))
-    results = discovery_results(snapshot)
-    for check, entity in cases(snapshot):
-        result, usage = evaluate_accounted(check, context, entity, budgets)
-        results.append(result)
-        report.add(usage.record_of())
-    return results, report

@@ -8,12 +8,30 @@ from __future__ import annotations
 
 import bisect
 import json
-from typing import Any
+from collections.abc import Callable
+from typing import Any, TypeVar
 
 from data_validation.snapshot import GLB_HEADER_BYTES, Snapshot
 from importers.formats.images import HEADER_BYTES as IMAGE_HEADER_BYTES
 from importers.formats.mrc import HEADER_SIZE, MrcFormatError, MrcHeader, parse_header
-from importers.storage import Bucket, ObjectInfo, StorageError
+from importers.storage import Bucket, IOStats, ObjectInfo, StorageError
+
+T = TypeVar("T")
+
+
+class _SortedKeys:
+    """The listed keys, sorted, for range look-ups; rebuilt when the listing has grown."""
+
+    def __init__(self, snapshot: Snapshot) -> None:
+        self.snapshot = snapshot
+        self.sorted: list[str] = []
+        self.children: dict[str, list[str]] = {}
+
+    def keys(self) -> list[str]:
+        if len(self.sorted) != len(self.snapshot.listing):
+            self.sorted = sorted(self.snapshot.listing)
+            self.children = {}
+        return self.sorted
 
 
 class Unreadable(Exception):
@@ -26,21 +44,33 @@ class Unreadable(Exception):
 
 
 class ObjectReader:
-    """Read-only, cached access to the bucket objects of one session."""
+    """Read-only, cached access to the bucket objects of one session.
+
+    :meth:`counting_into` gives a view that shares every cache (parsed documents, the sorted listing,
+    :meth:`memo`) but counts its requests into an account: each check evaluation reads through its own
+    view, so that its I/O is its own while what it parses serves every check."""
 
     def __init__(self, snapshot: Snapshot, bucket: Bucket) -> None:
         self.snapshot = snapshot
         self.bucket = bucket
         self._parsed: dict[tuple[str, str], Any] = {}
-        self._sorted: list[str] = []
-        self._children: dict[str, list[str]] = {}
+        self._index = _SortedKeys(snapshot)
+
+    def counting_into(self, account: IOStats) -> ObjectReader:
+        view = object.__new__(type(self))
+        view.__dict__.update(self.__dict__, bucket=self.bucket.counting_into(account))
+        return view
+
+    def memo(self, namespace: str, key: str, compute: Callable[[], T]) -> T:
+        """``compute()`` once per session for ``(namespace, key)``: derived data several checks share
+        (parsed sidecars, TIFF page tables). An exception is not remembered."""
+        cache_key = (namespace, key)
+        if cache_key not in self._parsed:
+            self._parsed[cache_key] = compute()
+        return self._parsed[cache_key]
 
     def _keys(self) -> list[str]:
-        """The listed keys, sorted, for range look-ups (rebuilt if the listing has grown)."""
-        if len(self._sorted) != len(self.snapshot.listing):
-            self._sorted = sorted(self.snapshot.listing)
-            self._children.clear()
-        return self._sorted
+        return self._index.keys()
 
     def exists(self, key: str) -> bool:
         """An object, or a 'directory' with objects below it. Keys outside the listed prefixes
@@ -66,11 +96,12 @@ class ObjectReader:
 
     def children(self, prefix: str) -> list[str]:
         """Names directly below a directory key (sorted; computed once per prefix)."""
-        self._keys()  # refreshes the cache when the listing has grown
+        self._keys()  # rebuilds the index when the listing has grown
         start = prefix.strip("/") + "/"
-        if start not in self._children:
-            self._children[start] = sorted({key[len(start) :].split("/", 1)[0] for key in self.keys_under(prefix)})
-        return self._children[start]
+        children = self._index.children
+        if start not in children:
+            children[start] = sorted({key[len(start) :].split("/", 1)[0] for key in self.keys_under(prefix)})
+        return children[start]
 
     def keys_under(self, prefix: str, limit: int | None = None) -> list[str]:
         """Keys below a directory key, in order: a range of the sorted listing, not a scan."""

@@ -1,9 +1,9 @@
 """Results as data: one JSON Lines record per (check, entity), with stable field names (docs/reports.md).
 
-The same records come from two places: ``pytest --dataset … --results-jsonl PATH`` (the
-:class:`ResultsJsonl` plugin, fed in the controlling process by the test reports, which carry each check's
-:class:`~data_validation.engine.Result` as a user property, so that xdist workers' results arrive too) and
-``cryoet-ingest audit``, which also reads a previous run's file back (:func:`read_records`).
+A :class:`Record` is a judged :class:`~data_validation.outcomes.Result` with what reports need beside it
+(the check's kind, tier and title, the waiver, the audit's fingerprint). The same records come from
+``pytest --dataset … --results-jsonl PATH`` and ``cryoet-ingest audit``, which also reads a previous run's
+file back (:func:`read_records`); the WDL gather step reads them too.
 """
 
 from __future__ import annotations
@@ -11,31 +11,22 @@ from __future__ import annotations
 import datetime as dt
 import json
 import math
-import re
 from collections.abc import Iterable, Iterator
 from dataclasses import asdict, dataclass, fields
 from enum import StrEnum
 from pathlib import Path
 from typing import IO, Any
 
-import pytest
-
-from data_validation.engine import DISCOVERY_CODE, Result, Status
+from data_validation.outcomes import Result, Status, Verdict, VerdictStatus, judge
 from data_validation.registry import REGISTRY, EntityKind, Severity
 from data_validation.snapshot import DEPOSITIONS_PREFIX
-from data_validation.waivers import Waiver, find_waiver
 
-#: The user property (of a test report) that carries the check's Result from the test to the controller.
-RESULT_PROPERTY = "cryoet_result"
 #: Evidence (observed / expected) longer than this, as JSON, is cut to a string of this length.
 MAX_EVIDENCE_CHARS = 16384
 
 
-class RecordStatus(StrEnum):
-    PASSED = "passed"
-    FAILED = "failed"
-    WAIVED = "waived"
-    SKIPPED = "skipped"
+#: A record's ``status``: the verdict's (a failure below the failing severity is stored as failed).
+RecordStatus = VerdictStatus
 
 
 @dataclass
@@ -98,6 +89,12 @@ class Record:
             self.code, self.entity, status, Severity[self.severity.upper()], self.message, self.observed, self.expected
         )
 
+    def verdict(self, fail_level: Severity) -> Verdict:
+        """The record judged again at ``fail_level``, keeping the waiver decision it was written with."""
+        if self.status == RecordStatus.WAIVED:
+            return Verdict(VerdictStatus.WAIVED)
+        return judge(self.result(), [], fail_level)
+
 
 # -- values as JSON ----------------------------------------------------------------------------
 
@@ -142,82 +139,15 @@ def evidence(value: Any) -> Any:
     return data
 
 
-def result_property(result: Result) -> dict[str, Any]:
-    """A Result as plain data, to travel as a test report's user property (xdist serializes them)."""
-    return {
-        "code": result.code,
-        "entity": result.entity,
-        "status": str(result.status),
-        "severity": result.severity.name.lower(),
-        "message": result.message,
-        "observed": evidence(result.observed),
-        "expected": evidence(result.expected),
-    }
-
-
-def result_of_property(data: dict[str, Any]) -> Result:
-    return Result(
-        data["code"],
-        data["entity"],
-        Status(data["status"]),
-        Severity[data["severity"].upper()],
-        data.get("message", ""),
-        data.get("observed"),
-        data.get("expected"),
-    )
-
-
-def discovery_result(problem: str) -> Result:
-    """A discovery problem (``"dataset 10001: nothing under …"``) as a failed GEN-DISCOVERY result whose
-    entity is the dataset (or deposition) it concerns."""
-    what = problem.split(":", 1)[0]
-    kind, _, identifier = what.partition(" ")
-    entity = f"{DEPOSITIONS_PREFIX}/{identifier}" if kind == "deposition" else identifier or what
-    return Result(DISCOVERY_CODE, entity, Status.FAILED, Severity.ERROR, problem)
-
-
 def dataset_of(entity: str) -> str:
     """The dataset id of an entity path ("" for a deposition)."""
     return "" if entity.startswith(DEPOSITIONS_PREFIX + "/") or entity == DEPOSITIONS_PREFIX else entity.split("/")[0]
 
 
-# -- verdicts ----------------------------------------------------------------------------------
+# -- records of results -------------------------------------------------------------------------
 
 
-@dataclass(frozen=True)
-class Verdict:
-    status: RecordStatus
-    waiver: Waiver | None = None
-
-
-def judge(result: Result, waivers: list[Waiver], fail_level: Severity, today: dt.date | None = None) -> Verdict:
-    """The record status of a Result, as the suite judges it (plugin.run_case): a failure at or above
-    ``fail_level`` that a current waiver matches is waived; an expired waiver is named, not applied;
-    a failure below ``fail_level`` stays a failure of its (lower) severity and is not waived."""
-    if result.status is Status.PASSED:
-        return Verdict(RecordStatus.PASSED)
-    if result.status is Status.SKIPPED:
-        return Verdict(RecordStatus.SKIPPED)
-    if result.severity < fail_level:
-        return Verdict(RecordStatus.FAILED)
-    waiver = find_waiver(waivers, result.code, result.entity)
-    if waiver is None:
-        return Verdict(RecordStatus.FAILED)
-    if waiver.expired(today or dt.date.today()):
-        return Verdict(RecordStatus.FAILED, waiver)
-    return Verdict(RecordStatus.WAIVED, waiver)
-
-
-def make_record(
-    result: Result,
-    verdict: Verdict,
-    *,
-    requests: int = 0,
-    read: int = 0,
-    duration: float = 0.0,
-    fingerprint: str = "",
-    carried_over: bool = False,
-) -> Record:
+def make_record(result: Result, verdict: Verdict, *, fingerprint: str = "", carried_over: bool = False) -> Record:
     """The record of a judged result; kind, tier and title come from the check registry."""
     registered = REGISTRY.get(result.code)
     if registered is not None:
@@ -233,9 +163,9 @@ def make_record(
         severity=result.severity.name.lower(),
         entity=result.entity,
         message=result.message,
-        requests=requests,
-        bytes=read,
-        duration=round(duration, 6),
+        requests=result.requests,
+        bytes=result.bytes_read,
+        duration=round(result.duration, 6),
         dataset=dataset_of(result.entity),
         kind=kind,
         tier=tier,
@@ -303,81 +233,3 @@ def iter_records(path: Path) -> Iterator[Record]:
 
 def read_records(path: Path) -> list[Record]:
     return list(iter_records(path))
-
-
-# -- the pytest plugin (--results-jsonl) -------------------------------------------------------
-
-_CHECK_TEST = re.compile(r"::test_check\[(?P<id>.*)\]$")
-
-
-def add_options(group: pytest.OptionGroup) -> None:
-    group.addoption(
-        "--results-jsonl",
-        dest="cryoet_results_jsonl",
-        default=None,
-        metavar="PATH",
-        help="write one JSON line per check and entity: code, status, severity, entity, message, requests, "
-        "bytes, duration (docs/reports.md)",
-    )
-
-
-def configure(config: pytest.Config) -> None:
-    """Register the writer in the controlling process (xdist workers send it their reports)."""
-    path = config.getoption("cryoet_results_jsonl")
-    if path and not hasattr(config, "workerinput"):
-        config.pluginmanager.register(ResultsJsonl(config, Path(path)), "cryoet-results-jsonl")
-
-
-def _first_line(report: pytest.TestReport) -> str:
-    text = report.longreprtext.strip() if report.longrepr else ""
-    if isinstance(report.longrepr, tuple) and len(report.longrepr) == 3:  # a skip: (path, line, reason)
-        text = str(report.longrepr[2])
-    return text.splitlines()[-1].strip() if text else ""
-
-
-class ResultsJsonl:
-    """Writes a record per validation test as its report arrives (in the controlling process)."""
-
-    def __init__(self, config: pytest.Config, path: Path) -> None:
-        self.config = config
-        self.path = path
-        self.writer: JsonlWriter | None = None
-
-    def pytest_sessionstart(self, session: pytest.Session) -> None:
-        self.writer = JsonlWriter(self.path)
-
-    def pytest_sessionfinish(self, session: pytest.Session) -> None:
-        if self.writer is not None:
-            self.writer.close()
-
-    def pytest_runtest_logreport(self, report: pytest.TestReport) -> None:
-        if self.writer is None or _CHECK_TEST.search(report.nodeid) is None:
-            return
-        if report.when == "call" or (report.when == "setup" and not report.passed):
-            self.writer.write(self.record(report))
-
-    def record(self, report: pytest.TestReport) -> Record:
-        from data_validation.plugin import IO_PROPERTY, SESSION  # the plugin imports this module
-
-        properties = dict(report.user_properties)
-        io = properties.get(IO_PROPERTY) or {}
-        session = self.config.stash.get(SESSION, None)
-        waivers, fail_level = (session.waivers, session.fail_level) if session else ([], Severity.ERROR)
-        if RESULT_PROPERTY in properties:
-            result = result_of_property(properties[RESULT_PROPERTY])
-            verdict = judge(result, waivers, fail_level)
-        else:  # the test did not get to run its check (an error in setup)
-            code, _, entity = _CHECK_TEST.search(report.nodeid).group("id").partition(":")
-            result = Result(code, entity, Status.FAILED, Severity.ERROR, _first_line(report))
-            verdict = Verdict(RecordStatus.SKIPPED if report.skipped else RecordStatus.FAILED)
-        if report.failed and verdict.status is not RecordStatus.FAILED:
-            # Failed after the check passed: over its I/O budget (plugin._IoAccounting) or in teardown.
-            result = Result(result.code, result.entity, Status.FAILED, Severity.ERROR, _first_line(report))
-            verdict = Verdict(RecordStatus.FAILED)
-        return make_record(
-            result,
-            verdict,
-            requests=int(io.get("requests", 0)),
-            read=int(io.get("bytes_read", 0)),
-            duration=report.duration,
-        )

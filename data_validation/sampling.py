@@ -5,25 +5,26 @@ chunk, or a band of whole rows of a tilt-series chunk (chunks ``1×1024×1024``)
 contiguous in the chunk's C order. Per array, ``--sample-chunks N`` samples are drawn (default 2): the
 first is always the far-corner (edge) chunk with its slab at the end of the valid data, where odd-size
 rounding and padding show; the others are chunks drawn with a generator seeded from the entity path
-and the level, so a run re-reads the same voxels. Slabs start at even offsets, so a slab of level i
-maps onto whole blocks of level i+1 (pyramid check).
+and the level, so a run re-reads the same voxels. Above level 0 the drawn chunks are the parents of the
+level below's (the chunks the pyramid check compares them with), so a level's samples and the pyramid's
+reads fall in the same chunk objects. Slabs start at even offsets, so a slab of level i maps onto whole
+blocks of level i+1 (pyramid check).
 
-:class:`VolumeReader` reads samples: a zarr chunk through :mod:`importers.formats.blosc_frames` (the
-frame's header and block table, then only the blocks holding the slab), falling back to the whole
-chunk for frames that are not partially decodable; an MRC region as one byte range per row of the
-region (adjacent rows merged). One reader serves one check evaluation, so that every check's I/O is its
-own (see io_accounting).
+:class:`VolumeReader` reads samples: a small chunk object whole, a large one through
+:mod:`importers.formats.blosc_frames` (the frame's header and block table, then only the blocks holding the
+slab), falling back to the whole chunk for frames that are not partially decodable; an MRC region as byte
+ranges of its rows (nearby rows merged). The checks of one entity share what it read (:class:`EntityCache`).
 """
 
 from __future__ import annotations
 
-import contextlib
+import bisect
 import hashlib
 import itertools
 import math
-from collections.abc import Iterator
-from dataclasses import dataclass, replace
-from typing import Any
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from typing import Any, TypeVar
 
 import numcodecs
 import numpy as np
@@ -39,6 +40,17 @@ DEFAULT_SAMPLE_CHUNKS = 2
 #: 256×256 float32 planes, i.e. one Blosc block of a portal tomogram chunk.
 DEFAULT_SLAB_BYTES = 512 * 1024
 
+#: Objects (chunks, MRC files) up to this size are read whole, in one request: below it a request's latency
+#: costs more than the bytes a partial read saves.
+WHOLE_OBJECT_BYTES = 2 << 20
+#: Byte ranges of one object closer than this are read as one request, for the same reason.
+MERGE_GAP_BYTES = 1 << 20
+#: Chunks that decode to at most this are decoded whole (by numcodecs, fast); larger ones block by block,
+#: only the blocks a sample needs (a 64³ volume in a 256³ chunk decodes to 64 MiB, mostly padding).
+WHOLE_DECODE_BYTES = 1 << 20
+
+T = TypeVar("T")
+
 #: A region: per axis ``(start, stop)``.
 Box = tuple[tuple[int, ...], ...]
 
@@ -50,42 +62,15 @@ class SampleSettings:
     chunks: int = DEFAULT_SAMPLE_CHUNKS
     slab_bytes: int = DEFAULT_SLAB_BYTES
 
+    def __post_init__(self) -> None:
+        if self.chunks < 0:
+            raise ValueError(f"--sample-chunks must be >= 0, got {self.chunks}")
 
-_settings = SampleSettings()
-
-
-def settings() -> SampleSettings:
-    return _settings
-
-
-def configure(*, chunks: int | None = None, slab_bytes: int | None = None) -> SampleSettings:
-    """Set the session's sampling (the plugin calls this from ``--sample-chunks``)."""
-    global _settings
-    if chunks is not None and chunks < 0:
-        raise ValueError(f"--sample-chunks must be >= 0, got {chunks}")
-    _settings = replace(
-        _settings,
-        **{k: v for k, v in {"chunks": chunks, "slab_bytes": slab_bytes}.items() if v is not None},
-    )
-    return _settings
-
-
-@contextlib.contextmanager
-def configured(**changes: int) -> Iterator[SampleSettings]:
-    """Sampling settings for a block (tests); the previous ones are restored after it."""
-    global _settings
-    previous = _settings
-    try:
-        yield configure(**changes)
-    finally:
-        _settings = previous
-
-
-def require_sampling() -> int:
-    """The number of samples per array; skips the check when sampling is off."""
-    if _settings.chunks <= 0:
-        skip("skipped(tier): SAMPLE-tier checks are off (--sample-chunks 0)")
-    return _settings.chunks
+    def require(self) -> int:
+        """The number of samples per array; skips the check when sampling is off."""
+        if self.chunks <= 0:
+            skip("skipped(tier): SAMPLE-tier checks are off (--sample-chunks 0)")
+        return self.chunks
 
 
 class ChunkUnreadable(Unreadable):
@@ -196,10 +181,16 @@ def _slab(meta: ArrayMeta, chunk: tuple[int, ...], slab_bytes: int, rng: np.rand
     )
 
 
-def choose_samples(seed_text: str, meta: ArrayMeta, count: int, slab_bytes: int = DEFAULT_SLAB_BYTES) -> list[Sample]:
+def choose_samples(
+    seed_text: str,
+    meta: ArrayMeta,
+    count: int,
+    slab_bytes: int = DEFAULT_SLAB_BYTES,
+    preferred: list[tuple[int, ...]] | None = None,
+) -> list[Sample]:
     """``count`` samples of an array, deterministic for ``seed_text``: the far-corner chunk first (slab at
-    the end of its data), then distinct random chunks; an array with fewer chunks than ``count`` gives
-    further slabs of its chunks."""
+    the end of its data), then the ``preferred`` chunks that exist, then distinct random chunks; an array with
+    fewer chunks than ``count`` gives further slabs of its chunks."""
     grid = meta.grid
     total = math.prod(grid)
     if count <= 0 or total == 0:
@@ -209,11 +200,21 @@ def choose_samples(seed_text: str, meta: ArrayMeta, count: int, slab_bytes: int 
     samples = [Sample(meta.level, edge, _slab(meta, edge, slab_bytes, rng, at_end=True), edge=True)]
     edge_flat = int(np.ravel_multi_index(edge, grid))
     others = min(count - 1, total - 1)
-    if others > 0:
-        drawn = rng.choice(total - 1, size=others, replace=False)
-        for flat in sorted(int(f) + (1 if f >= edge_flat else 0) for f in drawn):
-            chunk = tuple(int(i) for i in np.unravel_index(flat, grid))
-            samples.append(Sample(meta.level, chunk, _slab(meta, chunk, slab_bytes, rng, at_end=False)))
+    chosen = [
+        chunk
+        for chunk in dict.fromkeys(preferred or [])
+        if chunk != edge and all(0 <= i < g for i, g in zip(chunk, grid, strict=True))
+    ][:others]
+    excluded = sorted({edge_flat, *(int(np.ravel_multi_index(chunk, grid)) for chunk in chosen)})
+    remaining = min(others - len(chosen), total - len(excluded))
+    if remaining > 0:
+        for drawn in rng.choice(total - len(excluded), size=remaining, replace=False):
+            flat = int(drawn)
+            for taken in excluded:  # the drawn index counts the chunks not taken yet
+                flat += flat >= taken
+            chosen.append(tuple(int(i) for i in np.unravel_index(flat, grid)))
+    for chunk in sorted(chosen):
+        samples.append(Sample(meta.level, chunk, _slab(meta, chunk, slab_bytes, rng, at_end=False)))
     attempts = 0
     while len(samples) < count and attempts < 4 * count:
         attempts += 1
@@ -236,18 +237,66 @@ def _flat_span(hull: Box, chunks: tuple[int, ...]) -> tuple[int, int]:
     return start, start + math.prod(hi - lo for lo, hi in hull)
 
 
-class VolumeReader:
-    """Reads sampled regions of zarr levels and MRC files for one check evaluation."""
+@dataclass
+class EntityCache:
+    """What the checks of one entity have read, shared by them while the entity is checked (and dropped
+    after): of its volumes, raw byte ranges, Blosc frame indexes, decoded blocks and chunks, samples; and
+    other data its checks derive alike (:meth:`memo`)."""
 
-    def __init__(self, reader: ObjectReader) -> None:
+    #: Whole small objects, by key.
+    objects: dict[str, bytes] = field(default_factory=dict)
+    #: Byte ranges of large objects, by (key, start, end).
+    ranges: dict[tuple[str, int, int], bytes] = field(default_factory=dict)
+    frames: dict[str, blosc_frames.BloscFrame] = field(default_factory=dict)
+    #: Decoded Blosc blocks, by chunk key and block index.
+    blocks: dict[str, dict[int, bytes]] = field(default_factory=dict)
+    chunks: dict[str, np.ndarray] = field(default_factory=dict)
+    #: The samples of each array, by its key.
+    samples: dict[str, list[Sample]] = field(default_factory=dict)
+    derived: dict[tuple[str, str], Any] = field(default_factory=dict)
+
+    def memo(self, namespace: str, key: str, compute: Callable[[], T]) -> T:
+        """``compute()`` once per entity for ``(namespace, key)``; an exception is not remembered."""
+        if (namespace, key) not in self.derived:
+            self.derived[(namespace, key)] = compute()
+        return self.derived[(namespace, key)]
+
+
+class VolumeReader:
+    """Reads sampled regions of zarr levels and MRC files for the checks of one entity.
+
+    An object (chunk, MRC) of at most :data:`WHOLE_OBJECT_BYTES` is read whole, in one request; of a larger
+    one only the byte ranges needed (a chunk's frame index, then the blocks a region needs; an MRC's rows),
+    ranges within :data:`MERGE_GAP_BYTES` of each other in one request. A chunk is decoded whole when it
+    decodes to at most :data:`WHOLE_DECODE_BYTES`, else only the blocks a region needs. Whatever is read is
+    kept in the entity's :class:`EntityCache`, so the entity's checks read each byte once; the check that
+    reads it first is charged for it (its reader counts into its account)."""
+
+    def __init__(self, reader: ObjectReader, cache: EntityCache | None = None) -> None:
         self.reader = reader
-        self._frames: dict[str, blosc_frames.BloscFrame] = {}
-        self._whole: dict[str, np.ndarray] = {}
+        self.cache = cache if cache is not None else EntityCache()
 
     # -- raw reads ------------------------------------------------------------------------
 
     def _fetch(self, key: str, ranges: list[tuple[int, int]], error: type[Unreadable] = Unreadable) -> list[bytes]:
-        results = self.reader.bucket.read_many([(key, start, end) for start, end in ranges])
+        size = self.reader.info(key).size
+        if size <= WHOLE_OBJECT_BYTES:
+            whole = self.cache.objects.get(key)
+            if whole is None:
+                (whole,) = self._read(key, [(0, size)], error)
+                self.cache.objects[key] = whole
+            for start, end in ranges:
+                if end > len(whole):
+                    raise error(key, f"bytes [{start}, {end}) are past the object's end ({len(whole)} bytes)")
+            return [whole[start:end] for start, end in ranges]
+        cached = self.cache.ranges
+        missing = sorted({(start, end) for start, end in ranges if (key, start, end) not in cached})
+        for (start, end), data in zip(missing, self._read(key, missing, error), strict=True):
+            cached[(key, start, end)] = data
+        return [cached[(key, start, end)] for start, end in ranges]
+
+    def _read(self, key: str, ranges: list[tuple[int, int]], error: type[Unreadable]) -> list[bytes]:
+        results = self.reader.bucket.read_many([(key, start, end) for start, end in ranges]) if ranges else []
         out = []
         for (start, end), result in zip(ranges, results, strict=True):
             if isinstance(result, StorageError):
@@ -276,7 +325,8 @@ class VolumeReader:
             and meta.compressor.get("id") == "blosc"
             and not meta.filters
             and meta.order == "C"
-            and key not in self._whole
+            and key not in self.cache.chunks
+            and meta.chunk_nbytes > WHOLE_DECODE_BYTES
         )
         if partial:
             try:
@@ -290,10 +340,10 @@ class VolumeReader:
         size = self.reader.info(key).size
         fetch = lambda ranges: self._fetch(key, ranges, ChunkUnreadable)  # noqa: E731
         try:
-            frame = self._frames.get(key)
+            frame = self.cache.frames.get(key)
             if frame is None:
                 frame = blosc_frames.read_frame(fetch, size, meta.chunk_nbytes)
-                self._frames[key] = frame
+                self.cache.frames[key] = frame
             if frame.header.nbytes != meta.chunk_nbytes:
                 raise ChunkUnreadable(
                     key,
@@ -303,7 +353,8 @@ class VolumeReader:
             hull = contiguous_hull(box, meta.chunks)
             start, stop = _flat_span(hull, meta.chunks)
             itemsize = meta.dtype.itemsize
-            raw = blosc_frames.decode_range(frame, fetch, start * itemsize, stop * itemsize)
+            decoded = self.cache.blocks.setdefault(key, {})
+            raw = blosc_frames.decode_range(frame, fetch, start * itemsize, stop * itemsize, decoded)
         except blosc_frames.NotPartiallyDecodable:
             raise
         except blosc_frames.BloscFrameError as error:
@@ -312,8 +363,8 @@ class VolumeReader:
         return data[tuple(slice(lo - hlo, hi - hlo) for (lo, hi), (hlo, _) in zip(box, hull, strict=True))]
 
     def _whole_chunk(self, meta: ArrayMeta, key: str) -> np.ndarray:
-        if key in self._whole:
-            return self._whole[key]
+        if key in self.cache.chunks:
+            return self.cache.chunks[key]
         size = self.reader.info(key).size
         (raw,) = self._fetch(key, [(0, size)], ChunkUnreadable)
         try:
@@ -330,7 +381,7 @@ class VolumeReader:
                 key, f"decodes to {data.size * meta.dtype.itemsize} bytes, expected {meta.chunk_nbytes}"
             )
         array = data.reshape(meta.chunks, order="F" if meta.order == "F" else "C")
-        self._whole[key] = array
+        self.cache.chunks[key] = array
         return array
 
     def sample(self, meta: ArrayMeta, sample: Sample) -> tuple[Box, np.ndarray]:
@@ -358,24 +409,44 @@ class VolumeReader:
 
     def mrc_region(self, key: str, header: MrcHeader, region: Box) -> np.ndarray:
         """Voxels ``region`` (z, y, x) of an MRC, read as one byte range per row (adjacent rows merged)."""
+        return self.mrc_regions(key, header, [region])[0]
+
+    def mrc_regions(self, key: str, header: MrcHeader, regions: list[Box]) -> list[np.ndarray]:
+        """Several regions of one MRC, read together: per plane of a region, its band of whole rows (the
+        wanted columns are cut out after), bands closer than :data:`MERGE_GAP_BYTES` in one request."""
         dtype = header.dtype
         if dtype is None:
             raise Unreadable(key, f"mode {header.mode} has no data type")
-        (z0, z1), (y0, y1), (x0, x1) = region
-        extents = (z1 - z0, y1 - y0, x1 - x0)
-        if 0 in extents:
-            return np.empty(extents, dtype=dtype)
-        itemsize = dtype.itemsize
-        row = (x1 - x0) * itemsize
-        ranges: list[tuple[int, int]] = []
-        for z in range(z0, z1):
-            for y in range(y0, y1):
-                start = header.data_offset + ((z * header.ny + y) * header.nx + x0) * itemsize
-                if ranges and ranges[-1][1] == start:
-                    ranges[-1] = (ranges[-1][0], start + row)
-                else:
-                    ranges.append((start, start + row))
         if key not in self.reader.snapshot.listing:
             raise Unreadable(key, "object not found")
-        raw = b"".join(self._fetch(key, ranges))
-        return np.frombuffer(raw, dtype=dtype).reshape(extents)
+        row = header.nx * dtype.itemsize
+        bands = [
+            [(header.data_offset + (z * header.ny + y0) * row, header.data_offset + (z * header.ny + y1) * row)
+             for z in range(z0, z1)]
+            for (z0, z1), (y0, y1), _ in regions
+        ]  # fmt: skip
+        spans = _merge([band for planes in bands for band in planes if band[1] > band[0]], MERGE_GAP_BYTES)
+        fetched = dict(zip(spans, self._fetch(key, spans), strict=True))
+        out = []
+        for ((z0, z1), (y0, y1), (x0, x1)), planes in zip(regions, bands, strict=True):
+            data = np.empty((z1 - z0, y1 - y0, x1 - x0), dtype=dtype)
+            for plane, (start, end) in enumerate(planes):
+                if end <= start:
+                    continue
+                span = spans[bisect.bisect_right(spans, (start, math.inf)) - 1]
+                band = np.frombuffer(fetched[span], dtype=dtype, count=(end - start) // dtype.itemsize,
+                                     offset=start - span[0])  # fmt: skip
+                data[plane] = band.reshape(y1 - y0, header.nx)[:, x0:x1]
+            out.append(data)
+        return out
+
+
+def _merge(extents: list[tuple[int, int]], gap: int) -> list[tuple[int, int]]:
+    """Sorted byte ranges merged where they overlap or lie at most ``gap`` bytes apart."""
+    merged: list[tuple[int, int]] = []
+    for start, end in sorted(extents):
+        if merged and start <= merged[-1][1] + gap:
+            merged[-1] = (merged[-1][0], max(end, merged[-1][1]))
+        else:
+            merged.append((start, end))
+    return merged

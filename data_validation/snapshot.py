@@ -7,8 +7,10 @@ the snapshot to a file that every xdist worker loads, so workers never list or f
 from __future__ import annotations
 
 import fnmatch
+import hashlib
 import json
 import pickle
+import re
 from collections.abc import Iterable
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -17,7 +19,8 @@ from data_validation.entities import Entity
 from data_validation.registry import EntityKind
 from importers import layout
 from importers.formats.images import HEADER_BYTES as IMAGE_HEADER_BYTES
-from importers.formats.mrc import HEADER_SIZE
+from importers.formats.mrc import HEADER_SIZE, MrcFormatError, parse_header
+from importers.formats.omezarr import VolumeKind, store_metadata
 from importers.storage import Bucket, ObjectInfo, StorageError
 
 DEPOSITIONS_PREFIX = "depositions_metadata"
@@ -153,7 +156,19 @@ def find_entities(
 
 
 def _prefetch(bucket: Bucket, snapshot: Snapshot, listed: dict[str, ObjectInfo]) -> None:
-    """Fetch every small object and MRC header of ``listed`` at once (many requests in flight)."""
+    """Fetch every small object and MRC header of ``listed`` at once (many requests in flight).
+
+    The metadata of a store beside an MRC is what the writer makes of that MRC's shape, spacing and kind;
+    where the listing's ETag (the MD5 of an S3 object uploaded in one part) equals the MD5 of that
+    prediction, the object is known without a request. The others are fetched in a second batch."""
+    deferred = {key for key in listed if _predictable(key, listed)}
+    _fetch(bucket, snapshot, {key: info for key, info in listed.items() if key not in deferred})
+    predicted = _predicted(snapshot, {key: listed[key] for key in deferred})
+    snapshot.objects.update(predicted)
+    _fetch(bucket, snapshot, {key: listed[key] for key in deferred if key not in predicted})
+
+
+def _fetch(bucket: Bucket, snapshot: Snapshot, listed: dict[str, ObjectInfo]) -> None:
     requests: list[tuple[str, int | None, int | None]] = []
     for key, info in listed.items():
         if is_small_object(key) or is_text_sidecar(key, info.size):
@@ -175,3 +190,60 @@ def _prefetch(bucket: Bucket, snapshot: Snapshot, listed: dict[str, ObjectInfo])
             snapshot.glb_headers[key] = result
         else:
             snapshot.image_headers[key] = result
+
+
+#: The volume kind of a store, by the layout template of the MRC beside it (annotation masks by suffix).
+_STORE_KINDS = {
+    "tomogram_mrc": VolumeKind.TOMOGRAM,
+    "tiltseries_mrc": VolumeKind.TILTSERIES,
+    "segmentationmask": VolumeKind.SEGMENTATION_MASK,
+    "instancesegmentationmask": VolumeKind.INSTANCE_MASK,
+}
+_MD5 = re.compile(r"[0-9a-f]{32}")
+
+
+def _store_of(key: str) -> tuple[str, str] | None:
+    """``(store, member)`` of a zarr metadata key: ``…/x.zarr/0/.zarray`` -> (``…/x.zarr``, ``0/.zarray``)."""
+    store, marker, member = key.rpartition(".zarr/")
+    if not marker or member.rsplit("/", 1)[-1] not in SMALL_OBJECT_NAMES:
+        return None
+    return store + ".zarr", member
+
+
+def _predictable(key: str, listed: dict[str, ObjectInfo]) -> bool:
+    found = _store_of(key)
+    return (
+        found is not None
+        and _MD5.fullmatch(listed[key].etag) is not None
+        and found[0].removesuffix(".zarr") + ".mrc" in listed
+    )
+
+
+def _predicted(snapshot: Snapshot, members: dict[str, ObjectInfo]) -> dict[str, bytes]:
+    """The members whose ETag matches what the writer makes of the MRC beside their store."""
+    known: dict[str, bytes] = {}
+    expected_of: dict[str, dict[str, bytes]] = {}
+    for key, info in members.items():
+        store, member = _store_of(key)  # type: ignore[misc]
+        if store not in expected_of:
+            expected_of[store] = _store_expectation(snapshot, store)
+        expected = expected_of[store].get(member)
+        if expected is not None and hashlib.md5(expected, usedforsecurity=False).hexdigest() == info.etag:
+            known[key] = expected
+    return known
+
+
+def _store_expectation(snapshot: Snapshot, store: str) -> dict[str, bytes]:
+    mrc = store.removesuffix(".zarr") + ".mrc"
+    match = layout.parse(mrc)
+    if match is None or mrc not in snapshot.mrc_headers:
+        return {}
+    kind = _STORE_KINDS.get(match.template) or _STORE_KINDS.get(match.fields.get("shape_suffix", ""))
+    try:
+        header = parse_header(snapshot.mrc_headers[mrc])
+    except MrcFormatError:
+        return {}
+    if kind is None or header.dtype is None:
+        return {}
+    # Spacings are written at the layout's precision (voxel spacing folders have 3 decimals).
+    return store_metadata(kind, header.shape, round(float(header.voxel_size[0]), 3))

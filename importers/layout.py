@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import re
 from dataclasses import dataclass
-from functools import cache
+from functools import cache, lru_cache
 from typing import Any
 
 DATASET_METADATA = "dataset_metadata.json"
@@ -184,8 +184,10 @@ def _compiled(pattern: str, *, prefix: bool) -> re.Pattern[str]:
     return re.compile(body + (r"(?:/|$)" if prefix else r"$"))
 
 
+@lru_cache(maxsize=1 << 16)
 def parse(key: str) -> Match | None:
-    """Which template a bucket key follows, with its fields; None if it follows none."""
+    """Which template a bucket key follows, with its fields; None if it follows none (memoized: validation
+    asks about the same keys again and again)."""
     key = key.strip("/")
     for name, pattern in TEMPLATES.items():
         found = _compiled(pattern, prefix=False).match(key)

@@ -16,7 +16,6 @@ import threading
 import time
 from collections import Counter
 from collections.abc import Callable, Iterator
-from contextvars import ContextVar
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import IO, Any, TypeVar
@@ -100,26 +99,24 @@ class IOStats:
             }
 
 
-#: Per-context I/O accounting (data_validation.io_accounting): while set, every request a Bucket counts
-#: in its own ``stats`` is also counted here, so a caller can attribute requests and bytes to its work
-#: (one validation check) even when other work uses the same Bucket.
-ACTIVE_ACCOUNT: ContextVar[IOStats | None] = ContextVar("cryoet_io_account", default=None)
+class _TeeStats:
+    """A view's counters: every request is counted in the bucket's own ``stats`` and in an account;
+    everything else (the figures) is the bucket's."""
 
-
-class _AccountedStats(IOStats):
-    """A bucket's counters, which also count into the context's :data:`ACTIVE_ACCOUNT`, if any."""
+    def __init__(self, shared: IOStats, account: IOStats) -> None:
+        self.shared = shared
+        self.account = account
 
     def record(self, kind: str, *, read: int = 0, written: int = 0, count: int = 1) -> None:
-        super().record(kind, read=read, written=written, count=count)
-        account = ACTIVE_ACCOUNT.get()
-        if account is not None:
-            account.record(kind, read=read, written=written, count=count)
+        self.shared.record(kind, read=read, written=written, count=count)
+        self.account.record(kind, read=read, written=written, count=count)
 
     def record_retry(self) -> None:
-        super().record_retry()
-        account = ACTIVE_ACCOUNT.get()
-        if account is not None:
-            account.record_retry()
+        self.shared.record_retry()
+        self.account.record_retry()
+
+    def __getattr__(self, name: str) -> Any:
+        return getattr(self.shared, name)
 
 
 #: How s3fs reports throttling (503 SlowDown -> EBUSY), server errors (5xx -> EREMOTEIO) and timeouts.
@@ -173,7 +170,7 @@ class Bucket:
         self.max_attempts = max_attempts
         self.backoff_seconds = backoff_seconds
         self.concurrency = concurrency
-        self.stats: IOStats = _AccountedStats()
+        self.stats: IOStats = IOStats()
         self._listings: dict[str, dict[str, ObjectInfo]] = {}
         self._listing_lock = threading.Lock()
         parsed = urlparse(url)
@@ -226,6 +223,13 @@ class Bucket:
         """The local file of a key, for tools that need one (memory-mapped MRC); None on S3."""
         return Path(self.path(key)) if self.protocol == "file" else None
 
+    def counting_into(self, account: IOStats) -> Bucket:
+        """The same bucket (filesystem, cached listings, settings) whose requests also count in ``account``:
+        how a caller attributes requests and bytes to its own work while other work shares the bucket."""
+        view = object.__new__(type(self))
+        view.__dict__.update(self.__dict__, stats=_TeeStats(self.stats, account))
+        return view
+
     # -- the retry loop -------------------------------------------------------------------
 
     def _call(self, key: str, kind: str, operation: Callable[[], T]) -> T:
@@ -270,6 +274,10 @@ class Bucket:
         return None
 
     def _list_uncached(self, prefix: str) -> dict[str, ObjectInfo]:
+        if self.protocol == "file":
+            objects = self._call(prefix or "/", "list", lambda: self._walk_local(prefix))
+            self.stats.record("list")  # a local walk is one "request" per call
+            return objects
         path = self.path(prefix)
 
         def find() -> dict[str, Any]:
@@ -279,9 +287,7 @@ class Bucket:
                 return {}
 
         found = self._call(prefix or "/", "list", find)
-        # S3 pages 1000 keys per request; a local walk is one "request" per call.
-        pages = max(1, -(-len(found) // 1000)) if self.protocol == "s3" else 1
-        self.stats.record("list", count=pages)
+        self.stats.record("list", count=max(1, -(-len(found) // 1000)))  # S3 pages 1000 keys per request
         objects: dict[str, ObjectInfo] = {}
         for found_path, info in found.items():
             if info.get("type") == "directory":
@@ -289,6 +295,26 @@ class Bucket:
             key = self._key_of(found_path)
             etag = str(info.get("ETag") or info.get("etag") or f"{info.get('mtime', '')}-{info['size']}")
             objects[key] = ObjectInfo(key=key, size=int(info["size"]), etag=etag.strip('"'))
+        return objects
+
+    def _walk_local(self, prefix: str) -> dict[str, ObjectInfo]:
+        """Every file under a local prefix, by ``os.scandir`` (fsspec's walk stats each entry several
+        times); the ETag stands in as modification time and size."""
+        objects: dict[str, ObjectInfo] = {}
+        pending = [(self.path(prefix), prefix.strip("/"))]
+        while pending:
+            directory, key_prefix = pending.pop()
+            try:
+                entries = list(os.scandir(directory))
+            except (FileNotFoundError, NotADirectoryError):
+                continue
+            for entry in entries:
+                key = f"{key_prefix}/{entry.name}" if key_prefix else entry.name
+                if entry.is_dir(follow_symlinks=True):
+                    pending.append((entry.path, key))
+                else:
+                    info = entry.stat()
+                    objects[key] = ObjectInfo(key=key, size=info.st_size, etag=f"{info.st_mtime}-{info.st_size}")
         return objects
 
     def seed_listing(self, prefix: str, objects: dict[str, ObjectInfo]) -> None:

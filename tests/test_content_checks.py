@@ -22,10 +22,12 @@ from data_validation.entities import Entity
 from data_validation.reader import ObjectReader
 from data_validation.registry import REGISTRY, EntityKind, Severity
 from data_validation.sampling import (
+    MERGE_GAP_BYTES,
+    WHOLE_OBJECT_BYTES,
     ArrayMeta,
+    SampleSettings,
     VolumeReader,
     choose_samples,
-    configured,
     contiguous_hull,
 )
 from data_validation.snapshot import discover
@@ -82,15 +84,15 @@ def write_volume(root: Path, data: np.ndarray, kind: VolumeKind = VolumeKind.TOM
     return root
 
 
-def context_of(root: Path) -> tuple[CheckContext, Entity]:
+def context_of(root: Path, sampling: SampleSettings | None = None) -> tuple[CheckContext, Entity]:
     bucket = Bucket(str(root), read_only=True)
     snapshot = discover(bucket, ["10001"])
     (entity,) = [e for e in snapshot.entities[EntityKind.TOMOGRAM] if e.path == TOMOGRAM]
-    return CheckContext(ObjectReader(snapshot, bucket)), entity
+    return CheckContext(ObjectReader(snapshot, bucket), sampling=sampling or SampleSettings()), entity
 
 
-def run(root: Path, code: str) -> Result:
-    context, entity = context_of(root)
+def run(root: Path, code: str, sampling: SampleSettings | None = None) -> Result:
+    context, entity = context_of(root, sampling)
     return evaluate(REGISTRY[code], context, entity)
 
 
@@ -167,8 +169,8 @@ def test_contiguous_hull() -> None:
 # -- partial reads ----------------------------------------------------------------------------
 
 
-def test_zarr_boxes_read_only_their_blocks(tmp_path: Path) -> None:
-    data = noisy((300, 64, 64))
+def test_zarr_boxes_of_large_chunks_read_only_their_blocks(tmp_path: Path) -> None:
+    data = noisy((300, 64, 64))  # a 4 MiB chunk of noise, and a small one
     write_volume(tmp_path, data)
     context, _ = context_of(tmp_path)
     level0 = content.load_volume(context, FAMILIES[0], context_of(tmp_path)[1]).levels[0]
@@ -182,10 +184,13 @@ def test_zarr_boxes_read_only_their_blocks(tmp_path: Path) -> None:
         whole[: part.shape[0], :64, :64] = part
         np.testing.assert_array_equal(got, whole[tuple(slice(a, b) for a, b in box)])
         chunk_size = context.reader.info(level0.chunk_key(chunk)).size
-        assert stats.bytes_read - before < chunk_size / 4
+        if chunk_size > WHOLE_OBJECT_BYTES:  # a large chunk: its index and the blocks of the box only
+            assert stats.bytes_read - before < chunk_size / 4
+        else:  # a small one: whole, in one request
+            assert stats.bytes_read - before == chunk_size
 
 
-def test_mrc_regions_read_only_their_rows(tmp_path: Path) -> None:
+def test_small_mrcs_are_read_whole_once(tmp_path: Path) -> None:
     data = noisy((10, 30, 40))
     write_volume(tmp_path, data)
     context, _ = context_of(tmp_path)
@@ -196,11 +201,32 @@ def test_mrc_regions_read_only_their_rows(tmp_path: Path) -> None:
     np.testing.assert_array_equal(
         reader.mrc_region(f"{STORE}.mrc", header, ((2, 4), (5, 9), (7, 20))), data[2:4, 5:9, 7:20]
     )
-    after = stats.snapshot()
-    assert after["bytes_read"] - before["bytes_read"] == 2 * 4 * 13 * 4
-    assert after["total_requests"] - before["total_requests"] == 8  # one per row
     np.testing.assert_array_equal(reader.mrc_region(f"{STORE}.mrc", header, ((3, 6), (0, 30), (0, 40))), data[3:6])
-    assert stats.total_requests - after["total_requests"] == 1  # whole planes are one range
+    after = stats.snapshot()
+    assert after["total_requests"] - before["total_requests"] == 1
+    assert after["bytes_read"] - before["bytes_read"] == context.reader.info(f"{STORE}.mrc").size
+
+
+def test_large_mrc_regions_read_bands_of_their_rows_merged_when_near(tmp_path: Path) -> None:
+    data = noisy((60, 200, 200))  # 160 KB planes, 9.6 MB in all
+    assert data.nbytes > WHOLE_OBJECT_BYTES
+    write_volume(tmp_path, data)
+    context, _ = context_of(tmp_path)
+    header = context.reader.mrc_header(f"{STORE}.mrc")
+    stats = context.reader.bucket.stats
+    before = stats.snapshot()
+    near, far = ((2, 4), (5, 9), (7, 20)), ((6, 7), (0, 200), (0, 200))
+    distant = ((50, 51), (10, 12), (0, 200))
+    got = VolumeReader(context.reader).mrc_regions(f"{STORE}.mrc", header, [near, far, distant])
+    for region, values in zip([near, far, distant], got, strict=True):
+        np.testing.assert_array_equal(values, data[tuple(slice(a, b) for a, b in region)])
+    after = stats.snapshot()
+    row = 200 * 4
+    # planes 2-3 rows 5-9 and plane 6 are less than MERGE_GAP_BYTES apart: one request; plane 50 another.
+    assert (50 - 6) * 200 * row > MERGE_GAP_BYTES > (6 - 3) * 200 * row
+    assert after["total_requests"] - before["total_requests"] == 2
+    first = (6 * 200 + 200) * row - (2 * 200 + 5) * row
+    assert after["bytes_read"] - before["bytes_read"] == first + 2 * row
 
 
 # -- the checks on good data, of every kind -----------------------------------------------------
@@ -253,8 +279,7 @@ def test_the_reference_segmentation_mask_is_binary_and_pooled() -> None:
 
 def test_sample_chunks_zero_skips_the_tier(tmp_path: Path) -> None:
     write_volume(tmp_path, noisy((37, 45, 51)))
-    with configured(chunks=0):
-        results = [run(tmp_path, f"TOMO-{suffix}") for suffix in CONTENT_CODES]
+    results = [run(tmp_path, f"TOMO-{suffix}", SampleSettings(chunks=0)) for suffix in CONTENT_CODES]
     assert all(r.status is Status.SKIPPED and "skipped(tier)" in r.message for r in results)
 
 

@@ -12,7 +12,7 @@ import sqlalchemy as sa
 
 from data_validation.checks import CheckContext
 from data_validation.database import DatabaseTarget, is_database_check
-from data_validation.engine import Result, Status, cases, evaluate
+from data_validation.engine import Engine, Result, Status, cases
 from data_validation.reader import ObjectReader
 from data_validation.registry import REGISTRY
 from data_validation.snapshot import discover
@@ -46,11 +46,9 @@ def db_results(root: Path, target: DatabaseTarget | None) -> dict[str, Result]:
     bucket = Bucket(str(root), read_only=True)
     snapshot = discover(bucket, [DATASET])
     context = CheckContext(ObjectReader(snapshot, bucket), target)
-    return {
-        check.code: evaluate(check, context, entity)
-        for check, entity in cases(snapshot)
-        if is_database_check(check.code)
-    }
+    checks = [check for check in REGISTRY.values() if is_database_check(check.code)]
+    with Engine(context, cases(snapshot, checks)) as engine:
+        return {result.code: result for result in engine}
 
 
 def test_clean_import_passes_every_db_check(imported: sa.Engine) -> None:

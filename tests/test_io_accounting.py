@@ -10,22 +10,22 @@ import numpy as np
 import pytest
 
 from data_validation import io_accounting
-from data_validation.checks import content
-from data_validation.engine import Status
+from data_validation.checks import CheckContext, content
+from data_validation.engine import Engine, Result, Status, cases, discovery_results, evaluate
+from data_validation.entities import Entity
 from data_validation.io_accounting import (
     DEFAULT_BUDGETS,
     MIB,
     IoRecord,
     IoReport,
     Usage,
-    accounting,
-    evaluate_accounted,
     parse_budgets,
     parse_size,
-    validate_accounted,
 )
-from data_validation.registry import Check, EntityKind, Tier, fail
-from data_validation.sampling import ArrayMeta
+from data_validation.reader import ObjectReader
+from data_validation.registry import REGISTRY, Check, EntityKind, Severity, Tier, fail
+from data_validation.sampling import WHOLE_OBJECT_BYTES, ArrayMeta, SampleSettings
+from data_validation.snapshot import Snapshot, discover
 from importers.formats.mrc import HEADER_SIZE, DataStatistics, build_header, portal_label
 from importers.formats.omezarr import _CODEC, VolumeKind, downsample, dumps, level_shapes, zarray, zattrs
 from importers.storage import Bucket
@@ -49,24 +49,40 @@ def test_sizes_and_budgets_parse() -> None:
         parse_budgets(["HUGE=1MiB"])
 
 
-def test_reads_count_to_the_context_that_made_them(tmp_path: Path) -> None:
+def validate_accounted(bucket: Bucket, dataset_ids: list[str]) -> tuple[list[Result], IoReport]:
+    """The suite's results on a bucket, with the I/O report: the snapshot's figures and every check's."""
+    before = bucket.stats.snapshot()
+    snapshot = discover(bucket, dataset_ids)
+    after = bucket.stats.snapshot()
+    report = IoReport(
+        session_requests=after["total_requests"] - before["total_requests"],
+        session_bytes=after["bytes_read"] - before["bytes_read"],
+    )
+    with Engine(CheckContext(ObjectReader(snapshot, bucket)), cases(snapshot)) as engine:
+        results = list(engine)
+    for result in results:
+        report.add(IoRecord.of(result, REGISTRY[result.code].tier))
+    return discovery_results(snapshot) + results, report
+
+
+def test_reads_count_into_the_account_of_the_view_that_made_them(tmp_path: Path) -> None:
     (tmp_path / "object").write_bytes(b"x" * 5000)
     bucket = Bucket(str(tmp_path), read_only=True)
     outer, inner = Usage(), Usage()
     bucket.read_range("object", 0, 100)  # no account
-    with accounting(outer):
-        bucket.read_range("object", 0, 1000)
-        with accounting(inner):
-            bucket.read_many([("object", 0, 10), ("object", 10, 30)])
-        other = threading.Thread(target=bucket.read, args=("object",))  # a thread has its own context
-        other.start()
-        other.join()
-    assert (outer.total_requests, outer.bytes_read) == (1, 1000)
+    outer_view = bucket.counting_into(outer)
+    outer_view.read_range("object", 0, 1000)
+    outer_view.counting_into(inner).read_many([("object", 0, 10), ("object", 10, 30)])
+    other = threading.Thread(target=bucket.read, args=("object",))  # the bucket itself counts to no account
+    other.start()
+    other.join()
+    assert (outer.total_requests, outer.bytes_read) == (3, 1030)  # a view of a view counts in both accounts
     assert (inner.total_requests, inner.bytes_read) == (2, 30)
     assert bucket.stats.bytes_read == 100 + 1000 + 30 + 5000
+    assert outer_view.stats.bytes_read == bucket.stats.bytes_read  # a view's figures are the bucket's
 
 
-def _reading_check(tmp_path: Path, reads: int) -> tuple[Check, object]:
+def _reading_check(tmp_path: Path, reads: int) -> tuple[Check, CheckContext]:
     (tmp_path / "blob").write_bytes(bytes(4096))
 
     def function(context, entity) -> None:
@@ -75,21 +91,21 @@ def _reading_check(tmp_path: Path, reads: int) -> tuple[Check, object]:
         fail("the check ran to its end")
 
     check = Check("TEST-READER", EntityKind.TOMOGRAM, Tier.SAMPLE, content.Severity.ERROR, "reads", function)
-    context = SimpleNamespace(reader=SimpleNamespace(bucket=Bucket(str(tmp_path), read_only=True)))
-    return check, context
+    bucket = Bucket(str(tmp_path), read_only=True)
+    return check, CheckContext(ObjectReader(Snapshot(bucket.url, None), bucket))
 
 
 def test_a_check_over_its_budget_fails_at_the_read_that_crossed_it(tmp_path: Path) -> None:
     check, context = _reading_check(tmp_path, reads=4)
-    entity = SimpleNamespace(path="10001/x")
-    result, usage = evaluate_accounted(check, context, entity, {Tier.SAMPLE: 2500})
+    entity = Entity.of(EntityKind.DATASET, dataset_id="10001")
+    result = evaluate(check, context, entity, 2500)
     assert result.status is Status.FAILED
     assert result.message == (
         "read 3.0 KiB in 3 requests, over the SAMPLE budget of 2.4 KiB per check (--io-budget SAMPLE=SIZE)"
     )
-    assert usage.total_requests == 3  # the fourth read never happened
-    result, usage = evaluate_accounted(check, context, entity, {Tier.SAMPLE: None})
-    assert "ran to its end" in result.message and usage.bytes_read == 4096
+    assert result.requests == 3  # the fourth read never happened
+    result = evaluate(check, context, entity, None)
+    assert "ran to its end" in result.message and result.bytes_read == 4096
 
 
 def test_report_tables() -> None:
@@ -113,8 +129,10 @@ def test_everything_read_is_attributed_once(clean_tree: Path) -> None:
     assert report.session_requests + report.check_requests == bucket.stats.total_requests
     sample = [r for r in report.records if r.tier == "SAMPLE"]
     assert sample and all(r.bytes_read <= DEFAULT_BUDGETS[Tier.SAMPLE] for r in sample)
-    # Mask checks read nothing on annotations without a mask, and VOL-FINITE nothing of integer masks.
-    assert all(r.bytes_read > 0 for r in sample if r.code.startswith("TOMO-VOL"))
+    # An entity's checks share what they read: the first content check of a tomogram reads its samples, and
+    # the others read only what it did not.
+    decoding = [r for r in sample if r.code == "TOMO-VOL-CHUNK-DECODE"]
+    assert decoding and all(r.bytes_read > 0 for r in decoding)
     assert not [r for r in results if r.code.startswith("TOMO-VOL") and r.status is not Status.PASSED]
 
 
@@ -133,42 +151,24 @@ def test_plugin_reports_and_enforces_budgets(clean_tree: Path) -> None:
     assert f"{TOMOGRAM}  " in text and "per entity:" in text
 
 
-def test_the_controller_sums_the_figures_reports_carry() -> None:
-    """With xdist, each worker's test reports reach the controller with their user properties."""
-    from data_validation import plugin
+def test_sample_chunks_and_budget_options_make_the_session_settings() -> None:
+    from data_validation import session
 
-    accounting_plugin = plugin._IoAccounting(SimpleNamespace(), dict(DEFAULT_BUDGETS))
-    for worker, when in (("gw0", "call"), ("gw1", "call"), ("gw1", "teardown")):
-        record = IoRecord("TOMO-VOL-PYRAMID", "SAMPLE", f"10001/{worker}", 3, 1000)
-        report = SimpleNamespace(when=when, user_properties=[("other", 1), (plugin.IO_PROPERTY, record.as_property())])
-        accounting_plugin.pytest_runtest_logreport(report)
-    assert accounting_plugin.report.by_check() == [("TOMO-VOL-PYRAMID", "SAMPLE", 2, 6, 2000, 1000)]
-
-
-def test_sample_chunks_option_configures_the_session() -> None:
-    from data_validation import plugin, sampling
-
-    registered = []
-    options = {"cryoet_io_budget": ["SAMPLE=8MiB"], "cryoet_sample_chunks": 0}
-    config = SimpleNamespace(
-        getoption=options.__getitem__, pluginmanager=SimpleNamespace(register=lambda p, name: registered.append(p))
-    )
-    with sampling.configured():
-        plugin._configure_io(config)
-        assert sampling.settings().chunks == 0
-    assert sampling.settings().chunks == sampling.DEFAULT_SAMPLE_CHUNKS
-    (accounting_plugin,) = registered
-    assert accounting_plugin.budgets[Tier.SAMPLE] == 8 * MIB
+    options = {"cryoet_io_budget": ["SAMPLE=8MiB"], "cryoet_sample_chunks": 0, "cryoet_waivers": None}
+    options["cryoet_severity"] = "warning"
+    settings = session.settings_of(SimpleNamespace(getoption=options.__getitem__))
+    assert settings.sampling == SampleSettings(chunks=0)
+    assert settings.budgets[Tier.SAMPLE] == 8 * MIB and settings.fail_level is Severity.WARNING
 
 
 @pytest.mark.parametrize(("option", "value"), [("cryoet_io_budget", ["SAMPLE=much"]), ("cryoet_sample_chunks", -1)])
 def test_bad_options_are_usage_errors(option: str, value: object) -> None:
-    from data_validation import plugin
+    from data_validation import session
 
-    options = {"cryoet_io_budget": [], "cryoet_sample_chunks": 2, option: value}
-    config = SimpleNamespace(getoption=options.__getitem__)
+    options = {"cryoet_io_budget": [], "cryoet_sample_chunks": 2, "cryoet_waivers": None, "cryoet_severity": "error"}
+    options[option] = value
     with pytest.raises(pytest.UsageError, match=r"not a size|must be >= 0"):
-        plugin._configure_io(config)
+        session.settings_of(SimpleNamespace(getoption=options.__getitem__))
 
 
 # -- a 2 GiB tomogram: the whole check set reads less than the SAMPLE budget ------------------
@@ -180,9 +180,14 @@ def _noisy_planes(entity_path: str) -> list[int]:
     """Level-0 planes feeding every block the content checks read: the sampled slabs of each level,
     widened to 8 planes (one Blosc block of level 2 is 8 planes of level 0)."""
     planes: set[int] = set()
-    for level, shape in enumerate(level_shapes(SHAPE, (2, 2, 2))):
-        meta = ArrayMeta(f"s/{level}", level, shape, (256,) * 3, np.dtype("<f4"), "/", "C", None, None, 0.0)
-        for sample in content.samples_of(SimpleNamespace(path=entity_path), meta):
+    metas = [
+        ArrayMeta(f"s/{level}", level, shape, (256,) * 3, np.dtype("<f4"), "/", "C", None, None, 0.0)
+        for level, shape in enumerate(level_shapes(SHAPE, (2, 2, 2)))
+    ]
+    volume = content.Volume("s", None, metas, VolumeKind.TOMOGRAM)  # type: ignore[arg-type]
+    context = CheckContext(None)  # type: ignore[arg-type]  # samples need the settings only
+    for level, meta in enumerate(metas):
+        for sample in content.samples_of(context, SimpleNamespace(path=entity_path), volume, level):
             (z0, z1), *_ = sample.global_box(meta)
             low, high = z0 * 2**level // 8 * 8, -(-z1 * 2**level // 8) * 8
             planes.update(range(low, min(high, SHAPE[0])))
@@ -255,8 +260,8 @@ def write_large_tomogram(root: Path) -> dict[int, list[int]]:
 def test_a_2_gib_tomogram_reads_less_than_the_sample_budget(tmp_path: Path) -> None:
     written = write_large_tomogram(tmp_path)
     assert (tmp_path / f"{STORE}.mrc").stat().st_size == HEADER_SIZE + 2 * 1024**3
-    # The chunks are noisy where sampled: reading the level-0 chunks whole would be over budget.
-    assert min(written[0]) > 3 * MIB and sum(written[0]) > DEFAULT_BUDGETS[Tier.SAMPLE]
+    # The chunks are noisy where sampled: too large to be read whole, and together over the budget.
+    assert min(written[0]) > WHOLE_OBJECT_BYTES and sum(written[0]) > DEFAULT_BUDGETS[Tier.SAMPLE]
     bucket = Bucket(str(tmp_path), read_only=True)
     results, report = validate_accounted(bucket, ["10001"])
     content_results = {r.code: r for r in results if r.code.startswith("TOMO-VOL")}

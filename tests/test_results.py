@@ -1,5 +1,5 @@
 """Reports of ``pytest --dataset``: the JSON Lines results (``--results-jsonl``) and the Allure results
-(``--alluredir``), both with xdist workers; the record schema and its documentation."""
+(``--alluredir``), with ``-n``; the record schema and its documentation."""
 
 from __future__ import annotations
 
@@ -14,18 +14,11 @@ import numpy as np
 import pytest
 from PIL import Image
 
-from data_validation.engine import Result, Status
+from data_validation.engine import discovery_results
+from data_validation.outcomes import Result, Status, judge
 from data_validation.registry import REGISTRY, EntityKind, Severity
-from data_validation.results import (
-    Record,
-    RecordStatus,
-    discovery_result,
-    jsonable,
-    judge,
-    make_record,
-    read_records,
-    write_records,
-)
+from data_validation.results import Record, RecordStatus, jsonable, make_record, read_records, write_records
+from data_validation.snapshot import Snapshot
 from data_validation.waivers import Waiver
 from tests.cases_checks import case_mrc_voxel_spacing
 from tests.conftest import REPO_ROOT
@@ -55,7 +48,7 @@ class Session:
 
 @pytest.fixture(scope="module")
 def reported_session(clean_tree: Path, tmp_path_factory: pytest.TempPathFactory) -> Session:
-    """One suite run with two xdist workers on a sample with a waived failure and a real one."""
+    """One suite run with ``-n 2`` on a sample with a waived failure and a real one."""
     root = tmp_path_factory.mktemp("reports")
     bucket = root / "bucket"
     shutil.copytree(clean_tree, bucket)
@@ -101,7 +94,7 @@ def test_jsonl_has_one_record_per_test_with_the_documented_fields(reported_sessi
     assert statuses["passed"] > 100
     assert {r["severity"] for r in records} <= {"error", "warning", "info"}
     assert all(r["duration"] >= 0 and r["requests"] >= 0 and r["bytes"] >= 0 for r in records)
-    # What the workers' checks read travels with their reports.
+    # What each check read is in its record.
     assert any(r["tier"] == "SAMPLE" and r["bytes"] > 0 and r["requests"] > 0 for r in records)
 
 
@@ -185,10 +178,12 @@ def test_values_become_plain_json() -> None:
 
 def test_records_round_trip_and_bad_lines_are_named(tmp_path: Path) -> None:
     result = Result("TOMO-MRC-VOXEL-SPACING", WAIVED_TOMOGRAM, Status.FAILED, Severity.ERROR, "x", (14.0,), 13.48)
-    record = make_record(result, judge(result, [], Severity.ERROR), requests=2, read=1024, duration=0.5)
+    result = dataclasses.replace(result, requests=2, bytes_read=1024, duration=0.5)
+    record = make_record(result, judge(result, [], Severity.ERROR))
     path = tmp_path / "r.jsonl"
     write_records(path, [record])
     assert read_records(path) == [record]
+    assert (record.requests, record.bytes, record.duration) == (2, 1024, 0.5)
     assert record.observed == [14.0] and record.kind == "tomogram" and record.dataset == "10001"
     path.write_text(record.to_json() + "\n[1]\n")
     with pytest.raises(ValueError, match=r"r.jsonl:2: not a result record"):
@@ -203,15 +198,26 @@ def test_verdicts_follow_the_suite() -> None:
     assert judge(failure, [current], Severity.ERROR).status is RecordStatus.WAIVED
     assert judge(failure, [expired], Severity.ERROR).status is RecordStatus.FAILED
     assert judge(failure, [expired], Severity.ERROR).waiver is expired
-    assert judge(warning, [current], Severity.ERROR).status is RecordStatus.FAILED  # a warning, not waived
+    below = judge(warning, [current], Severity.ERROR)  # a warning: reported, not waived, not failing
+    assert below.status is RecordStatus.FAILED and below.below_threshold and not below.failing
+    assert judge(failure, [], Severity.ERROR).failing
     assert judge(warning, [current], Severity.WARNING).status is RecordStatus.WAIVED
     record = make_record(failure, judge(failure, [expired], Severity.ERROR))
     assert record.waiver == "ticket 2" and record.waiver_expires == "2000-01-01"
     assert record.result() == failure
+    # A stored record is judged again with the waiver decision it was written with.
+    waived = make_record(failure, judge(failure, [current], Severity.ERROR))
+    assert waived.verdict(Severity.ERROR).status is RecordStatus.WAIVED
+    assert make_record(warning, below).verdict(Severity.WARNING).failing
 
 
 def test_discovery_problems_name_their_dataset_or_deposition() -> None:
-    assert discovery_result("dataset 424242: nothing under file:///x/424242").entity == "424242"
-    result = discovery_result("deposition 7: cannot list s3://b/depositions_metadata/7: denied")
+    snapshot = Snapshot("file:///x", None)
+    snapshot.discovery_errors += [
+        "dataset 424242: nothing under file:///x/424242",
+        "deposition 7: cannot list s3://b/depositions_metadata/7: denied",
+    ]
+    dataset, result = discovery_results(snapshot)
+    assert dataset.entity == "424242"
     record = make_record(result, judge(result, [], Severity.ERROR))
     assert record.entity == "depositions_metadata/7" and record.dataset == "" and record.kind == "deposition"

@@ -24,11 +24,10 @@ import math
 from collections import Counter
 from collections.abc import Callable, Iterable
 from typing import Any, TypeVar
-from weakref import WeakKeyDictionary
 
 from data_validation.checks.context import CheckContext
 from data_validation.entities import Entity
-from data_validation.reader import ObjectReader, Unreadable
+from data_validation.reader import Unreadable
 from data_validation.registry import EntityKind, fail, not_applicable, skip
 from importers import layout
 from importers.formats.alignment_files import AlnFile, XfTransform, parse_aln, parse_xf
@@ -43,20 +42,18 @@ MOVIE_EXTENSIONS = (".mrc.bz2", ".tiff", ".tif", ".eer", ".mrc", ".gain")
 #: Files of ``Frames/`` that are not movies.
 FRAMES_METADATA = layout.FRAMES_METADATA
 
-_PARSED: WeakKeyDictionary[ObjectReader, dict[tuple[str, str], Any]] = WeakKeyDictionary()
-_FILES: WeakKeyDictionary[ObjectReader, dict[str, list[str]]] = WeakKeyDictionary()
-
 
 def parsed(context: CheckContext, key: str, kind: str, parse: Callable[[str, str], T]) -> T:
     """``parse(text, key)`` of a text object, once per session; a format error is :class:`Unreadable`."""
-    cache = _PARSED.setdefault(context.reader, {})
-    if (kind, key) not in cache:
+
+    def compute() -> T | Unreadable:
         text = decode_text(context.reader.read(key))
         try:
-            cache[(kind, key)] = parse(text, key)
+            return parse(text, key)
         except (TextFormatError, ValueError) as error:
-            cache[(kind, key)] = Unreadable(key, str(error).removeprefix(f"{key}: "))
-    value = cache[(kind, key)]
+            return Unreadable(key, str(error).removeprefix(f"{key}: "))
+
+    value = context.reader.memo(f"parsed:{kind}", key, compute)
     if isinstance(value, Unreadable):
         raise value
     return value
@@ -114,15 +111,9 @@ def gains_dir(entity: Entity) -> str:
 
 
 def files_in(context: CheckContext, directory: str) -> list[str]:
-    """Object keys directly in ``directory`` (sub-folders left out); cached, since the reader scans the
-    whole listing for each folder it lists."""
-    cache = _FILES.setdefault(context.reader, {})
-    if directory not in cache:
-        listing = context.reader.snapshot.listing
-        cache[directory] = [
-            key for name in context.reader.children(directory) if (key := f"{directory}/{name}") in listing
-        ]
-    return list(cache[directory])
+    """Object keys directly in ``directory`` (sub-folders left out)."""
+    listing = context.reader.snapshot.listing
+    return [key for name in context.reader.children(directory) if (key := f"{directory}/{name}") in listing]
 
 
 def basename(key: str) -> str:

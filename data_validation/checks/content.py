@@ -28,8 +28,6 @@ from data_validation.sampling import (
     Sample,
     VolumeReader,
     choose_samples,
-    require_sampling,
-    settings,
 )
 from importers.formats.omezarr import (
     Multiscales,
@@ -59,11 +57,16 @@ def volume_kind(family: VolumeFamily) -> VolumeKind:
 
 @dataclass(frozen=True)
 class Volume:
-    """A store's multiscales and the level arrays as declared."""
+    """A store's multiscales and the level arrays as declared, and how its levels are downsampled."""
 
     key: str
     multiscales: Multiscales
     levels: list[ArrayMeta]
+    kind: VolumeKind
+
+    @property
+    def factor(self) -> tuple[int, ...]:
+        return self.kind.factor
 
 
 def load_volume(context: CheckContext, family: VolumeFamily, entity: Entity) -> Volume:
@@ -74,20 +77,33 @@ def load_volume(context: CheckContext, family: VolumeFamily, entity: Entity) -> 
         if len(document["shape"]) != 3:
             raise Unreadable(f"{array_key}/.zarray", f"shape {document['shape']} is not 3-dimensional")
         levels.append(ArrayMeta.from_zarray(array_key, index, document))
-    return Volume(store.key, store.multiscales, levels)
+    return Volume(store.key, store.multiscales, levels, volume_kind(family))
 
 
-def samples_of(entity: Entity, meta: ArrayMeta) -> list[Sample]:
-    """The deterministic samples of one array (seed: entity path and level)."""
-    current = settings()
-    return choose_samples(f"{entity.path}#level{meta.level}", meta, current.chunks, current.slab_bytes)
+def samples_of(context: CheckContext, entity: Entity, volume: Volume, level: int) -> list[Sample]:
+    """The deterministic samples of one level (seed: entity path and level); above level 0 the chunks are
+    the parents of the level below's samples, where the pyramid check reads."""
+    meta = volume.levels[level]
+    known = context.shared.samples.get(meta.key)
+    if known is not None:
+        return known
+    preferred = None
+    if level > 0:
+        factor = volume.factor
+        below = samples_of(context, entity, volume, level - 1)
+        preferred = [tuple(c // f for c, f in zip(s.chunk, factor, strict=True)) for s in below if not s.edge]
+    settings = context.sampling
+    samples = choose_samples(f"{entity.path}#level{meta.level}", meta, settings.chunks, settings.slab_bytes, preferred)
+    context.shared.samples[meta.key] = samples
+    return samples
 
 
 def _sampled(
-    reader: VolumeReader, entity: Entity, metas: list[ArrayMeta]
+    context: CheckContext, entity: Entity, volume: Volume, levels: list[ArrayMeta]
 ) -> Iterator[tuple[ArrayMeta, Sample, Box, np.ndarray]]:
-    for meta in metas:
-        for sample in samples_of(entity, meta):
+    reader = context.volume_reader()
+    for meta in levels:
+        for sample in samples_of(context, entity, volume, meta.level):
             box, data = reader.sample(meta, sample)
             yield meta, sample, box, data
 
@@ -114,7 +130,7 @@ def _missing(reader: VolumeReader, meta: ArrayMeta, region: Box) -> str:
 
 
 def vol_chunk_decode(context: CheckContext, family: VolumeFamily, entity: Entity) -> None:
-    require_sampling()
+    context.sampling.require()
     volume = load_volume(context, family, entity)
     empty = [
         meta.level
@@ -123,10 +139,10 @@ def vol_chunk_decode(context: CheckContext, family: VolumeFamily, entity: Entity
     ]
     if empty:
         fail(f"declared levels {empty} have no chunk objects", observed=empty)
-    reader = VolumeReader(context.reader)
+    reader = context.volume_reader()
     problems, total = [], 0
     for meta in volume.levels:
-        for sample in samples_of(entity, meta):
+        for sample in samples_of(context, entity, volume, meta.level):
             total += 1
             try:
                 reader.sample(meta, sample)
@@ -151,17 +167,20 @@ def _equal_mask(zarr: np.ndarray, mrc: np.ndarray) -> np.ndarray:
 
 
 def vol_mrc_eq_zarr(context: CheckContext, family: VolumeFamily, entity: Entity) -> None:
-    require_sampling()
+    context.sampling.require()
     mrc_key = family.mrc_key(context, entity)
     header = context.reader.mrc_header(mrc_key)
     if header.dtype is None:
         skip(f"MRC mode {header.mode} has no data type (reported by -MRC-DTYPE)")
-    level0 = load_volume(context, family, entity).levels[0]
+    volume = load_volume(context, family, entity)
+    level0 = volume.levels[0]
     if level0.shape != header.shape:
         skip(f"zarr level 0 {list(level0.shape)} and MRC {list(header.shape)} differ (reported by -MRC-ZARR-SHAPE)")
-    reader = VolumeReader(context.reader)
-    for _, sample, box, data in _sampled(reader, entity, [level0]):
-        mrc = reader.mrc_region(mrc_key, header, box)
+    reader = context.volume_reader()
+    samples = samples_of(context, entity, volume, 0)
+    regions = reader.mrc_regions(mrc_key, header, [sample.global_box(level0) for sample in samples])
+    for sample, mrc in zip(samples, regions, strict=True):
+        box, data = reader.sample(level0, sample)
         equal = _equal_mask(data, mrc)
         if not equal.all():
             where = _where(box, data, ~equal)
@@ -209,20 +228,19 @@ def _pyramid_mismatch(stored: np.ndarray, expected: np.ndarray, child: np.ndarra
 
 
 def vol_pyramid(context: CheckContext, family: VolumeFamily, entity: Entity) -> None:
-    require_sampling()
-    kind = volume_kind(family)
-    factor = kind.factor
-    levels = load_volume(context, family, entity).levels
+    context.sampling.require()
+    volume = load_volume(context, family, entity)
+    kind, factor, levels = volume.kind, volume.factor, volume.levels
     for child, parent in itertools.pairwise(levels):
         expected_shape = tuple(math.ceil(n / f) for n, f in zip(child.shape, factor, strict=True))
         if parent.shape != expected_shape:
             skip(
                 f"level {parent.level} shape {list(parent.shape)} is not level {child.level} halved (-ZARR-LEVEL-SHAPE)"
             )
-    reader = VolumeReader(context.reader)
+    reader = context.volume_reader()
     edge_convention: list[str] = []
     for child, parent in itertools.pairwise(levels):
-        for sample in samples_of(entity, child):
+        for sample in samples_of(context, entity, volume, child.level):
             box, data = reader.sample(child, sample)
             region = _parent_region(box, factor, child.shape)
             if any(hi <= lo for lo, hi in region):
@@ -264,10 +282,10 @@ def vol_pyramid(context: CheckContext, family: VolumeFamily, entity: Entity) -> 
 
 
 def vol_finite(context: CheckContext, family: VolumeFamily, entity: Entity) -> None:
-    require_sampling()
+    context.sampling.require()
     volume = load_volume(context, family, entity)
     floats = [meta for meta in volume.levels if meta.dtype.kind in "fc"]
-    for meta, sample, box, data in _sampled(VolumeReader(context.reader), entity, floats):
+    for meta, sample, box, data in _sampled(context, entity, volume, floats):
         bad = ~np.isfinite(data)
         if bad.any():
             where = _where(box, data, bad)
@@ -279,13 +297,13 @@ def vol_finite(context: CheckContext, family: VolumeFamily, entity: Entity) -> N
 
 
 def vol_not_constant(context: CheckContext, family: VolumeFamily, entity: Entity) -> None:
-    require_sampling()
-    level0 = load_volume(context, family, entity).levels[0]
-    pieces = [data.ravel() for *_, data in _sampled(VolumeReader(context.reader), entity, [level0])]
+    context.sampling.require()
+    volume = load_volume(context, family, entity)
+    pieces = [data.ravel() for *_, data in _sampled(context, entity, volume, volume.levels[:1])]
     values = np.concatenate(pieces) if pieces else np.empty(0)
     if values.size == 0:
         skip("no voxels sampled")
-    chunks = len({sample.chunk for sample in samples_of(entity, level0)})
+    chunks = len({sample.chunk for sample in samples_of(context, entity, volume, 0)})
     if volume_kind(family) in MASK_KINDS:
         if not values.any():
             fail(
@@ -298,17 +316,17 @@ def vol_not_constant(context: CheckContext, family: VolumeFamily, entity: Entity
 
 
 def vol_stats_plausible(context: CheckContext, family: VolumeFamily, entity: Entity) -> None:
-    require_sampling()
+    context.sampling.require()
     mrc_key = family.mrc_key(context, entity)
     header = context.reader.mrc_header(mrc_key)
     if header.dtype is None:
         skip(f"MRC mode {header.mode} has no data type (reported by -MRC-DTYPE)")
     # The MRC is sampled where zarr level 0 is (same grid and seed), whatever the store holds.
     grid = ArrayMeta(mrc_key, 0, header.shape, family.chunks, header.dtype, "/", "C", None, None, 0)
-    reader = VolumeReader(context.reader)
-    pieces = [
-        reader.mrc_region(mrc_key, header, sample.global_box(grid)).ravel() for sample in samples_of(entity, grid)
-    ]
+    settings = context.sampling
+    samples = choose_samples(f"{entity.path}#level0", grid, settings.chunks, settings.slab_bytes)
+    regions = context.volume_reader().mrc_regions(mrc_key, header, [sample.global_box(grid) for sample in samples])
+    pieces = [region.ravel() for region in regions]
     values = np.concatenate(pieces).astype(np.float64) if pieces else np.empty(0)
     values = values[np.isfinite(values)]
     if values.size == 0:
@@ -334,9 +352,9 @@ def vol_stats_plausible(context: CheckContext, family: VolumeFamily, entity: Ent
 
 
 def mask_binary(context: CheckContext, family: VolumeFamily, entity: Entity) -> None:
-    require_sampling()
+    context.sampling.require()
     volume = load_volume(context, family, entity)
-    for meta, sample, box, data in _sampled(VolumeReader(context.reader), entity, volume.levels):
+    for meta, sample, box, data in _sampled(context, entity, volume, volume.levels):
         bad = (data != 0) & (data != 1)
         if bad.any():
             values = sorted({_number(v) for v in np.unique(data[bad])[:5]})
@@ -361,10 +379,10 @@ def declared_labels(multiscales: Multiscales) -> set[int]:
 
 
 def mask_labels_sampled(context: CheckContext, family: VolumeFamily, entity: Entity) -> None:
-    require_sampling()
+    context.sampling.require()
     volume = load_volume(context, family, entity)
     allowed = declared_labels(volume.multiscales) | {0}
-    for meta, sample, box, data in _sampled(VolumeReader(context.reader), entity, volume.levels):
+    for meta, sample, box, data in _sampled(context, entity, volume, volume.levels):
         present = {int(v) for v in np.unique(data)}
         undeclared = sorted(present - allowed)
         if undeclared:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 from dataclasses import dataclass
 from pathlib import PurePosixPath
 from typing import Any
@@ -10,8 +11,10 @@ from data_validation.database import DatabaseTarget
 from data_validation.entities import Entity
 from data_validation.reader import ObjectReader, Unreadable
 from data_validation.registry import fail, skip
+from data_validation.sampling import EntityCache, SampleSettings, VolumeReader
 from data_validation.snapshot import is_metadata_json
 from importers import layout
+from importers.storage import IOStats
 
 #: Layout template of each metadata document -> its kind (the schema models' names).
 METADATA_TEMPLATES = {
@@ -32,6 +35,21 @@ class CheckContext:
     reader: ObjectReader
     #: The database the DB-* checks compare with; None skips them.
     database: DatabaseTarget | None = None
+    #: What the SAMPLE tier reads (``--sample-chunks``).
+    sampling: SampleSettings = dataclasses.field(default_factory=SampleSettings)
+    #: What the checks of the entity being checked have read and derived (see :meth:`for_entity`).
+    shared: EntityCache = dataclasses.field(default_factory=EntityCache)
+
+    def for_entity(self) -> CheckContext:
+        """The context of one entity's checks: a fresh cache, shared by them, dropped after."""
+        return CheckContext(self.reader, self.database, self.sampling, EntityCache())
+
+    def counting_into(self, account: IOStats) -> CheckContext:
+        """The same context whose reads also count into ``account`` (one check evaluation's I/O)."""
+        return CheckContext(self.reader.counting_into(account), self.database, self.sampling, self.shared)
+
+    def volume_reader(self) -> VolumeReader:
+        return VolumeReader(self.reader, self.shared)
 
     def metadata(self, key: str) -> dict[str, Any]:
         """A metadata JSON (missing or broken -> Unreadable, reported as the check's failure)."""

@@ -16,7 +16,6 @@ from __future__ import annotations
 import math
 from collections import Counter
 from typing import Any
-from weakref import WeakKeyDictionary
 
 from data_validation.checks.acquisition import (
     basename,
@@ -34,7 +33,7 @@ from data_validation.checks.acquisition import (
 )
 from data_validation.checks.context import CheckContext
 from data_validation.entities import Entity
-from data_validation.reader import ObjectReader, Unreadable
+from data_validation.reader import Unreadable
 from data_validation.registry import EntityKind, Severity, Tier, check, fail, fail_summary
 from importers import layout
 from importers.entities.frames import frame_records
@@ -47,21 +46,21 @@ TIFF_EXTENSIONS = (".tif", ".tiff", ".eer")
 PIXEL_TOLERANCE = 0.001
 DOSE_RTOL = 1e-6
 
-_TIFF_PAGES: WeakKeyDictionary[ObjectReader, dict[str, list[TiffPage] | Unreadable]] = WeakKeyDictionary()
-
 
 def _tiff_pages(context: CheckContext, keys: list[str]) -> dict[str, list[TiffPage] | Unreadable]:
-    """The IFDs of each TIFF/EER movie (or why they cannot be read), walked together, once per session."""
-    cache = _TIFF_PAGES.setdefault(context.reader, {})
-    todo = [key for key in keys if key not in cache]
-    if todo:
-        sizes = {key: context.reader.info(key).size for key in todo}
-        for key, result in read_pages_many(sizes, context.reader.bucket.read_many).items():
-            if isinstance(result, Exception):
-                cache[key] = Unreadable(key, getattr(result, "problem", None) or str(result))
-            else:
-                cache[key] = result
-    return {key: cache[key] for key in keys}
+    """The IFDs of each TIFF/EER movie (or why they cannot be read), walked together, once per session
+    (the movies of one run are asked for together)."""
+
+    def walk() -> dict[str, list[TiffPage] | Unreadable]:
+        sizes = {key: context.reader.info(key).size for key in keys}
+        return {
+            key: Unreadable(key, getattr(result, "problem", None) or str(result))
+            if isinstance(result, Exception)
+            else result
+            for key, result in read_pages_many(sizes, context.reader.bucket.read_many).items()
+        }
+
+    return context.reader.memo("tiff-pages", "\0".join(keys), walk)
 
 
 def _mrc_movies(context: CheckContext, run: Entity) -> list[str]:

@@ -38,16 +38,26 @@ def point_files(
 
 
 def records(context: CheckContext, key: str, shape: str) -> list[dict[str, Any]]:
-    """The checked records of an NDJSON file (formats.md §3.1); a bad line makes it :class:`Unreadable`."""
-    try:
-        return ndjson.loads(context.reader.read(key), shape)
-    except NdjsonError as error:
-        raise Unreadable(key, str(error)) from None
+    """The checked records of an NDJSON file (formats.md §3.1), parsed once for the annotation's checks; a bad
+    line makes it :class:`Unreadable`."""
+
+    def parse() -> list[dict[str, Any]]:
+        try:
+            return ndjson.loads(_content(context, key), shape)
+        except NdjsonError as error:
+            raise Unreadable(key, str(error)) from None
+
+    return context.shared.memo(f"ndjson:{shape}", key, parse)
+
+
+def _content(context: CheckContext, key: str) -> bytes:
+    """The NDJSON file, read once for the annotation's checks."""
+    return context.shared.memo("object", key, lambda: context.reader.read(key))
 
 
 def _lines(context: CheckContext, key: str) -> int:
     """Non-blank lines: the records of a well-formed file, counted without parsing them."""
-    return sum(1 for line in context.reader.read(key).split(b"\n") if line.strip())
+    return sum(1 for line in _content(context, key).split(b"\n") if line.strip())
 
 
 @check(

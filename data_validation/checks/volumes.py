@@ -330,18 +330,22 @@ class Store:
 def load_store(context: CheckContext, family: VolumeFamily, entity: Entity) -> Store:
     """The store's ``.zattrs`` and level ``.zarray`` documents, parsed (broken ones: :class:`Unreadable`)."""
     key = family.zarr_key(context, entity)
-    try:
-        multiscales = read_multiscales(context.reader.json(f"{key}/.zattrs"))
-    except ZarrFormatError as error:
-        raise Unreadable(f"{key}/.zattrs", str(error)) from None
-    arrays = []
-    for path in multiscales.paths:
-        array_key = f"{key}/{path}/.zarray"
+
+    def parse() -> Store:
         try:
-            arrays.append(read_zarray(context.reader.json(array_key)))
+            multiscales = read_multiscales(context.reader.json(f"{key}/.zattrs"))
         except ZarrFormatError as error:
-            raise Unreadable(array_key, str(error)) from None
-    return Store(key, multiscales, arrays)
+            raise Unreadable(f"{key}/.zattrs", str(error)) from None
+        arrays = []
+        for path in multiscales.paths:
+            array_key = f"{key}/{path}/.zarray"
+            try:
+                arrays.append(read_zarray(context.reader.json(array_key)))
+            except ZarrFormatError as error:
+                raise Unreadable(array_key, str(error)) from None
+        return Store(key, multiscales, arrays)
+
+    return context.reader.memo("zarr-store", key, parse)
 
 
 def zarr_children(context: CheckContext, family: VolumeFamily, entity: Entity) -> None:

@@ -5,7 +5,7 @@ from __future__ import annotations
 from pathlib import Path
 
 from data_validation.checks import CheckContext
-from data_validation.engine import Result, cases, discovery_results, evaluate
+from data_validation.engine import Engine, Result, cases, discovery_results
 from data_validation.reader import ObjectReader
 from data_validation.source.discovery import discover_sources
 from importers.entities.context import IngestOptions
@@ -17,5 +17,5 @@ def validate_sources(
 ) -> list[Result]:
     """Discover the config's sources in ``bucket`` and run every SRC-* check on them."""
     snapshot = discover_sources(bucket, config_path, options=options, output=output)
-    context = CheckContext(ObjectReader(snapshot, bucket))
-    return discovery_results(snapshot) + [evaluate(check, context, entity) for check, entity in cases(snapshot)]
+    with Engine(CheckContext(ObjectReader(snapshot, bucket)), cases(snapshot)) as engine:
+        return discovery_results(snapshot) + list(engine)

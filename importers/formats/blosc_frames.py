@@ -230,8 +230,11 @@ def _unshuffle(raw: bytes, typesize: int) -> bytes:
     """Undo Blosc's byte shuffle: byte j of every element was stored together; a tail of fewer than
     ``typesize`` bytes is left as it is."""
     count = len(raw) // typesize
-    body = np.frombuffer(raw, dtype=np.uint8, count=count * typesize).reshape(typesize, count)
-    return body.T.tobytes() + raw[count * typesize :]
+    planes = np.frombuffer(raw, dtype=np.uint8, count=count * typesize).reshape(typesize, count)
+    elements = np.empty((count, typesize), dtype=np.uint8)
+    for byte in range(typesize):  # one plane at a time: three times faster than copying the transpose
+        elements[:, byte] = planes[byte]
+    return elements.tobytes() + raw[count * typesize :]
 
 
 def index_prefix_size(nbytes_hint: int, object_size: int) -> int:
@@ -260,30 +263,38 @@ def _coalesce(extents: Sequence[tuple[int, int]]) -> list[tuple[int, int]]:
     return merged
 
 
-def decode_range(frame: BloscFrame, fetch: Fetch, start: int, stop: int) -> bytes:
+def decode_range(
+    frame: BloscFrame, fetch: Fetch, start: int, stop: int, decoded: dict[int, bytes] | None = None
+) -> bytes:
     """The uncompressed bytes ``[start, stop)`` of the frame, reading only the blocks holding them
-    (blocks adjacent in the frame in one read)."""
+    (blocks adjacent in the frame in one read). ``decoded`` keeps decoded blocks by index across calls."""
     header = frame.header
     if not 0 <= start <= stop <= header.nbytes:
         raise BloscFrameError(f"range [{start}, {stop}) outside the frame's {header.nbytes} bytes")
     blocks = list(header.blocks_for(start, stop))
     if not blocks:
         return b""
+    decoded = {} if decoded is None else decoded
+    first = header.block_span(blocks[0])[0]
+    missing = [block for block in blocks if block not in decoded]
+    if missing:
+        _decode_blocks(frame, fetch, missing, decoded)
+    return b"".join(decoded[block] for block in blocks)[start - first : stop - first]
+
+
+def _decode_blocks(frame: BloscFrame, fetch: Fetch, blocks: list[int], decoded: dict[int, bytes]) -> None:
     extents = {block: frame.block_extent(block) for block in blocks}
     ranges = _coalesce(list(extents.values()))
     fetched = fetch(ranges)
     for (range_start, range_end), data in zip(ranges, fetched, strict=True):
         if len(data) != range_end - range_start:
             raise BloscFrameError(f"read {len(data)} bytes of frame range [{range_start}, {range_end})")
-    pieces = []
     for block in blocks:
         block_start, block_end = extents[block]
         (range_start, _), data = next(
             (r, d) for r, d in zip(ranges, fetched, strict=True) if r[0] <= block_start < r[1]
         )
-        pieces.append(frame.decode_block(block, data[block_start - range_start : block_end - range_start]))
-    first = header.block_span(blocks[0])[0]
-    return b"".join(pieces)[start - first : stop - first]
+        decoded[block] = frame.decode_block(block, data[block_start - range_start : block_end - range_start])
 
 
 def read_range(fetch: Fetch, object_size: int, start: int, stop: int, *, nbytes_hint: int | None = None) -> bytes:

@@ -103,6 +103,21 @@ def dumps(document: Any) -> bytes:
     return json.dumps(document, indent=4, sort_keys=True).encode()
 
 
+def store_metadata(
+    kind: VolumeKind, shape: tuple[int, ...], spacing: float, labels: list[int] | None = None
+) -> dict[str, bytes]:
+    """The metadata objects of a store as written (keys relative to the store), in the order they are
+    written: every level's ``.zarray``, then ``.zattrs`` and ``.zgroup`` (their presence marks a complete
+    store)."""
+    documents = {
+        f"{level}/{ZARRAY}": dumps(zarray(level_shape, kind))
+        for level, level_shape in enumerate(level_shapes(shape, kind.factor))
+    }
+    documents[ZATTRS] = dumps(zattrs(kind, spacing, labels))
+    documents[ZGROUP] = dumps({"zarr_format": 2})
+    return documents
+
+
 def downsample(block: np.ndarray, kind: VolumeKind) -> np.ndarray:
     """One pyramid step of a block (formats.md §1.1): padded mean, OR-pool or nearest neighbour."""
     factor = kind.factor
@@ -148,11 +163,9 @@ class PyramidWriter:
         top = LEVELS - 1
         for index in itertools.product(*(range(n) for n in self._grid(top))):
             self._emit(top, index, read_region)
-        for level, shape in enumerate(self.shapes):
-            self.bucket.write(f"{self.store_key}/{level}/{ZARRAY}", dumps(zarray(shape, self.kind)))
         labels = sorted(self.labels - {0})
-        self.bucket.write(f"{self.store_key}/{ZATTRS}", dumps(zattrs(self.kind, self.spacing, labels)))
-        self.bucket.write(f"{self.store_key}/{ZGROUP}", dumps({"zarr_format": 2}))
+        for name, data in store_metadata(self.kind, self.shape, self.spacing, labels).items():
+            self.bucket.write(f"{self.store_key}/{name}", data)
 
     def _grid(self, level: int) -> tuple[int, ...]:
         return tuple(math.ceil(n / c) for n, c in zip(self.shapes[level], self.kind.chunks, strict=True))

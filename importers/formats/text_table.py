@@ -9,6 +9,7 @@ from __future__ import annotations
 
 from collections.abc import Collection
 
+import numpy as np
 import pandas as pd
 
 
@@ -45,7 +46,7 @@ def numeric_rows(
     :class:`TextFormatError` for a wrong field count or a field that is not a number.
     """
     numbers: list[int] = []
-    fields: list[list[str]] = []
+    rows: list[list[float]] = []
     for number, line in enumerate(text.splitlines(), start=1):
         stripped = line.strip()
         if not stripped or (comments and stripped.startswith(comments)):
@@ -56,16 +57,22 @@ def numeric_rows(
                 f"{source}: line {number}: expected {_expected(widths, min_width)} columns, found {len(parts)}"
             )
         numbers.append(number)
-        fields.append(parts)
-    width = max((len(parts) for parts in fields), default=0)
-    padded = [parts + [None] * (width - len(parts)) for parts in fields]
-    raw = pd.DataFrame(padded, index=pd.Index(numbers, name="line"), columns=range(width))
-    values = raw.apply(pd.to_numeric, errors="coerce").astype(float)
-    bad = values.isna() & raw.notna()
-    if bad.to_numpy().any():
-        line, column = bad.stack().loc[lambda flags: flags].index[0]
-        raise TextFormatError(f"{source}: line {line}: {raw.at[line, column]!r} is not a number")
-    return values
+        rows.append([_number(part, source, number) for part in parts])
+    width = max((len(row) for row in rows), default=0)
+    padded = np.full((len(rows), width), np.nan)
+    for index, row in enumerate(rows):
+        padded[index, : len(row)] = row
+    return pd.DataFrame(padded, index=pd.Index(numbers, name="line"), columns=range(width))
+
+
+def _number(text: str, source: str, line: int) -> float:
+    # float() also takes "1_000", which no acquisition program writes and pandas would refuse.
+    try:
+        if "_" not in text:
+            return float(text)
+    except ValueError:
+        pass
+    raise TextFormatError(f"{source}: line {line}: {text!r} is not a number")
 
 
 def whole_number(value: float, what: str, source: str, line: int) -> int:

@@ -1,0 +1,313 @@
+"""A validation session in pytest: discovery, one test per (check, entity), verdicts from the engine.
+
+:func:`start` (called by the plugin when ``--dataset`` or ``--ingestion-config`` is given) lists and
+prefetches the bucket once and registers a :class:`ValidationSession`. The session turns
+``data_validation/suite.py::test_check`` into one :class:`CheckItem` per case (``CODE:entity/path``); once
+pytest has selected its items (``-m``, ``-k``), the :class:`~data_validation.engine.Engine` evaluates exactly
+those, many entities at once, and each item reports its case's verdict as the result arrives, through
+pytest's own reports (terminal, ``--junitxml``, ``-x``) and the session's writers (``--results-jsonl``,
+``--alluredir``, ``--io-report``).
+
+An item is reported without pytest's per-test machinery (fixtures, output capture, setup and teardown
+phases): a check's evaluation is the engine's business, and pytest's per-test cost would otherwise exceed
+the checks' own. With ``-n``, pytest-xdist is not used for the suite: distributing items would add a
+report round trip per item to the controller, where all the work is already shared (one listing, one
+prefetch, one engine); the engine's threads do the concurrent work.
+"""
+
+from __future__ import annotations
+
+import warnings
+from dataclasses import dataclass
+from pathlib import Path
+
+import pytest
+from _pytest.runner import CallInfo
+
+from data_validation import allure_labels, io_accounting
+from data_validation.checks import CheckContext
+from data_validation.database import DatabaseTarget, is_database_check
+from data_validation.engine import Case, Engine, cases, discovery_results
+from data_validation.outcomes import DISCOVERY_CODE, Result, Verdict, VerdictStatus, judge
+from data_validation.plugin import SUITE_PATH, dataset_ids
+from data_validation.reader import ObjectReader
+from data_validation.registry import Severity, Tier
+from data_validation.results import JsonlWriter, make_record
+from data_validation.sampling import SampleSettings
+from data_validation.snapshot import Snapshot, discover
+from data_validation.source import plugin as source_plugin
+from data_validation.waivers import Waiver, WaiverError, load_waivers
+from importers.db.connect import DatabaseError, resolve_url
+from importers.db.mapping import DEFAULT_HTTPS_PREFIX
+from importers.storage import Bucket
+
+SESSION = pytest.StashKey["ValidationSession"]()
+PLUGIN_NAME = "cryoet-validation"
+#: The file name pytest-style warnings of findings below ``--severity`` are shown under.
+WARNING_ORIGIN = "cryoet-validation"
+
+
+class ValidationWarning(UserWarning):
+    """A check finding below the ``--severity`` threshold: reported, not failing."""
+
+
+@dataclass(frozen=True)
+class Settings:
+    """What the options say about judging and reading."""
+
+    waivers: list[Waiver]
+    fail_level: Severity
+    sampling: SampleSettings
+    budgets: dict[Tier, int | None]
+
+
+def settings_of(config: pytest.Config) -> Settings:
+    """The session's settings; a bad option value is a one-line usage error."""
+    try:
+        waivers_file = config.getoption("cryoet_waivers")
+        return Settings(
+            load_waivers(Path(waivers_file)) if waivers_file else [],
+            Severity[config.getoption("cryoet_severity").upper()],
+            SampleSettings(chunks=config.getoption("cryoet_sample_chunks")),
+            io_accounting.parse_budgets(config.getoption("cryoet_io_budget")),
+        )
+    except (ValueError, WaiverError) as error:
+        raise pytest.UsageError(str(error)) from None
+
+
+def start(config: pytest.Config) -> None:
+    """Discover what to check and register the session; option problems are one-line usage errors."""
+    sources = source_plugin.request(config)
+    settings = settings_of(config)
+    try:
+        bucket = Bucket(
+            sources.input_bucket if sources else config.getoption("cryoet_bucket"),
+            endpoint_url=config.getoption("cryoet_endpoint_url"),
+            read_only=True,
+        )
+    except ValueError as error:
+        raise pytest.UsageError(str(error)) from None
+    database = None if sources else _open_database(config)
+    if sources is not None:
+        snapshot = sources.discover(bucket)
+    else:
+        snapshot = discover(
+            bucket,
+            dataset_ids(config),
+            run_glob=config.getoption("cryoet_run_glob"),
+            voxel_spacing_glob=config.getoption("cryoet_voxel_spacing_glob"),
+        )
+    if config.args_source is not pytest.Config.ArgsSource.ARGS:
+        # Without explicit paths, `pytest --dataset N` runs the suite, wherever pytest was started
+        # (a path given as an option value can make pytest miss this project's ini file).
+        config.args = [str(SUITE_PATH)]
+    if getattr(config.option, "dist", "no") != "no":
+        config.option.dist = "no"  # see the module docstring
+    _keep_pytest_out_of(bucket, config)
+    _root_at_the_suite(config)
+    session = ValidationSession(
+        config, snapshot, CheckContext(ObjectReader(snapshot, bucket), database, settings.sampling), settings
+    )
+    config.stash[SESSION] = session
+    config.pluginmanager.register(session, PLUGIN_NAME)
+
+
+def _open_database(config: pytest.Config) -> DatabaseTarget | None:
+    """The database of the DB-* checks: --db-url, $CRYOET_DATABASE_URL or an existing embedded one."""
+    url = resolve_url(config.getoption("cryoet_db_url"), embedded_must_exist=True)
+    if url is None:
+        return None
+    try:
+        return DatabaseTarget.open(url, config.getoption("cryoet_https_prefix") or DEFAULT_HTTPS_PREFIX)
+    except DatabaseError as error:
+        raise pytest.UsageError(str(error)) from None
+
+
+def _keep_pytest_out_of(bucket: Bucket, config: pytest.Config) -> None:
+    """The suite never writes to the bucket it checks. A bare local path given to --bucket can become
+    pytest's rootdir (it is chosen before this plugin's options are known), and pytest's cache plugins
+    would then write .pytest_cache into the bucket: they are switched off for such a session."""
+    bucket_root = bucket.local_path("")
+    if bucket_root is None or not config.rootpath.resolve().is_relative_to(bucket_root.resolve()):
+        return
+    for name in ("lfplugin", "nfplugin", "stepwiseplugin"):
+        plugin = config.pluginmanager.get_plugin(name)
+        if plugin is not None:
+            config.pluginmanager.unregister(plugin)
+
+
+def _root_at_the_suite(config: pytest.Config) -> None:
+    """Test ids are paths relative to pytest's rootdir; when a path among the option values made pytest
+    choose a rootdir outside this project (see _keep_pytest_out_of), ids would read ``../../x::test``.
+    pytest has no public way to change the rootdir once chosen, hence the private attribute (pytest
+    is pinned to 9.0.x; a test covers this)."""
+    if not SUITE_PATH.is_relative_to(config.rootpath):
+        config._rootpath = SUITE_PATH.parents[1]
+
+
+class CheckItem(pytest.Item):
+    """One case of the suite, or one discovery problem (``case`` None, ``problem`` its result)."""
+
+    def __init__(self, *, case: Case | None, problem: Result | None = None, lineno: int = 0, **kwargs) -> None:
+        super().__init__(**kwargs)
+        self.case = case
+        self.problem = problem
+        self.lineno = lineno
+
+    def runtest(self) -> None:
+        """Only reached when another plugin runs pytest's own protocol for this item."""
+        session = self.config.stash[SESSION]
+        session.raise_outcome(session.outcome(self))
+
+    def reportinfo(self) -> tuple[Path, int, str]:
+        return self.path, self.lineno, self.name
+
+
+@dataclass(frozen=True)
+class Outcome:
+    """An item's judged result, and its report record when a writer wants one."""
+
+    result: Result
+    verdict: Verdict
+
+
+class ValidationSession:
+    """The registered pytest plugin of a validation session (see the module docstring)."""
+
+    def __init__(self, config: pytest.Config, snapshot: Snapshot, context: CheckContext, settings: Settings) -> None:
+        self.config = config
+        self.snapshot = snapshot
+        self.context = context
+        self.settings = settings
+        self.engine: Engine | None = None
+        self._index: dict[str, int] = {}
+        self.io_report = io_accounting.IoReport()
+        stats = context.reader.bucket.stats.snapshot()
+        self.io_report.session_requests, self.io_report.session_bytes = stats["total_requests"], stats["bytes_read"]
+        path = config.getoption("cryoet_results_jsonl")
+        self.jsonl = JsonlWriter(Path(path)) if path else None
+        self.allure = allure_labels.AllureWriter.for_pytest(config, context.reader)
+
+    # -- collection ---------------------------------------------------------------------------
+
+    @pytest.hookimpl(tryfirst=True)
+    def pytest_pycollect_makeitem(self, collector: pytest.Collector, name: str, obj: object) -> list | None:
+        if name != "test_check" or collector.path != SUITE_PATH:
+            return None
+        lineno = obj.__code__.co_firstlineno - 1  # type: ignore[attr-defined]
+        marks = _Marks()
+        items: list[CheckItem] = []
+        for problem in discovery_results(self.snapshot):
+            item_id = f"{DISCOVERY_CODE}:{problem.message.split(':')[0]}"
+            items.append(
+                CheckItem.from_parent(collector, name=f"{name}[{item_id}]", case=None, problem=problem, lineno=lineno)
+            )
+        for case in cases(self.snapshot):
+            item = CheckItem.from_parent(collector, name=f"{name}[{case.id}]", case=case, lineno=lineno)
+            for mark in marks.of(case):
+                item.add_marker(mark)
+            items.append(item)
+        return items
+
+    def pytest_collection_finish(self, session: pytest.Session) -> None:
+        """Start evaluating the selected cases; items then take their results as they come."""
+        selected = [item for item in session.items if isinstance(item, CheckItem) and item.case is not None]
+        self._index = {item.nodeid: index for index, item in enumerate(selected)}
+        if not self.config.option.collectonly:
+            self.engine = Engine(self.context, [item.case for item in selected], budgets=self.settings.budgets)
+
+    # -- running ------------------------------------------------------------------------------
+
+    def outcome(self, item: CheckItem) -> Outcome:
+        if item.problem is not None:
+            result = item.problem
+        else:
+            assert self.engine is not None, "the engine starts when collection finishes"
+            result = self.engine.result(self._index[item.nodeid])
+        return Outcome(result, judge(result, self.settings.waivers, self.settings.fail_level))
+
+    @staticmethod
+    def raise_outcome(outcome: Outcome) -> None:
+        """The pytest outcome of a verdict: fail, skip, xfail (waived), or pass (a warning below --severity)."""
+        result, verdict = outcome.result, outcome.verdict
+        if verdict.status is VerdictStatus.SKIPPED:
+            pytest.skip(f"{result.code} {result.entity}: {result.message}")
+        if verdict.status is VerdictStatus.WAIVED:
+            assert verdict.waiver is not None
+            pytest.xfail(f"waived: {verdict.waiver.reason} — {result.line()}")
+        if verdict.failing:
+            if result.code == DISCOVERY_CODE:  # the problem names its dataset already
+                pytest.fail(f"{DISCOVERY_CODE}: {result.message}", pytrace=False)
+            waiver = verdict.waiver
+            note = f" (waiver expired {waiver.expires}: {waiver.reason})" if waiver is not None else ""
+            pytest.fail(result.line() + note, pytrace=False)
+
+    @pytest.hookimpl(tryfirst=True)
+    def pytest_runtest_protocol(self, item: pytest.Item, nextitem: pytest.Item | None) -> bool | None:
+        if not isinstance(item, CheckItem):
+            return None
+        ihook = item.ihook
+        ihook.pytest_runtest_logstart(nodeid=item.nodeid, location=item.location)
+        outcome = self.outcome(item)
+        result, verdict = outcome.result, outcome.verdict
+        if verdict.status is VerdictStatus.PASSED or verdict.below_threshold:
+            if verdict.below_threshold:
+                warnings.warn_explicit(ValidationWarning(result.line()), ValidationWarning, WARNING_ORIGIN, 0)
+            report = pytest.TestReport(item.nodeid, item.location, {}, "passed", None, "call", duration=result.duration)
+        else:
+            call = CallInfo.from_call(lambda: self.raise_outcome(outcome), when="call")
+            report = ihook.pytest_runtest_makereport(item=item, call=call)
+            report.duration = result.duration
+        ihook.pytest_runtest_logreport(report=report)
+        ihook.pytest_runtest_logfinish(nodeid=item.nodeid, location=item.location)
+        self._record(item, outcome)
+        return True
+
+    def _record(self, item: CheckItem, outcome: Outcome) -> None:
+        result = outcome.result
+        if item.case is not None:
+            self.io_report.add(io_accounting.IoRecord.of(result, item.case.check.tier))
+        if self.jsonl is None and self.allure is None:
+            return
+        record = make_record(result, outcome.verdict)
+        if self.jsonl is not None:
+            self.jsonl.write(record)
+        if self.allure is not None:
+            self.allure.write(record, item.case.entity if item.case is not None else None)
+
+    # -- the end ------------------------------------------------------------------------------
+
+    def pytest_terminal_summary(self, terminalreporter) -> None:
+        if not self.config.getoption("cryoet_io_report"):
+            return
+        terminalreporter.write_sep("=", "cryoet I/O report")
+        for line in self.io_report.lines(self.settings.budgets):
+            terminalreporter.write_line(line)
+
+    def pytest_sessionfinish(self, session: pytest.Session) -> None:
+        if self.engine is not None:
+            self.engine.close()
+        if self.jsonl is not None:
+            self.jsonl.close()
+
+    def pytest_unconfigure(self, config: pytest.Config) -> None:
+        if self.context.database is not None:
+            self.context.database.close()
+
+
+class _Marks:
+    """The markers of a case (its entity kind, its tier, ``db``), made once per name."""
+
+    def __init__(self) -> None:
+        self._made: dict[str, pytest.MarkDecorator] = {}
+
+    def _mark(self, name: str) -> pytest.MarkDecorator:
+        if name not in self._made:
+            self._made[name] = getattr(pytest.mark, name)
+        return self._made[name]
+
+    def of(self, case: Case) -> list[pytest.MarkDecorator]:
+        marks = [self._mark(case.entity.kind.value), self._mark(case.check.tier.name.lower())]
+        if is_database_check(case.check.code):
+            marks.append(self._mark("db"))
+        return marks
