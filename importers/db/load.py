@@ -7,7 +7,7 @@ from __future__ import annotations
 
 import math
 from collections import defaultdict
-from collections.abc import Iterable, Iterator
+from collections.abc import Iterable
 from dataclasses import dataclass, fields
 from typing import Any
 
@@ -17,9 +17,6 @@ from importers import layout
 from importers.db import schema
 from importers.db.connect import describe_error
 from importers.db.mapping import DatasetRows, Row
-
-#: Ids per IN (...) list: far below SQLite's bound-parameter limit and PostgreSQL's comfort zone.
-CHUNK = 500
 
 
 class ImportFailed(Exception):
@@ -35,13 +32,6 @@ class TableCounts:
 
 
 Summary = dict[str, TableCounts]
-
-
-def chunks(ids: Iterable[int]) -> Iterator[list[int]]:
-    """Ids, sorted, in lists of at most CHUNK (for IN (...) conditions)."""
-    ordered = sorted(ids)
-    for start in range(0, len(ordered), CHUNK):
-        yield ordered[start : start + CHUNK]
 
 
 def _same_value(stored: Any, value: Any) -> bool:
@@ -84,11 +74,11 @@ def _delete_rows(connection: sa.Connection, table: sa.Table, ids: Iterable[int],
     for child, column in schema.cascading_children(table):
         dependents = [
             dependent
-            for chunk in chunks(ids)
+            for chunk in schema.chunks(ids)
             for dependent in connection.execute(sa.select(child.c.id).where(child.c[column].in_(chunk))).scalars()
         ]
         _delete_rows(connection, child, dependents, summary)
-    for chunk in chunks(ids):
+    for chunk in schema.chunks(ids):
         summary[table.name].deleted += connection.execute(sa.delete(table).where(table.c.id.in_(chunk))).rowcount
 
 
@@ -102,7 +92,7 @@ def _delete_stale(connection: sa.Connection, loaded: dict[str, set[int]], summar
         parent = schema.references(table)[scope]
         present = [
             row_id
-            for chunk in chunks(loaded[parent.name])
+            for chunk in schema.chunks(loaded[parent.name])
             for row_id in connection.execute(sa.select(table.c.id).where(table.c[scope].in_(chunk))).scalars()
         ]
         _delete_rows(connection, table, set(present) - loaded[table.name], summary)
