@@ -14,7 +14,7 @@ from data_validation.engine import Result, Status
 from data_validation.registry import NOT_APPLICABLE, REGISTRY
 from data_validation.source import is_source_check
 from data_validation.source.validate import validate_sources
-from importers.entities.context import IngestOptions
+from importers.ingest.entities.context import IngestOptions
 from importers.storage import Bucket
 from tests import cases_source
 from tests.cases_source import CONFIG_NAME, RUN, SOURCE, extend_source

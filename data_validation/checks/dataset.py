@@ -10,9 +10,9 @@ from data_validation.checks.images import key_photo_problems
 from data_validation.entities import Entity
 from data_validation.registry import EntityKind, Severity, Tier, check, fail
 from importers import layout
-from importers.config.rules import sample_type as sample_type_rule
-from importers.entities.simple import ONTOLOGY_KEYS
 from importers.enums import SampleType, values
+from importers.ingest.config.rules import sample_type as sample_type_rule
+from importers.ingest.entities.simple import ONTOLOGY_KEYS
 
 #: Id patterns of the dataset's ontology objects (metadata.md §3); placeholders are always allowed.
 ONTOLOGY_ID_PATTERNS = {

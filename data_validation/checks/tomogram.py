@@ -13,9 +13,9 @@ from data_validation.checks.volumes import FAMILIES
 from data_validation.entities import Entity
 from data_validation.registry import EntityKind, Severity, Tier, check, fail
 from importers import layout
-from importers.entities.tomogram import identity
 from importers.enums import FiducialAlignmentStatus, Processing, ReconstructionMethod, values
 from importers.formats.images import image_size
+from importers.ingest.entities.tomogram import identity
 
 TOMOGRAM = next(family for family in FAMILIES if family.prefix == "TOMO")
 

@@ -1,6 +1,6 @@
 """Source discovery: a config's entity tree walked with the importer's own finders, in a dry run.
 
-The walk follows ``importers.standardize.CHILDREN`` and asks ``Ingestion.find`` for each kind, exactly as
+The walk follows ``importers.ingest.standardize.CHILDREN`` and asks ``Ingestion.find`` for each kind, exactly as
 ``cryoet-ingest standardize`` does (same finders, parent filters, excludes and ``--filter-<kind>-name``
 filters), but prepares and writes nothing: only the input is listed, once. Each source entry is also run on
 its own, without the name filters, so that an entry that matches nothing is recorded, naming the entry, its
@@ -25,15 +25,15 @@ from data_validation.entities import Entity
 from data_validation.registry import EntityKind
 from data_validation.snapshot import TEXT_SIDECAR_MAX_BYTES, Snapshot, _list
 from importers import layout
-from importers.config import ConfigError, load_config
-from importers.config.validate import Problem, validate_file
-from importers.entities.context import CONFIG_KEYS, Ingestion, IngestOptions, parents_pass
-from importers.entities.context import Entity as Node
-from importers.entities.report import Report
-from importers.entities.templating import run_glob_variables, run_templated_metadata
-from importers.finders import FinderError, finder_of, format_template, source_glob
 from importers.formats.mrc import HEADER_SIZE
-from importers.standardize import CHILDREN
+from importers.ingest.config import ConfigError, load_config
+from importers.ingest.config.validate import Problem, validate_file
+from importers.ingest.entities.context import CONFIG_KEYS, Ingestion, IngestOptions, parents_pass
+from importers.ingest.entities.context import Entity as Node
+from importers.ingest.entities.report import Report
+from importers.ingest.entities.templating import run_glob_variables, run_templated_metadata
+from importers.ingest.finders import FinderError, finder_of, format_template, source_glob
+from importers.ingest.standardize import CHILDREN
 from importers.storage import Bucket, StorageError
 
 #: Finders that read the output bucket: they can only be checked against an existing output.

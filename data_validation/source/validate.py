@@ -8,7 +8,7 @@ from data_validation.checks import CheckContext
 from data_validation.engine import Result, cases, discovery_results, evaluate
 from data_validation.reader import ObjectReader
 from data_validation.source.discovery import discover_sources
-from importers.entities.context import IngestOptions
+from importers.ingest.entities.context import IngestOptions
 from importers.storage import Bucket
 
 

@@ -17,15 +17,15 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from importers import layout
-from importers.entities.context import Entity, Ingestion, parents_pass
-from importers.entities.metadata import JSON_CONTENT_TYPE, compose, is_current, write_document
-from importers.finders import format_template, source_glob
 from importers.formats import ndjson
 from importers.formats.mrc import MrcFormatError
 from importers.formats.omezarr import ZATTRS, VolumeKind, read_multiscales
 from importers.formats.points import read_points
+from importers.ingest.entities.context import Entity, Ingestion, parents_pass
+from importers.ingest.entities.metadata import JSON_CONTENT_TYPE, compose, is_current, write_document
+from importers.ingest.finders import format_template, source_glob
+from importers.ingest.volumes import instance_conversion, mask_conversion, open_source_volume, write_volume
 from importers.storage import StorageError
-from importers.volumes import instance_conversion, mask_conversion, open_source_volume, write_volume
 
 #: Config shape → the ``files[].shape`` it is published as (semantic masks and mesh groups are
 #: not shapes of their own, layout.md §3).

@@ -14,7 +14,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from importers.entities.context import Entity, Ingestion
+from importers.ingest.entities.context import Entity, Ingestion
 
 
 def claim_set(ingestion: Ingestion, member: Entity) -> list[Entity] | None:

@@ -16,11 +16,11 @@ from typing import Any
 from PIL import Image
 
 from importers import layout
-from importers.entities.context import Entity, Ingestion
-from importers.entities.copies import put_object
 from importers.formats import key_images, ndjson
 from importers.formats.images import image_size
 from importers.formats.neuroglancer import MASK_SHAPES, POINT_SHAPES, AnnotationLayer
+from importers.ingest.entities.context import Entity, Ingestion
+from importers.ingest.entities.copies import put_object
 
 PHOTO_NAMES = ("snapshot", "thumbnail")
 MIN_PHOTO_SIZE = 50

@@ -16,8 +16,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from importers.config.loader import ConfigError, load_document
-from importers.config.models import CURRENT_VERSION, VERSIONS
+from importers.ingest.config.loader import ConfigError, load_document
+from importers.ingest.config.models import CURRENT_VERSION, VERSIONS
 
 Config = MutableMapping[str, Any]
 Step = Callable[[Config], list[str]]

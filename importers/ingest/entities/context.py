@@ -10,10 +10,10 @@ from pathlib import Path
 from typing import Any
 
 from importers import layout
-from importers.entities.ids import IdAllocator, Identity
-from importers.entities.report import Report
-from importers.entities.templating import run_glob_variables
-from importers.finders import FinderError, FoundItem, finder_of, literal, source_glob, source_multi_glob
+from importers.ingest.entities.ids import IdAllocator, Identity
+from importers.ingest.entities.report import Report
+from importers.ingest.entities.templating import run_glob_variables
+from importers.ingest.finders import FinderError, FoundItem, finder_of, literal, source_glob, source_multi_glob
 from importers.storage import Bucket
 
 #: Config list key of each entity kind (config.md §2).

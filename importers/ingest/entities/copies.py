@@ -6,8 +6,8 @@ alone, and one that differs is only replaced with ``--force-overwrite``.
 
 from __future__ import annotations
 
-from importers.entities.context import Ingestion
-from importers.entities.metadata import OverwriteRefused
+from importers.ingest.entities.context import Ingestion
+from importers.ingest.entities.metadata import OverwriteRefused
 
 #: Bytes moved per request when a large object is streamed from the input to the output.
 COPY_CHUNK_BYTES = 16 << 20

@@ -6,7 +6,7 @@ import copy
 import json
 from typing import Any
 
-from importers.entities.context import Ingestion
+from importers.ingest.entities.context import Ingestion
 from importers.storage import StorageError
 
 JSON_CONTENT_TYPE = "application/json"

@@ -18,8 +18,8 @@ from importers.db.connect import (
     redact_url,
     resolve_url,
 )
-from importers.db.load import ImportFailed, import_dataset, summary_lines
 from importers.db.mapping import DEFAULT_HTTPS_PREFIX, MappingError, Urls, map_dataset
+from importers.ingest.db_import.load import ImportFailed, import_dataset, summary_lines
 from importers.storage import Bucket, StorageError
 
 DB_URL_HELP = (

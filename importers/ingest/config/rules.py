@@ -12,8 +12,8 @@ from collections.abc import Callable, Iterator, Mapping
 from datetime import date
 from typing import Any, Literal, NamedTuple
 
-from importers.config.loader import KeyPath
-from importers.config.models import FINDERS, SHAPES
+from importers.ingest.config.loader import KeyPath
+from importers.ingest.config.models import FINDERS, SHAPES
 
 Severity = Literal["error", "warning"]
 

@@ -12,11 +12,11 @@ from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
 
-from importers.config import export
-from importers.config.loader import ConfigError
-from importers.config.migrate import migrate_file
-from importers.config.models import CURRENT_VERSION, VERSIONS
-from importers.config.validate import validate_file
+from importers.ingest.config import export
+from importers.ingest.config.loader import ConfigError
+from importers.ingest.config.migrate import migrate_file
+from importers.ingest.config.models import CURRENT_VERSION, VERSIONS
+from importers.ingest.config.validate import validate_file
 
 DEFAULT_CONFIG_DIR = Path("dataset_configs")
 

@@ -20,7 +20,7 @@ from typing import TYPE_CHECKING, Any
 import pandas as pd
 
 if TYPE_CHECKING:  # context.py uses this module for glob variables
-    from importers.entities.context import Entity, Ingestion
+    from importers.ingest.entities.context import Entity, Ingestion
 
 #: ``standardization_config`` key of each two-column map -> the glob variable it defines.
 MAPPED_NAMES = {

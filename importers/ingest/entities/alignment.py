@@ -12,15 +12,15 @@ from pathlib import PurePosixPath
 from typing import Any
 
 from importers import layout
-from importers.entities.context import Entity, Ingestion
-from importers.entities.copies import put_object
-from importers.entities.ids import IdAllocator
-from importers.entities.metadata import compose, write_document
-from importers.entities.sets import claim_set
 from importers.formats.alignment_files import AlnFile, XfTransform, parse_aln, parse_xf
 from importers.formats.mrc import HEADER_SIZE, MrcFormatError, parse_header
 from importers.formats.text_table import decode_text
 from importers.formats.tilt_angles import parse_tilt_angles
+from importers.ingest.entities.context import Entity, Ingestion
+from importers.ingest.entities.copies import put_object
+from importers.ingest.entities.ids import IdAllocator
+from importers.ingest.entities.metadata import compose, write_document
+from importers.ingest.entities.sets import claim_set
 from importers.storage import StorageError
 
 #: Config keys the portal fills when absent, in the order it appends them.

@@ -15,21 +15,21 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import TextIO
 
-from importers.config import ConfigError, load_config
-from importers.entities.alignment import write_alignment
-from importers.entities.annotation import prepare_annotation, write_annotation
-from importers.entities.context import CONFIG_KEYS, Entity, Ingestion, IngestOptions
-from importers.entities.frames import write_collection_metadata, write_frames, write_gain
-from importers.entities.identified_objects import write_identified_objects
-from importers.entities.images import note_key_image, write_dataset_keyphoto, write_deposition_keyphoto
-from importers.entities.metadata import OverwriteRefused
-from importers.entities.report import Report
-from importers.entities.simple import write_dataset, write_deposition, write_run
-from importers.entities.tiltseries import prepare_tiltseries, write_ctf, write_rawtilt, write_tiltseries
-from importers.entities.tomogram import prepare_tomogram, write_tomogram
-from importers.entities.viewer import defer_tomogram_views
-from importers.finders import FinderError
 from importers.formats.mrc import MrcFormatError
+from importers.ingest.config import ConfigError, load_config
+from importers.ingest.entities.alignment import write_alignment
+from importers.ingest.entities.annotation import prepare_annotation, write_annotation
+from importers.ingest.entities.context import CONFIG_KEYS, Entity, Ingestion, IngestOptions
+from importers.ingest.entities.frames import write_collection_metadata, write_frames, write_gain
+from importers.ingest.entities.identified_objects import write_identified_objects
+from importers.ingest.entities.images import note_key_image, write_dataset_keyphoto, write_deposition_keyphoto
+from importers.ingest.entities.metadata import OverwriteRefused
+from importers.ingest.entities.report import Report
+from importers.ingest.entities.simple import write_dataset, write_deposition, write_run
+from importers.ingest.entities.tiltseries import prepare_tiltseries, write_ctf, write_rawtilt, write_tiltseries
+from importers.ingest.entities.tomogram import prepare_tomogram, write_tomogram
+from importers.ingest.entities.viewer import defer_tomogram_views
+from importers.ingest.finders import FinderError
 from importers.storage import Bucket, StorageError
 
 Step = Callable[[Ingestion, Entity], None]

@@ -11,13 +11,13 @@ from pathlib import PurePosixPath
 from typing import Any
 
 from importers import layout
-from importers.entities.context import Entity, Ingestion
-from importers.entities.copies import copy_object, put_object
-from importers.entities.metadata import compose, write_document
-from importers.entities.sets import claim_set, found_source, prerequisite
-from importers.entities.templating import run_templated_metadata
 from importers.formats.mdoc import Mdoc, parse_mdoc
 from importers.formats.text_table import decode_text
+from importers.ingest.entities.context import Entity, Ingestion
+from importers.ingest.entities.copies import copy_object, put_object
+from importers.ingest.entities.metadata import compose, write_document
+from importers.ingest.entities.sets import claim_set, found_source, prerequisite
+from importers.ingest.entities.templating import run_templated_metadata
 
 
 class GainFormatError(ValueError):

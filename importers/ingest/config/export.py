@@ -1,6 +1,6 @@
 """Export the models as the JSON Schema files under ``schema/`` (editor completion, the validation suite).
 
-Run ``python -m importers.config.export`` (or ``cryoet-ingest export-schemas``) after changing ``models.py``;
+Run ``python -m importers.ingest.config.export`` (or ``cryoet-ingest export-schemas``) after changing ``models.py``;
 ``--check`` only reports files that are out of date. tests/config checks that the committed files are current.
 """
 
@@ -12,9 +12,9 @@ import json
 from pathlib import Path
 from typing import Any
 
-from importers.config.models import CONFIG_MODELS, CONFIG_ONLY, METADATA_MODELS
+from importers.ingest.config.models import CONFIG_MODELS, CONFIG_ONLY, METADATA_MODELS
 
-SCHEMA_DIR = Path(__file__).resolve().parents[2] / "schema"
+SCHEMA_DIR = Path(__file__).resolve().parents[3] / "schema"
 _DIALECT = "https://json-schema.org/draft/2020-12/schema"
 
 
@@ -91,14 +91,14 @@ def run(args: argparse.Namespace) -> int:
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
-    """Options of ``export-schemas`` / ``python -m importers.config.export``; sets ``func``."""
+    """Options of ``export-schemas`` / ``python -m importers.ingest.config.export``; sets ``func``."""
     parser.add_argument("--check", action="store_true", help="only report out-of-date files (exit 1 if any)")
     parser.add_argument("--dir", type=Path, default=SCHEMA_DIR, help="schema directory (default: %(default)s)")
     parser.set_defaults(func=run)
 
 
 def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(prog="python -m importers.config.export", description=__doc__)
+    parser = argparse.ArgumentParser(prog="python -m importers.ingest.config.export", description=__doc__)
     add_arguments(parser)
     args = parser.parse_args(argv)
     return args.func(args)

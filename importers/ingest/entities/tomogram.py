@@ -6,12 +6,12 @@ from collections.abc import Hashable
 from typing import Any
 
 from importers import layout
-from importers.entities.context import Entity, Ingestion
-from importers.entities.ids import IdAllocator
-from importers.entities.metadata import compose, is_current, write_document
-from importers.entities.templating import run_templated_metadata
 from importers.formats.omezarr import VolumeKind, level_shapes
-from importers.volumes import open_source_volume, tomogram_conversion, write_volume
+from importers.ingest.entities.context import Entity, Ingestion
+from importers.ingest.entities.ids import IdAllocator
+from importers.ingest.entities.metadata import compose, is_current, write_document
+from importers.ingest.entities.templating import run_templated_metadata
+from importers.ingest.volumes import open_source_volume, tomogram_conversion, write_volume
 
 
 def identity(document: dict[str, Any]) -> Hashable:

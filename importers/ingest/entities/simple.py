@@ -5,9 +5,9 @@ from __future__ import annotations
 from typing import Any
 
 from importers import layout
-from importers.entities.context import Entity, Ingestion
-from importers.entities.images import dataset_key_photos, deposition_key_photos
-from importers.entities.metadata import compose, write_document
+from importers.ingest.entities.context import Entity, Ingestion
+from importers.ingest.entities.images import dataset_key_photos, deposition_key_photos
+from importers.ingest.entities.metadata import compose, write_document
 
 #: Ontology objects a dataset always carries; absent ones are filled as ``not_reported``
 #: (``unknown`` for the development stage), as the portal's importer does (metadata.md §3).

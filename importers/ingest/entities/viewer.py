@@ -20,9 +20,6 @@ import numpy as np
 from numcodecs import get_codec
 
 from importers import layout
-from importers.entities.context import Entity, Ingestion
-from importers.entities.images import StoredTomogram, write_key_images
-from importers.entities.metadata import compose, existing_document, write_document
 from importers.formats.mrc import parse_header
 from importers.formats.neuroglancer import (
     LAYER_FORMATS,
@@ -35,6 +32,9 @@ from importers.formats.neuroglancer import (
     volume_contrast_slab,
 )
 from importers.formats.omezarr import LEVELS, ZARRAY, ZATTRS, ZarrFormatError, read_multiscales, read_zarray
+from importers.ingest.entities.context import Entity, Ingestion
+from importers.ingest.entities.images import StoredTomogram, write_key_images
+from importers.ingest.entities.metadata import compose, existing_document, write_document
 from importers.storage import Bucket
 
 

@@ -14,10 +14,15 @@ from pathlib import PurePosixPath
 from typing import Any
 
 from importers import layout
-from importers.entities.context import Entity, Ingestion
-from importers.entities.copies import put_object
-from importers.entities.ids import IdAllocator
-from importers.entities.metadata import (
+from importers.formats.ctf import CtfSection, canonical_format, parse_ctf
+from importers.formats.mdoc import Mdoc
+from importers.formats.omezarr import VolumeKind, level_shapes
+from importers.formats.text_table import decode_text
+from importers.formats.tilt_angles import parse_tilt_angles
+from importers.ingest.entities.context import Entity, Ingestion
+from importers.ingest.entities.copies import put_object
+from importers.ingest.entities.ids import IdAllocator
+from importers.ingest.entities.metadata import (
     VOLATILE_KEYS,
     OverwriteRefused,
     compose,
@@ -25,14 +30,9 @@ from importers.entities.metadata import (
     existing_document,
     write_document,
 )
-from importers.entities.sets import found_source, prerequisite
-from importers.entities.templating import run_templated_metadata
-from importers.formats.ctf import CtfSection, canonical_format, parse_ctf
-from importers.formats.mdoc import Mdoc
-from importers.formats.omezarr import VolumeKind, level_shapes
-from importers.formats.text_table import decode_text
-from importers.formats.tilt_angles import parse_tilt_angles
-from importers.volumes import open_source_volume, tomogram_conversion, write_volume
+from importers.ingest.entities.sets import found_source, prerequisite
+from importers.ingest.entities.templating import run_templated_metadata
+from importers.ingest.volumes import open_source_volume, tomogram_conversion, write_volume
 
 #: Decimals of a pixel spacing taken from the source header (metadata.md §5).
 HEADER_SPACING_DECIMALS = 3
