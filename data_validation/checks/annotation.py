@@ -21,9 +21,9 @@ from data_validation.registry import EntityKind, Tier, check, fail, fail_summary
 from importers import layout
 from importers.enums import AnnotationFileFormat, AnnotationMethodType, AnnotationShape, MethodLinkType, values
 from importers.formats.omezarr import ZarrFormatError, read_multiscales
-from importers.ingest.config.models import PATTERNS
 from importers.ingest.config.rules import author_roles
 from importers.ingest.entities.annotation import CAPTION_LISTS, _object_slug, identity
+from importers.metadata.models import PATTERNS
 
 #: The portal finds annotation metadata with this glob (layout.md §3); data files never match it.
 METADATA_GLOB = "*[0-9].json"

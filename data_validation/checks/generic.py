@@ -14,8 +14,8 @@ from data_validation.reader import Unreadable
 from data_validation.registry import EntityKind, Severity, Tier, check, fail, fail_summary
 from data_validation.snapshot import DEPOSITIONS_PREFIX, is_metadata_json
 from importers import layout
-from importers.ingest.config.models import METADATA_MODELS
 from importers.ingest.config.rules import author_roles, date_order
+from importers.metadata.models import METADATA_MODELS
 
 #: Keys whose values are bucket paths (layout.md §5), with the ones holding lists or mappings of paths.
 PATH_KEYS = {

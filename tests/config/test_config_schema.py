@@ -9,7 +9,8 @@ import pytest
 
 from importers.ingest.config import load_config
 from importers.ingest.config.export import SCHEMA_DIR, generate, main, stale_files
-from importers.ingest.config.models import CONFIG_MODELS, METADATA_MODELS
+from importers.ingest.config.models import CONFIG_MODELS
+from importers.metadata.models import METADATA_MODELS
 from tests.config.paths import PORTAL_CONFIGS, portal_dir
 from tests.conftest import shared_dir
 

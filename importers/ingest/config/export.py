@@ -12,7 +12,8 @@ import json
 from pathlib import Path
 from typing import Any
 
-from importers.ingest.config.models import CONFIG_MODELS, CONFIG_ONLY, METADATA_MODELS
+from importers.ingest.config.models import CONFIG_MODELS
+from importers.metadata.models import CONFIG_ONLY, METADATA_MODELS
 
 SCHEMA_DIR = Path(__file__).resolve().parents[3] / "schema"
 _DIALECT = "https://json-schema.org/draft/2020-12/schema"
