@@ -21,9 +21,9 @@ from data_validation.registry import EntityKind, Tier, check, fail, fail_summary
 from importers import layout
 from importers.enums import AnnotationFileFormat, AnnotationMethodType, AnnotationShape, MethodLinkType, values
 from importers.formats.omezarr import ZarrFormatError, read_multiscales
-from importers.ingest.config.rules import author_roles
 from importers.ingest.entities.annotation import CAPTION_LISTS, _object_slug, identity
 from importers.metadata.models import PATTERNS
+from importers.metadata.rules import author_roles
 
 #: The portal finds annotation metadata with this glob (layout.md §3); data files never match it.
 METADATA_GLOB = "*[0-9].json"
@@ -193,8 +193,7 @@ def _field_problems(document: dict[str, Any]) -> Iterator[str]:
     elif not all(isinstance(a, dict) and isinstance(a.get("name"), str) and a["name"] for a in authors):
         yield "an author has no name"
     else:
-        wrapped = {"annotations": [{"metadata": document}]}
-        yield from (finding.message for finding in author_roles(wrapped) if finding.severity == "error")
+        yield from (finding.message for finding in author_roles(document) if finding.severity == "error")
 
 
 @check(

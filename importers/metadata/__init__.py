@@ -1,4 +1,4 @@
 """What the portal's metadata documents are and how they must read, shared by ingestion and validation.
 
-``models``: the documents' pydantic models and id patterns.
+``models``: the documents' pydantic models and id patterns; ``rules``: content rules on one document.
 """

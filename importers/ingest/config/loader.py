@@ -9,7 +9,7 @@ from typing import Any
 import yaml
 from yaml.nodes import MappingNode, Node, ScalarNode, SequenceNode
 
-KeyPath = tuple[str | int, ...]
+from importers.metadata.rules import KeyPath
 
 _BaseLoader: type[yaml.SafeLoader] = getattr(yaml, "CSafeLoader", yaml.SafeLoader)  # libyaml when available
 _MERGE_TAG = "tag:yaml.org,2002:merge"

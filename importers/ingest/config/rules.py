@@ -2,28 +2,19 @@
 
 Each rule yields ``Finding``s with a stable code (used in messages, docs/config.md and exclusion files). Rules read
 the raw config and skip values of the wrong type or templated values: the schema reports those separately, so every
-rule must tolerate malformed input.
+rule must tolerate malformed input. The rules on one metadata block's content (author roles, date order, sample
+type) are the metadata documents' own (``importers/metadata/rules.py``), run here on every block of the config.
 """
 
 from __future__ import annotations
 
 import re
-from collections.abc import Callable, Iterator, Mapping
-from datetime import date
-from typing import Any, Literal, NamedTuple
+from collections.abc import Callable, Iterable, Iterator, Mapping
+from typing import Any
 
-from importers.ingest.config.loader import KeyPath
 from importers.ingest.config.models import FINDERS, SHAPES
-
-Severity = Literal["error", "warning"]
-
-
-class Finding(NamedTuple):
-    path: KeyPath
-    message: str
-    code: str
-    severity: Severity = "error"
-
+from importers.metadata import rules as document_rules
+from importers.metadata.rules import Finding, KeyPath
 
 Rule = Callable[[Mapping[str, Any]], Iterator[Finding]]
 RULES: list[Rule] = []
@@ -153,107 +144,30 @@ def unique_ingest_ids(data: Mapping[str, Any]) -> Iterator[Finding]:
             )
 
 
-def _orcid_checksum_ok(orcid: str) -> bool:
-    """ISO 7064 MOD 11-2 check digit of an ORCID (its last character)."""
-    total = 0
-    for digit in orcid.replace("-", "")[:-1]:
-        total = (total + int(digit)) * 2
-    check = (12 - total % 11) % 11
-    return orcid[-1] == ("X" if check == 10 else str(check))
+def _within(path: KeyPath, findings: Iterable[Finding]) -> Iterator[Finding]:
+    """A metadata block's findings (paths inside the block) with paths inside the config."""
+    for finding in findings:
+        yield finding._replace(path=(*path, *finding.path))
 
 
 @_rule
 def author_roles(data: Mapping[str, Any]) -> Iterator[Finding]:
     for key in AUTHORED:
         for path, metadata in _metadata(data, key):
-            authors = metadata.get("authors")
-            if not isinstance(authors, list) or not authors:
-                continue
-            people = [author for author in authors if isinstance(author, dict)]
-            for role in ("primary_author_status", "corresponding_author_status"):
-                if not any(author.get(role) is True for author in people):
-                    yield Finding((*path, "authors"), f"at least one author needs {role}: true", "author-roles")
-            for index, author in enumerate(authors):
-                orcid = author.get("ORCID") if isinstance(author, dict) else None
-                if (
-                    isinstance(orcid, str)
-                    and re.fullmatch(r"\d{4}-\d{4}-\d{4}-\d{3}[\dX]", orcid)
-                    and not _orcid_checksum_ok(orcid)
-                ):
-                    yield Finding(
-                        (*path, "authors", index, "ORCID"),
-                        f"ORCID {orcid} has a wrong check digit (typo?)",
-                        "orcid-checksum",
-                        "warning",
-                    )
-
-
-def _date(value: Any) -> date | None:
-    try:
-        return date.fromisoformat(value) if isinstance(value, str) else None
-    except ValueError:
-        return None
+            yield from _within(path, document_rules.author_roles(metadata))
 
 
 @_rule
 def date_order(data: Mapping[str, Any]) -> Iterator[Finding]:
     for key in AUTHORED:
         for path, metadata in _metadata(data, key):
-            dates = metadata.get("dates")
-            if not isinstance(dates, dict):
-                continue
-            deposited = _date(dates.get("deposition_date"))
-            released = _date(dates.get("release_date"))
-            modified = _date(dates.get("last_modified_date"))
-            if deposited and released and released < deposited:
-                yield Finding(
-                    (*path, "dates", "release_date"),
-                    f"release_date {released} is before deposition_date {deposited}",
-                    "date-order",
-                )
-            if deposited and modified and modified < deposited:
-                yield Finding(
-                    (*path, "dates", "last_modified_date"),
-                    f"last_modified_date {modified} is before deposition_date {deposited}",
-                    "date-order",
-                    "warning",
-                )
-
-
-# sample_type -> the ontology object it implies (config.md §6.7).
-SAMPLE_TYPE_NEEDS = {
-    "organism": "tissue",
-    "tissue": "tissue",
-    "organoid": "tissue",
-    "cell_line": "cell_strain",
-    "primary_cell_culture": "cell_type",
-    "organelle": "cell_component",
-    "virus": "cell_component",
-}
+            yield from _within(path, document_rules.date_order(metadata))
 
 
 @_rule
 def sample_type(data: Mapping[str, Any]) -> Iterator[Finding]:
     for path, metadata in _metadata(data, "datasets"):
-        kind = metadata.get("sample_type")
-        needed = SAMPLE_TYPE_NEEDS.get(kind) if isinstance(kind, str) else None
-        if needed:
-            value = metadata.get(needed)
-            keys = ("id", "name") if needed == "tissue" else ("name",)
-            missing = [k for k in keys if not (isinstance(value, dict) and value.get(k))]
-            if missing:
-                yield Finding(
-                    (*path, needed) if isinstance(value, dict) else (*path, "sample_type"),
-                    f"sample_type {kind} needs {needed} with {' and '.join(missing)}",
-                    "sample-type",
-                )
-        stage = metadata.get("development_stage")
-        if isinstance(stage, dict) and (stage.get("name") == "unknown") != (stage.get("id") == "unknown"):
-            yield Finding(
-                (*path, "development_stage"),
-                "development_stage name and id must both be 'unknown' or neither",
-                "sample-type",
-            )
+        yield from _within(path, document_rules.sample_type(metadata))
 
 
 @_rule

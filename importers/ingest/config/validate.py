@@ -14,10 +14,11 @@ from typing import Any
 
 from pydantic import ValidationError
 
-from importers.ingest.config.loader import ConfigError, Document, KeyPath, load_document
+from importers.ingest.config.loader import ConfigError, Document, load_document
 from importers.ingest.config.migrate import MigrationError, check_version, migrate_data, version_of
 from importers.ingest.config.models import CONFIG_MODELS, CURRENT_VERSION, PATTERN_DESCRIPTIONS
-from importers.ingest.config.rules import Finding, Severity, check, check_file_name
+from importers.ingest.config.rules import check, check_file_name
+from importers.metadata.rules import Finding, KeyPath, Severity
 
 
 @dataclass(frozen=True)
