@@ -11,7 +11,7 @@ from data_validation.entities import Entity
 from data_validation.registry import EntityKind, Severity, Tier, check, fail
 from importers import layout
 from importers.enums import SampleType, values
-from importers.ingest.entities.simple import ONTOLOGY_KEYS
+from importers.metadata.computed import ONTOLOGY_KEYS
 from importers.metadata.rules import sample_type as sample_type_rule
 
 #: Id patterns of the dataset's ontology objects (metadata.md §3); placeholders are always allowed.

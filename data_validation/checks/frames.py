@@ -39,7 +39,7 @@ from data_validation.registry import EntityKind, Severity, Tier, check, fail, fa
 from importers import layout
 from importers.formats.mrc import MrcHeader
 from importers.formats.tiff import TiffPage, read_pages_many
-from importers.ingest.entities.frames import frame_records
+from importers.metadata.computed import frame_records
 
 RUN = EntityKind.RUN
 ALLOWED_EXTENSIONS = (".mrc", ".tif", ".tiff", ".eer", ".mrc.bz2", ".gain")

@@ -7,7 +7,6 @@ run gets the *default* alignment: identity, no files, written only when the run 
 
 from __future__ import annotations
 
-from collections.abc import Hashable
 from pathlib import PurePosixPath
 from typing import Any
 
@@ -21,6 +20,7 @@ from importers.ingest.entities.copies import put_object
 from importers.ingest.entities.ids import IdAllocator
 from importers.ingest.entities.metadata import compose, write_document
 from importers.ingest.entities.sets import claim_set
+from importers.metadata.identity import alignment_identity
 from importers.storage import StorageError
 
 #: Config keys the portal fills when absent, in the order it appends them.
@@ -41,14 +41,9 @@ TILTX_EXTENSIONS = (".xtilt", ".tltx")
 DEFAULT_NAME = "default"
 
 
-def identity(document: dict[str, Any]) -> Hashable:
-    """A run has one alignment per deposition (layout.md §4)."""
-    return document.get("deposition_id")
-
-
 def _allocator(ingestion: Ingestion, dataset: str, run: str) -> IdAllocator:
     container = layout.build("run", dataset_id=dataset, run_name=run) + "/Alignments"
-    return ingestion.allocator(container, "alignment_metadata", identity)
+    return ingestion.allocator(container, "alignment_metadata", alignment_identity)
 
 
 def first_tomogram_dimension(ingestion: Ingestion, run: Entity) -> dict[str, float] | None:

@@ -12,7 +12,6 @@ from __future__ import annotations
 import json
 import re
 import struct
-from collections.abc import Hashable
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -25,6 +24,8 @@ from importers.ingest.entities.context import Entity, Ingestion, parents_pass
 from importers.ingest.entities.metadata import JSON_CONTENT_TYPE, compose, is_current, write_document
 from importers.ingest.finders import format_template, source_glob
 from importers.ingest.volumes import instance_conversion, mask_conversion, open_source_volume, write_volume
+from importers.metadata.computed import CAPTION_LISTS
+from importers.metadata.identity import annotation_identity, object_slug
 from importers.storage import StorageError
 
 #: Config shape → the ``files[].shape`` it is published as (semantic masks and mesh groups are
@@ -46,19 +47,8 @@ MASK_KINDS = {
     "SemanticSegmentationMask": VolumeKind.SEGMENTATION_MASK,
     "InstanceSegmentationMask": VolumeKind.INSTANCE_MASK,
 }
-#: Caption shape → the list its object count is the length of (formats.md §3.2).
-CAPTION_LISTS = {"GlobalCaption": "captions", "AnnotationCaption": "objects"}
 #: Bytes per ranged read when a mesh is copied.
 COPY_BYTES = 16 << 20
-
-
-def identity(document: dict[str, Any]) -> Hashable:
-    """What makes two annotations of a voxel spacing the same one (layout.md §4)."""
-    return (
-        document.get("deposition_id"),
-        document.get("annotation_ingest_id"),
-        document.get("alignment_metadata_path"),
-    )
 
 
 @dataclass
@@ -129,16 +119,6 @@ def _match(ingestion: Ingestion, annotation: Entity) -> list[_Output]:
                 output = outputs.setdefault(suffix, _Output(shape, suffix))
                 output.sources.append((item.path, arguments))
     return list(outputs.values())
-
-
-def _object_slug(metadata: dict[str, Any]) -> str:
-    """``annotation_object.description`` if present and ≤ 50 chars, else its name (layout.md §3)."""
-    annotation_object = metadata.get("annotation_object") or {}
-    description = annotation_object.get("description")
-    text = description if description and len(str(description)) <= 50 else annotation_object.get("name")
-    if not text:
-        raise ValueError("annotation_object needs a name (or a description of at most 50 characters)")
-    return layout.slug(str(text))
 
 
 def _points(ingestion: Ingestion, output: _Output, annotation: Entity, spacing: float) -> None:
@@ -354,13 +334,13 @@ def prepare_annotation(ingestion: Ingestion, annotation: Entity) -> None:
     place = {"dataset_id": run.ancestor("dataset").name, "run_name": run.name, "voxel_spacing": spacing}
     _remove_interrupted_writes(ingestion, voxel_spacing, place)
     alignment = run.outputs.get("alignment_metadata_path")
-    allocator = ingestion.allocator(layout.build("voxel_spacing", **place), "annotation_metadata", identity)
+    allocator = ingestion.allocator(layout.build("voxel_spacing", **place), "annotation_metadata", annotation_identity)
     annotation.identifier = allocator.allocate(
         compose(ingestion, annotation.metadata, {"alignment_metadata_path": alignment})
     )
     fields = place | {
         "annotation_id": annotation.identifier,
-        "slug": _object_slug(annotation.metadata),
+        "slug": object_slug(annotation.metadata),
         "version": layout.version_slug(annotation.metadata.get("version")),
     }
     for output in outputs:

@@ -8,16 +8,16 @@ found for the run, which the tilt series records).
 from __future__ import annotations
 
 from pathlib import PurePosixPath
-from typing import Any
 
 from importers import layout
-from importers.formats.mdoc import Mdoc, parse_mdoc
+from importers.formats.mdoc import parse_mdoc
 from importers.formats.text_table import decode_text
 from importers.ingest.entities.context import Entity, Ingestion
 from importers.ingest.entities.copies import copy_object, put_object
 from importers.ingest.entities.metadata import compose, write_document
 from importers.ingest.entities.sets import claim_set, found_source, prerequisite
 from importers.ingest.entities.templating import run_templated_metadata
+from importers.metadata.computed import frame_records
 
 
 class GainFormatError(ValueError):
@@ -59,32 +59,6 @@ def write_gain(ingestion: Ingestion, gain: Entity) -> None:
         )
     key = layout.build("gain", **_run_fields(gain), filename=name)
     copy_object(ingestion, path, key, f"{gain.describe()} -> Gains/{name}")
-
-
-def frame_records(mdoc: Mdoc, dose_rate: float, is_gain_corrected: Any, movies: dict[str, str]) -> list[dict]:
-    """``frames[]`` of frames_metadata.json: one per mdoc section in mdoc order (metadata.md §9).
-
-    ``movies`` maps a movie basename to its output key; a section whose SubFramePath names none gets
-    ``path: null``. Exposure dose = ExposureTime × dose rate; the accumulated dose is the sum of the
-    earlier sections' doses.
-    """
-    records = []
-    accumulated: float = 0
-    for section in mdoc.sections:
-        if section.exposure_time is None:
-            raise ValueError(f"mdoc line {section.line}: section [ZValue = {section.z_value}] has no ExposureTime")
-        exposure = section.exposure_time * dose_rate
-        records.append(
-            {
-                "acquisition_order": section.z_value,
-                "accumulated_dose": accumulated,
-                "exposure_dose": exposure,
-                "is_gain_corrected": is_gain_corrected,
-                "path": movies.get(section.sub_frame_path or ""),
-            }
-        )
-        accumulated += exposure
-    return records
 
 
 def write_frames(ingestion: Ingestion, frame: Entity) -> None:

@@ -8,16 +8,7 @@ from importers import layout
 from importers.ingest.entities.context import Entity, Ingestion
 from importers.ingest.entities.images import dataset_key_photos, deposition_key_photos
 from importers.ingest.entities.metadata import compose, write_document
-
-#: Ontology objects a dataset always carries; absent ones are filled as ``not_reported``
-#: (``unknown`` for the development stage), as the portal's importer does (metadata.md §3).
-ONTOLOGY_DEFAULTS = {
-    "cell_component": "not_reported",
-    "cell_type": "not_reported",
-    "tissue": "not_reported",
-    "development_stage": "unknown",
-}
-ONTOLOGY_KEYS = ("cell_strain", *ONTOLOGY_DEFAULTS)
+from importers.metadata.computed import ONTOLOGY_DEFAULTS, ONTOLOGY_KEYS
 
 
 def write_deposition(ingestion: Ingestion, deposition: Entity) -> None:

@@ -9,7 +9,6 @@ alignment points at.
 from __future__ import annotations
 
 import json
-from collections.abc import Hashable
 from pathlib import PurePosixPath
 from typing import Any
 
@@ -33,19 +32,15 @@ from importers.ingest.entities.metadata import (
 from importers.ingest.entities.sets import found_source, prerequisite
 from importers.ingest.entities.templating import run_templated_metadata
 from importers.ingest.volumes import open_source_volume, tomogram_conversion, write_volume
+from importers.metadata.identity import tiltseries_identity
 
 #: Decimals of a pixel spacing taken from the source header (metadata.md §5).
 HEADER_SPACING_DECIMALS = 3
 
 
-def identity(document: dict[str, Any]) -> Hashable:
-    """A run has one tilt series per deposition (layout.md §4)."""
-    return document.get("deposition_id")
-
-
 def _allocator(ingestion: Ingestion, dataset: str, run: str) -> IdAllocator:
     container = layout.build("run", dataset_id=dataset, run_name=run) + "/TiltSeries"
-    return ingestion.allocator(container, "tiltseries_metadata", identity)
+    return ingestion.allocator(container, "tiltseries_metadata", tiltseries_identity)
 
 
 def _size(shape: tuple[int, ...]) -> dict[str, int]:

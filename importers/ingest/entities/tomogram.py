@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-from collections.abc import Hashable
 from typing import Any
 
 from importers import layout
@@ -12,23 +11,12 @@ from importers.ingest.entities.ids import IdAllocator
 from importers.ingest.entities.metadata import compose, is_current, write_document
 from importers.ingest.entities.templating import run_templated_metadata
 from importers.ingest.volumes import open_source_volume, tomogram_conversion, write_volume
-
-
-def identity(document: dict[str, Any]) -> Hashable:
-    """What makes two tomograms of a run the same one (layout.md §4)."""
-    return (
-        layout.format_voxel_spacing(document.get("voxel_spacing", 0)),
-        document.get("alignment_metadata_path"),
-        document.get("reconstruction_method"),
-        document.get("processing"),
-        document.get("processing_software") or "",
-        document.get("deposition_id"),
-    )
+from importers.metadata.identity import tomogram_identity
 
 
 def _allocator(ingestion: Ingestion, dataset: str, run: str) -> IdAllocator:
     container = layout.build("run", dataset_id=dataset, run_name=run) + "/Reconstructions"
-    return ingestion.allocator(container, "tomogram_metadata", identity)
+    return ingestion.allocator(container, "tomogram_metadata", tomogram_identity)
 
 
 def _size(shape: tuple[int, ...]) -> dict[str, int]:
