@@ -29,11 +29,11 @@ from importers.formats.mrc import HEADER_SIZE
 from importers.ingest.config import ConfigError, load_config
 from importers.ingest.config.validate import Problem, validate_file
 from importers.ingest.entities.context import CONFIG_KEYS, Ingestion, IngestOptions, parents_pass
-from importers.ingest.entities.context import Entity as Node
 from importers.ingest.entities.report import Report
 from importers.ingest.entities.templating import run_glob_variables, run_templated_metadata
+from importers.ingest.entities.tree import CHILDREN
+from importers.ingest.entities.tree import Entity as Node
 from importers.ingest.finders import FinderError, finder_of, format_template, source_glob
-from importers.ingest.standardize import CHILDREN
 from importers.storage import Bucket, StorageError
 
 #: Finders that read the output bucket: they can only be checked against an existing output.

@@ -17,7 +17,7 @@ import pytest
 from data_validation.source import checks  # noqa: F401  (registers the SRC-* checks)
 from data_validation.source.discovery import SourceSnapshot, discover_sources
 from importers.ingest.entities.context import IngestOptions
-from importers.ingest.standardize import NAME_FILTERED
+from importers.ingest.entities.tree import NAME_FILTERED
 from importers.storage import Bucket
 
 

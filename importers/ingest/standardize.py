@@ -19,7 +19,7 @@ from importers.formats.mrc import MrcFormatError
 from importers.ingest.config import ConfigError, load_config
 from importers.ingest.entities.alignment import write_alignment
 from importers.ingest.entities.annotation import prepare_annotation, write_annotation
-from importers.ingest.entities.context import CONFIG_KEYS, Entity, Ingestion, IngestOptions
+from importers.ingest.entities.context import CONFIG_KEYS, Ingestion, IngestOptions
 from importers.ingest.entities.frames import write_collection_metadata, write_frames, write_gain
 from importers.ingest.entities.identified_objects import write_identified_objects
 from importers.ingest.entities.images import note_key_image, write_dataset_keyphoto, write_deposition_keyphoto
@@ -28,31 +28,12 @@ from importers.ingest.entities.report import Report
 from importers.ingest.entities.simple import write_dataset, write_deposition, write_run
 from importers.ingest.entities.tiltseries import prepare_tiltseries, write_ctf, write_rawtilt, write_tiltseries
 from importers.ingest.entities.tomogram import prepare_tomogram, write_tomogram
+from importers.ingest.entities.tree import CHILDREN, NAME_FILTERED, Entity
 from importers.ingest.entities.viewer import defer_tomogram_views
 from importers.ingest.finders import FinderError
 from importers.storage import Bucket, StorageError
 
 Step = Callable[[Ingestion, Entity], None]
-
-#: The entity tree (config.md §2): which kinds are found below which, in the order they are
-#: ingested (frames before tilt series, which count them; tilt series before alignments, which
-#: point at them; alignments before voxel spacings, whose tomograms and annotations point at them).
-CHILDREN: dict[str, tuple[str, ...]] = {
-    "deposition": ("dataset", "deposition_keyphoto"),
-    "dataset": ("run", "dataset_keyphoto"),
-    "run": (
-        "gain",
-        "collection_metadata",
-        "frame",
-        "tiltseries",
-        "alignment",
-        "identified_object",
-        "voxel_spacing",
-    ),
-    "tiltseries": ("rawtilt", "ctf"),
-    "voxel_spacing": ("tomogram", "annotation"),
-    "tomogram": ("key_image",),
-}
 
 #: What is done for an entity before its children (allocate its id, write its data files).
 PREPARERS: dict[str, Step] = {
@@ -81,9 +62,6 @@ WRITERS: dict[str, Step] = {
     "deposition_keyphoto": write_deposition_keyphoto,
     "identified_object": write_identified_objects,
 }
-
-#: Kinds that --filter-<kind>-name / --exclude-<kind>-name narrow.
-NAME_FILTERED = ("dataset", "run", "tiltseries", "alignment", "voxel_spacing", "tomogram", "annotation")
 
 #: Problems that belong to one entity: reported, and the walk goes on.
 ENTITY_ERRORS = (StorageError, MrcFormatError, FinderError, OverwriteRefused, ValueError, KeyError, OSError)

@@ -15,11 +15,12 @@ from importers.formats.alignment_files import AlnFile, XfTransform, parse_aln, p
 from importers.formats.mrc import HEADER_SIZE, MrcFormatError, parse_header
 from importers.formats.text_table import decode_text
 from importers.formats.tilt_angles import parse_tilt_angles
-from importers.ingest.entities.context import Entity, Ingestion
+from importers.ingest.entities.context import Ingestion
 from importers.ingest.entities.copies import put_object
 from importers.ingest.entities.ids import IdAllocator
 from importers.ingest.entities.metadata import compose, write_document
 from importers.ingest.entities.sets import claim_set
+from importers.ingest.entities.tree import Entity
 from importers.metadata.identity import alignment_identity
 from importers.storage import StorageError
 

@@ -20,8 +20,9 @@ from importers.formats import ndjson
 from importers.formats.mrc import MrcFormatError
 from importers.formats.omezarr import ZATTRS, VolumeKind, read_multiscales
 from importers.formats.points import read_points
-from importers.ingest.entities.context import Entity, Ingestion, parents_pass
+from importers.ingest.entities.context import Ingestion, parents_pass
 from importers.ingest.entities.metadata import JSON_CONTENT_TYPE, compose, is_current, write_document
+from importers.ingest.entities.tree import Entity
 from importers.ingest.finders import format_template, source_glob
 from importers.ingest.volumes import instance_conversion, mask_conversion, open_source_volume, write_volume
 from importers.metadata.computed import CAPTION_LISTS

@@ -1,10 +1,10 @@
-"""The state of one ingestion: config, buckets, options, the entity tree and the report."""
+"""The state of one ingestion: config, buckets, options and the report; finding the entity tree's nodes."""
 
 from __future__ import annotations
 
 import re
 import time
-from collections.abc import Iterator, Mapping
+from collections.abc import Mapping
 from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any
@@ -13,6 +13,7 @@ from importers import layout
 from importers.ingest.entities.ids import IdAllocator, Identity
 from importers.ingest.entities.report import Report
 from importers.ingest.entities.templating import run_glob_variables
+from importers.ingest.entities.tree import Entity
 from importers.ingest.finders import FinderError, FoundItem, finder_of, literal, source_glob, source_multi_glob
 from importers.storage import Bucket
 
@@ -79,51 +80,6 @@ class IngestOptions:
         if any(re.search(pattern, name) for pattern in excludes):
             return False
         return all(re.search(pattern, name) for pattern in includes)
-
-
-@dataclass
-class Entity:
-    """One found entity: a node of the ingestion tree (deposition → dataset → run → …)."""
-
-    kind: str
-    name: str
-    path: str | None
-    metadata: dict[str, Any]
-    parent: Entity | None = None
-    identifier: int | None = None
-    output_path: str | None = None
-    #: What this entity's import produced that relatives need (ids, output keys, counts).
-    outputs: dict[str, Any] = field(default_factory=dict)
-
-    def lineage(self) -> Iterator[Entity]:
-        """This entity and its ancestors, nearest first."""
-        entity: Entity | None = self
-        while entity is not None:
-            yield entity
-            entity = entity.parent
-
-    def ancestor(self, kind: str) -> Entity:
-        for entity in self.lineage():
-            if entity.kind == kind:
-                return entity
-        raise KeyError(f"{self.describe()} has no {kind} ancestor")
-
-    def glob_variables(self) -> dict[str, Any]:
-        """Template variables of this entity and its ancestors (config.md §5)."""
-        variables: dict[str, Any] = {}
-        for entity in reversed(list(self.lineage())):
-            variables[f"{entity.kind}_name"] = entity.name
-            if entity.name.isdigit():
-                variables[f"int_{entity.kind}_name"] = int(entity.name)
-            variables[f"{entity.kind}_path"] = entity.path or ""
-            if entity.identifier is not None:
-                variables[f"{entity.kind}_id"] = entity.identifier
-            if entity.output_path is not None:
-                variables[f"{entity.kind}_output_path"] = entity.output_path
-        return variables
-
-    def describe(self) -> str:
-        return " / ".join(f"{e.kind} {e.name}" for e in reversed(list(self.lineage())))
 
 
 @dataclass

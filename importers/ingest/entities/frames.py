@@ -12,11 +12,12 @@ from pathlib import PurePosixPath
 from importers import layout
 from importers.formats.mdoc import parse_mdoc
 from importers.formats.text_table import decode_text
-from importers.ingest.entities.context import Entity, Ingestion
+from importers.ingest.entities.context import Ingestion
 from importers.ingest.entities.copies import copy_object, put_object
 from importers.ingest.entities.metadata import compose, write_document
 from importers.ingest.entities.sets import claim_set, found_source, prerequisite
 from importers.ingest.entities.templating import run_templated_metadata
+from importers.ingest.entities.tree import Entity
 from importers.metadata.computed import frame_records
 
 

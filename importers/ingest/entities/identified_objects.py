@@ -9,8 +9,9 @@ import json
 import pandas as pd
 
 from importers import layout
-from importers.ingest.entities.context import Entity, Ingestion
+from importers.ingest.entities.context import Ingestion
 from importers.ingest.entities.metadata import JSON_CONTENT_TYPE, compose, existing_document, is_current, write_document
+from importers.ingest.entities.tree import Entity
 from importers.ingest.finders import format_template
 
 RUN_COLUMN = "run_name"

@@ -19,8 +19,9 @@ from importers import layout
 from importers.formats import key_images, ndjson
 from importers.formats.images import image_size
 from importers.formats.neuroglancer import MASK_SHAPES, POINT_SHAPES, AnnotationLayer
-from importers.ingest.entities.context import Entity, Ingestion
+from importers.ingest.entities.context import Ingestion
 from importers.ingest.entities.copies import put_object
+from importers.ingest.entities.tree import Entity
 
 PHOTO_NAMES = ("snapshot", "thumbnail")
 MIN_PHOTO_SIZE = 50

@@ -14,7 +14,8 @@ from __future__ import annotations
 
 from typing import Any
 
-from importers.ingest.entities.context import Entity, Ingestion
+from importers.ingest.entities.context import Ingestion
+from importers.ingest.entities.tree import Entity
 
 
 def claim_set(ingestion: Ingestion, member: Entity) -> list[Entity] | None:

@@ -5,9 +5,10 @@ from __future__ import annotations
 from typing import Any
 
 from importers import layout
-from importers.ingest.entities.context import Entity, Ingestion
+from importers.ingest.entities.context import Ingestion
 from importers.ingest.entities.images import dataset_key_photos, deposition_key_photos
 from importers.ingest.entities.metadata import compose, write_document
+from importers.ingest.entities.tree import Entity
 from importers.metadata.computed import ONTOLOGY_DEFAULTS, ONTOLOGY_KEYS
 
 

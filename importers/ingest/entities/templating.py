@@ -15,12 +15,14 @@ from __future__ import annotations
 import io
 import re
 import string
-from typing import TYPE_CHECKING, Any
+from collections.abc import Mapping
+from pathlib import Path
+from typing import Any, Protocol
 
 import pandas as pd
 
-if TYPE_CHECKING:  # context.py uses this module for glob variables
-    from importers.ingest.entities.context import Entity, Ingestion
+from importers.ingest.entities.tree import Entity
+from importers.storage import Bucket
 
 #: ``standardization_config`` key of each two-column map -> the glob variable it defines.
 MAPPED_NAMES = {
@@ -34,11 +36,24 @@ _CASTS = {"float": float, "int": int}
 _TABLES = "run_map_tables"
 
 
+class MapFiles(Protocol):
+    """Where an ingestion's map files are (an ``Ingestion``, which finds entities with this module's variables)."""
+
+    source: Bucket
+    config_path: Path
+
+    @property
+    def source_root(self) -> str: ...
+
+    @property
+    def standardization(self) -> Mapping[str, Any]: ...
+
+
 class TemplateError(ValueError):
     """A map file that cannot be read or a template that cannot be filled; the message says which."""
 
 
-def _read_map_file(ingestion: Ingestion, name: str) -> str:
+def _read_map_file(ingestion: MapFiles, name: str) -> str:
     key = f"{ingestion.source_root}/{name}".strip("/")
     if ingestion.source.exists(key):
         return ingestion.source.read(key).decode("utf-8-sig")
@@ -48,7 +63,7 @@ def _read_map_file(ingestion: Ingestion, name: str) -> str:
     raise TemplateError(f"map file {name!r} found neither at {ingestion.source.url_of(key)} nor at {beside_config}")
 
 
-def _load_tables(ingestion: Ingestion) -> dict[str, dict[str, dict[str, str]]]:
+def _load_tables(ingestion: MapFiles) -> dict[str, dict[str, dict[str, str]]]:
     """``{"data": run -> row, <variable>: run -> {variable: mapped name}}`` for every configured file."""
     tables: dict[str, dict[str, dict[str, str]]] = {}
     settings = ingestion.standardization
@@ -70,19 +85,19 @@ def _load_tables(ingestion: Ingestion) -> dict[str, dict[str, dict[str, str]]]:
     return tables
 
 
-def _tables(ingestion: Ingestion, run: Entity) -> dict[str, dict[str, dict[str, str]]]:
+def _tables(ingestion: MapFiles, run: Entity) -> dict[str, dict[str, dict[str, str]]]:
     holder = run.ancestor("dataset").outputs
     if _TABLES not in holder:
         holder[_TABLES] = _load_tables(ingestion)
     return holder[_TABLES]
 
 
-def run_data_row(ingestion: Ingestion, run: Entity) -> dict[str, str] | None:
+def run_data_row(ingestion: MapFiles, run: Entity) -> dict[str, str] | None:
     """The run's row of ``run_data_map_file``; None when there is no file or no row for the run."""
     return _tables(ingestion, run).get("data", {}).get(run.name)
 
 
-def run_glob_variables(ingestion: Ingestion, run: Entity) -> dict[str, str]:
+def run_glob_variables(ingestion: MapFiles, run: Entity) -> dict[str, str]:
     """The glob variables a run's map files define (config.md §5): row columns and mapped names."""
     variables: dict[str, str] = {}
     for table in _tables(ingestion, run).values():
@@ -127,7 +142,7 @@ def expand_metadata(value: Any, row: dict[str, str] | None, where: str = "metada
     return value
 
 
-def run_templated_metadata(ingestion: Ingestion, entity: Entity) -> dict[str, Any]:
+def run_templated_metadata(ingestion: MapFiles, entity: Entity) -> dict[str, Any]:
     """``entity.metadata`` filled from its run's row (for tomogram, tilt-series and frames metadata)."""
     run = entity.ancestor("run")
     return expand_metadata(entity.metadata, run_data_row(ingestion, run), f"{entity.kind} metadata")

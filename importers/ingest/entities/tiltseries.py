@@ -18,7 +18,7 @@ from importers.formats.mdoc import Mdoc
 from importers.formats.omezarr import VolumeKind, level_shapes
 from importers.formats.text_table import decode_text
 from importers.formats.tilt_angles import parse_tilt_angles
-from importers.ingest.entities.context import Entity, Ingestion
+from importers.ingest.entities.context import Ingestion
 from importers.ingest.entities.copies import put_object
 from importers.ingest.entities.ids import IdAllocator
 from importers.ingest.entities.metadata import (
@@ -31,6 +31,7 @@ from importers.ingest.entities.metadata import (
 )
 from importers.ingest.entities.sets import found_source, prerequisite
 from importers.ingest.entities.templating import run_templated_metadata
+from importers.ingest.entities.tree import Entity
 from importers.ingest.volumes import open_source_volume, tomogram_conversion, write_volume
 from importers.metadata.identity import tiltseries_identity
 

@@ -6,10 +6,11 @@ from typing import Any
 
 from importers import layout
 from importers.formats.omezarr import VolumeKind, level_shapes
-from importers.ingest.entities.context import Entity, Ingestion
+from importers.ingest.entities.context import Ingestion
 from importers.ingest.entities.ids import IdAllocator
 from importers.ingest.entities.metadata import compose, is_current, write_document
 from importers.ingest.entities.templating import run_templated_metadata
+from importers.ingest.entities.tree import Entity
 from importers.ingest.volumes import open_source_volume, tomogram_conversion, write_volume
 from importers.metadata.identity import tomogram_identity
 

@@ -32,9 +32,10 @@ from importers.formats.neuroglancer import (
     volume_contrast_slab,
 )
 from importers.formats.omezarr import LEVELS, ZARRAY, ZATTRS, ZarrFormatError, read_multiscales, read_zarray
-from importers.ingest.entities.context import Entity, Ingestion
+from importers.ingest.entities.context import Ingestion
 from importers.ingest.entities.images import StoredTomogram, write_key_images
 from importers.ingest.entities.metadata import compose, existing_document, write_document
+from importers.ingest.entities.tree import Entity
 from importers.storage import Bucket
 
 
