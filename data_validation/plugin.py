@@ -24,7 +24,7 @@ from data_validation.entities import Entity
 from data_validation.reader import ObjectReader
 from data_validation.registry import Check, EntityKind, Severity, Tier
 from data_validation.snapshot import Snapshot, discover
-from data_validation.source import plugin as source_plugin
+from data_validation.source import session as source_session
 from data_validation.waivers import Waiver, WaiverError, find_waiver, load_waivers
 from importers.db.connect import EMBEDDED_DATABASE, URL_VARIABLE, DatabaseError, resolve_url
 from importers.db.mapping import DEFAULT_HTTPS_PREFIX
@@ -126,7 +126,6 @@ def pytest_addoption(parser: pytest.Parser) -> None:
         help=f"prefix the database's https_* columns were imported with (default: {DEFAULT_HTTPS_PREFIX})",
     )
     _add_io_options(group)
-    source_plugin.add_options(group)
     results.add_options(group)
 
 
@@ -149,8 +148,8 @@ def pytest_configure(config: pytest.Config) -> None:
     results.configure(config)
     allure_labels.configure(config)
     dataset_ids = _dataset_ids(config)
-    # --ingestion-config: the same suite on a lab's upload, found through the config (data_validation/source).
-    sources = source_plugin.request(config)
+    # --ingestion-config: the same suite on a lab's upload, offered by the ingestion app (data_validation/source).
+    sources = source_session.offered(config)
     if not dataset_ids and sources is None:
         return
     if config.args_source is not pytest.Config.ArgsSource.ARGS:

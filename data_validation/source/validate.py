@@ -2,20 +2,16 @@
 
 from __future__ import annotations
 
-from pathlib import Path
-
 from data_validation.checks import CheckContext
 from data_validation.engine import Result, cases, discovery_results, evaluate
 from data_validation.reader import ObjectReader
-from data_validation.source.discovery import discover_sources
-from importers.ingest.entities.context import IngestOptions
+from data_validation.source.snapshot import SourceSnapshot, prefetch_sources
 from importers.storage import Bucket
 
 
-def validate_sources(
-    bucket: Bucket, config_path: str | Path, *, options: IngestOptions | None = None, output: Bucket | None = None
-) -> list[Result]:
-    """Discover the config's sources in ``bucket`` and run every SRC-* check on them."""
-    snapshot = discover_sources(bucket, config_path, options=options, output=output)
+def validate_sources(bucket: Bucket, snapshot: SourceSnapshot) -> list[Result]:
+    """Prefetch what the checks read of the sources planned in ``snapshot`` (found in the input ``bucket``) and
+    run every SRC-* check on them."""
+    prefetch_sources(bucket, snapshot)
     context = CheckContext(ObjectReader(snapshot, bucket))
     return discovery_results(snapshot) + [evaluate(check, context, entity) for check, entity in cases(snapshot)]

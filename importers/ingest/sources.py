@@ -1,13 +1,13 @@
-"""Source discovery: a config's entity tree walked with the importer's own finders, in a dry run.
+"""Source planning: the source entities a config would ingest from an input bucket, found in a dry run.
 
-The walk follows ``importers.ingest.standardize.CHILDREN`` and asks ``Ingestion.find`` for each kind, exactly as
-``cryoet-ingest standardize`` does (same finders, parent filters, excludes and ``--filter-<kind>-name``
-filters), but prepares and writes nothing: only the input is listed, once. Each source entry is also run on
-its own, without the name filters, so that an entry that matches nothing is recorded, naming the entry, its
-finder and the resolved glob (``SRC-SOURCES-FOUND``, ``SRC-RUNS-EXIST``). Then the small objects the checks
-read are prefetched: mdoc and tilt-angle files and small annotation files whole, MRC headers by ranged reads.
+The walk follows ``CHILDREN`` and asks ``Ingestion.find`` for each kind, exactly as ``cryoet-ingest standardize``
+does (same finders, parent filters, excludes and ``--filter-<kind>-name`` filters), but prepares and writes
+nothing: only the input is listed, once. Each source entry is also run on its own, without the name filters, so
+that an entry that matches nothing is recorded, naming the entry, its finder and the resolved glob
+(``SRC-SOURCES-FOUND``, ``SRC-RUNS-EXIST``).
 
-The result is a :class:`SourceSnapshot`, handed to xdist workers like the bucket snapshot.
+The plan is written in the validation suite's plain-data types (:mod:`data_validation.source.snapshot`), which
+the source checks read; the app's pytest plugin (``preflight``) hands it to the suite.
 """
 
 from __future__ import annotations
@@ -17,15 +17,21 @@ import io
 import re
 import tempfile
 from collections.abc import Mapping
-from dataclasses import dataclass, field, replace
+from dataclasses import replace
 from pathlib import Path
 from typing import Any
 
 from data_validation.entities import Entity
 from data_validation.registry import EntityKind
-from data_validation.snapshot import TEXT_SIDECAR_MAX_BYTES, Snapshot, _list
+from data_validation.source.snapshot import (
+    AnnotationSource,
+    SourceEntity,
+    SourceRun,
+    SourceSnapshot,
+    VolumeSource,
+    list_source_root,
+)
 from importers import layout
-from importers.formats.mrc import HEADER_SIZE
 from importers.ingest.config import ConfigError, load_config
 from importers.ingest.config.validate import Problem, validate_file
 from importers.ingest.entities.context import CONFIG_KEYS, Ingestion, IngestOptions, parents_pass
@@ -40,86 +46,6 @@ from importers.storage import Bucket, StorageError
 DESTINATION_FINDERS = ("destination_glob", "destination_filter")
 #: Key photos are literal mappings to depositors' images or URLs, not the lab's data.
 UNWALKED_KINDS = ("deposition_keyphoto", "dataset_keyphoto")
-#: Tilt-series stacks the MRC header suite reads (checks.md §20 SRC-TS-FILETYPE; ``.zarr`` is not an MRC).
-MRC_STACK_EXTENSIONS = (".mrc", ".st", ".ali", ".mrcs")
-#: Annotation shapes whose sources are MRC volumes.
-MASK_SHAPES = ("SegmentationMask", "SemanticSegmentationMask", "InstanceSegmentationMask")
-#: Annotation shapes whose sources are text files read whole (points, captions).
-TEXT_SHAPES = ("Point", "OrientedPoint", "InstanceSegmentation", "GlobalCaption", "AnnotationCaption")
-
-
-class SourceEntity(Entity):
-    """A source entity: its path (the test id, the waivers' subject) is a field, not a layout directory:
-    the config file, ``{dataset}/{run}``, or the input key of a volume or annotation file."""
-
-    @property
-    def path(self) -> str:
-        return self["path"]
-
-
-@dataclass
-class SourceRun:
-    """What the config's finders found for one run."""
-
-    #: Kind -> source path of every entity found (None: a literal item without a file, e.g. frames ``default``).
-    found: dict[str, list[str | None]] = field(default_factory=dict)
-    #: Tilt-series key -> the rawtlt keys found for it.
-    rawtilts: dict[str, list[str]] = field(default_factory=dict)
-    #: Voxel-spacing name -> the tomogram keys found in it.
-    tomograms: dict[str, list[str]] = field(default_factory=dict)
-    #: Source entries of the run's subtree that matched nothing or could not be run, one line each.
-    problems: list[str] = field(default_factory=list)
-    #: Config keys (``rawtilts``) with an entry that matched nothing here (SRC-SOURCES-FOUND says which).
-    unmatched: set[str] = field(default_factory=set)
-
-    def paths(self, kind: str) -> list[str]:
-        """The source files found for ``kind`` (literal items without a file left out)."""
-        return [path for path in self.found.get(kind, []) if path is not None]
-
-
-@dataclass(frozen=True)
-class VolumeSource:
-    """A tilt series' or tomogram's expected spacing: config ``pixel_spacing`` / the voxel spacing; None when
-    the config gives none (the importer then takes the header's)."""
-
-    spacing: float | None
-
-
-@dataclass(frozen=True)
-class AnnotationSource:
-    """One annotation source file and how the config says to read it (config.md §4)."""
-
-    shape: str
-    arguments: dict[str, Any]
-    voxel_spacing: float
-    #: The row filter of point formats, templated; or why it could not be.
-    filter_value: str | None
-    filter_error: str | None
-    #: The run's source tomograms at this voxel spacing (the extent points must lie in).
-    tomograms: tuple[str, ...]
-
-
-@dataclass
-class SourceSnapshot(Snapshot):
-    """The bucket snapshot's fields (listing of the input root, prefetched objects and headers, the
-    entities) plus what the config's walk found."""
-
-    config_path: str = ""
-    #: The config could be loaded (else only SRC-CONFIG-VALID runs, and says why).
-    config_loaded: bool = False
-    #: ``validate_file`` findings: (severity, line).
-    config_problems: list[tuple[str, str]] = field(default_factory=list)
-    source_root: str = ""
-    #: Deposition, dataset and run entries that matched nothing or could not be run.
-    top_problems: list[str] = field(default_factory=list)
-    #: Run entity path (``{dataset}/{run}``) -> what was found for it.
-    runs: dict[str, SourceRun] = field(default_factory=dict)
-    #: Volume and annotation entities -> :class:`VolumeSource` / :class:`AnnotationSource`.
-    details: dict[Entity, Any] = field(default_factory=dict)
-    #: Source entries not run: their destination finders need an existing output (``--output-bucket``).
-    unchecked: list[str] = field(default_factory=list)
-    #: The name filters of the session, for messages (``--filter-run-name TS_00[12]``).
-    filters: list[str] = field(default_factory=list)
 
 
 def _short(error: BaseException) -> str:
@@ -397,47 +323,17 @@ def _config_problem(problem: Problem) -> str:
     return f"line {problem.line}: {text}" if problem.line is not None else text
 
 
-def _prefetch(bucket: Bucket, snapshot: SourceSnapshot) -> None:
-    """Fetch the mdoc and tilt-angle files and small annotation files whole, and the MRC headers of
-    the volumes, masks and gains, at once (many requests in flight)."""
-    whole: set[str] = set()
-    headers: set[str] = set()
-    for run in snapshot.runs.values():
-        whole.update(run.paths("collection_metadata"), *run.rawtilts.values())
-        headers.update(key for key in run.paths("gain") if key.lower().endswith(".mrc"))
-    for entity, detail in snapshot.details.items():
-        if isinstance(detail, VolumeSource) or detail.shape in MASK_SHAPES:
-            headers.add(entity.path)
-        elif detail.shape in TEXT_SHAPES:
-            whole.add(entity.path)
-    requests: list[tuple[str, int | None, int | None]] = []
-    for key in sorted(whole | headers):
-        info = snapshot.listing.get(key)
-        if info is None:
-            continue  # a directory (a .zarr source) or a key outside the listed root
-        if key in headers:
-            requests.append((key, 0, min(HEADER_SIZE, info.size)))
-        elif info.size <= TEXT_SIDECAR_MAX_BYTES:
-            requests.append((key, None, None))
-    for (key, start, _), result in zip(requests, bucket.read_many(requests), strict=True):
-        if isinstance(result, StorageError):
-            snapshot.fetch_errors[key] = result.problem
-        elif start is None:
-            snapshot.objects[key] = result
-        else:
-            snapshot.mrc_headers[key] = result
-
-
-def discover_sources(
+def plan_sources(
     bucket: Bucket,
     config_path: str | Path,
     *,
     options: IngestOptions | None = None,
     output: Bucket | None = None,
 ) -> SourceSnapshot:
-    """Validate and walk the config against the input ``bucket``; find every source entity and
-    prefetch what the checks read. A config that cannot be loaded gives a snapshot with the config
-    entity only (SRC-CONFIG-VALID reports why); nothing here raises for bad input."""
+    """Validate the config and walk it over the input ``bucket`` (``output``: the existing output that
+    destination finders search; without one they are not run): every source entity it would ingest, and every
+    source entry that finds nothing. A config that cannot be loaded gives a snapshot with the config entity only
+    (SRC-CONFIG-VALID reports why); nothing here raises for bad input."""
     snapshot = SourceSnapshot(bucket_url=bucket.url, endpoint_url=bucket.endpoint_url, config_path=str(config_path))
     options = options or IngestOptions()
     snapshot.filters = [
@@ -457,7 +353,7 @@ def discover_sources(
     settings = config.get("standardization_config")
     root = settings.get("source_prefix") if isinstance(settings, dict) else None
     snapshot.source_root = str(root or "").strip("/")
-    _list(bucket, snapshot, snapshot.source_root, f"input {snapshot.source_root or '(bucket root)'}")
+    list_source_root(bucket, snapshot)
     with tempfile.TemporaryDirectory(prefix="cryoet-sources-") as empty:
         ingestion = Ingestion(
             config,
@@ -471,5 +367,4 @@ def discover_sources(
         for deposition in walk.children("deposition", None):
             walk.visit(deposition)
     snapshot.entities |= {kind: sorted(entities) for kind, entities in walk.found.items() if entities}
-    _prefetch(bucket, snapshot)
     return snapshot

@@ -1,27 +1,34 @@
-"""The options of ``pytest --ingestion-config CONFIG --input-bucket URL`` and what the session does with them.
+"""``pytest --ingestion-config CONFIG --input-bucket URL``: check a lab's upload before ingesting it (SRC-* checks).
 
-``data_validation/plugin.py`` adds these options to its own group and, when ``--ingestion-config`` is given,
-opens the input bucket instead of ``--bucket`` and discovers with :meth:`SourceRequest.discover` instead of
-listing datasets; everything else (snapshot hand-off to xdist workers, parametrization, verdicts, waivers,
-I/O accounting) is the bucket suite's.
+The ingestion app's pytest plugin (entry point ``cryoet_ingest_sources``, beside the suite's): it adds these options
+to the suite's option group and, when ``--ingestion-config`` is given, offers the validation suite a source session
+(:mod:`data_validation.source.session`) whose source entities the app plans (:func:`importers.ingest.sources.
+plan_sources`). The suite does the rest as for a bucket.
+
+pytest imports this module at every start-up: only pytest is imported here, the app and the suite when the
+options ask for them.
 """
 
 from __future__ import annotations
 
+import functools
 import re
-from dataclasses import dataclass
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import pytest
 
-from data_validation.source import checks  # noqa: F401  (registers the SRC-* checks)
-from data_validation.source.discovery import SourceSnapshot, discover_sources
-from importers.ingest.entities.context import IngestOptions
-from importers.ingest.entities.tree import NAME_FILTERED
-from importers.storage import Bucket
+if TYPE_CHECKING:
+    from data_validation.source.session import SourceSession
+    from data_validation.source.snapshot import SourceSnapshot
+    from importers.storage import Bucket
 
 
-def add_options(group: pytest.OptionGroup) -> None:
+@pytest.hookimpl(trylast=True)  # the suite's plugin creates the option group first
+def pytest_addoption(parser: pytest.Parser) -> None:
+    from importers.ingest.entities.tree import NAME_FILTERED  # standard library only: cheap at start-up
+
+    group = parser.getgroup("cryoet")
     group.addoption(
         "--ingestion-config",
         dest="cryoet_ingestion_config",
@@ -57,28 +64,22 @@ def add_options(group: pytest.OptionGroup) -> None:
             )
 
 
-@dataclass(frozen=True)
-class SourceRequest:
-    """A source session: the config, where its sources are, and the importer's options."""
+@pytest.hookimpl(tryfirst=True)  # the suite's pytest_configure looks for the offered session
+def pytest_configure(config: pytest.Config) -> None:
+    session = _session(config)
+    if session is not None:
+        from data_validation.source.session import offer
 
-    config_path: Path
-    input_bucket: str
-    output_bucket: str | None
-    endpoint_url: str | None
-    options: IngestOptions
-
-    def discover(self, bucket: Bucket) -> SourceSnapshot:
-        output = None
-        if self.output_bucket:
-            output = Bucket(self.output_bucket, endpoint_url=self.endpoint_url, read_only=True)
-        return discover_sources(bucket, self.config_path, options=self.options, output=output)
+        offer(config, session)
 
 
 def _patterns(config: pytest.Config, verb: str) -> dict[str, list[str]]:
+    from importers.ingest.entities.tree import NAME_FILTERED
+
     return {kind: patterns for kind in NAME_FILTERED if (patterns := config.getoption(f"cryoet_{verb}_{kind}"))}
 
 
-def request(config: pytest.Config) -> SourceRequest | None:
+def _session(config: pytest.Config) -> SourceSession | None:
     """The source session the options ask for; None without ``--ingestion-config``. A usage error for
     options that do not go together, a missing config file or a bad name filter."""
     path = config.getoption("cryoet_ingestion_config")
@@ -101,11 +102,31 @@ def request(config: pytest.Config) -> SourceRequest | None:
         except re.error as error:
             raise pytest.UsageError(f"bad name filter {pattern!r}: {error}") from None
     output = config.getoption("cryoet_output_bucket")
-    endpoint = config.getoption("cryoet_endpoint_url")
     if output:
+        from importers.storage import Bucket
+
         try:
-            Bucket(output, endpoint_url=endpoint, read_only=True)
+            Bucket(output, endpoint_url=config.getoption("cryoet_endpoint_url"), read_only=True)
         except ValueError as error:
             raise pytest.UsageError(str(error)) from None
-    options = IngestOptions(dry_run=True, name_filters=filters, name_excludes=excludes)
-    return SourceRequest(Path(path), config.getoption("cryoet_input_bucket"), output, endpoint, options)
+    from data_validation.source.session import SourceSession
+
+    return SourceSession(config.getoption("cryoet_input_bucket"), functools.partial(_plan, config))
+
+
+def _plan(config: pytest.Config, bucket: Bucket) -> SourceSnapshot:
+    """The app's plan of the config's sources in the input ``bucket``, with the session's options."""
+    from importers.ingest.entities.context import IngestOptions
+    from importers.ingest.sources import plan_sources
+    from importers.storage import Bucket
+
+    output = config.getoption("cryoet_output_bucket")
+    options = IngestOptions(
+        dry_run=True, name_filters=_patterns(config, "filter"), name_excludes=_patterns(config, "exclude")
+    )
+    return plan_sources(
+        bucket,
+        Path(config.getoption("cryoet_ingestion_config")),
+        options=options,
+        output=Bucket(output, endpoint_url=config.getoption("cryoet_endpoint_url"), read_only=True) if output else None,
+    )
