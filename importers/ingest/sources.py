@@ -21,7 +21,6 @@ from dataclasses import replace
 from pathlib import Path
 from typing import Any
 
-from data_validation.entities import Entity
 from data_validation.registry import EntityKind
 from data_validation.source.snapshot import (
     AnnotationSource,
@@ -64,7 +63,7 @@ class _Walk:
         #: upload, not about what the user chose to check.
         options = replace(ingestion.options, name_filters={}, name_excludes={})
         self.unfiltered = replace(ingestion, options=options)
-        self.found: dict[EntityKind, set[Entity]] = {kind: set() for kind in EntityKind}
+        self.found: dict[EntityKind, set[SourceEntity]] = {kind: set() for kind in EntityKind}
 
     # -- bookkeeping ---------------------------------------------------------------------
 
