@@ -30,8 +30,8 @@ from pathlib import Path
 
 import boto3
 
-from importers.sample import write_sample
-from importers.standardize import standardize_config
+from importers.ingest.sample import write_sample
+from importers.ingest.standardize import standardize_config
 from tests.s3_proxy import S3Proxy
 
 REPO = Path(__file__).resolve().parents[1]

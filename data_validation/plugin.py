@@ -8,13 +8,12 @@ imports nothing heavy: the session (discovery, the checks, the engine, the repor
 from __future__ import annotations
 
 import os
-from pathlib import Path
 
 import pytest
 
 from data_validation.registry import EntityKind, Tier
+from data_validation.suite import SUITE_PATH
 
-SUITE_PATH = Path(__file__).with_name("suite.py")
 DEFAULT_BUCKET = "s3://cryoet-data-portal-staging"
 #: Defaults shown in --help; the session takes the same values from the modules that own them.
 DEFAULT_SAMPLE_CHUNKS = 2
@@ -122,9 +121,6 @@ def pytest_addoption(parser: pytest.Parser) -> None:
         help="write one JSON line per check and entity: code, status, severity, entity, message, requests, "
         "bytes, duration (docs/reports.md)",
     )
-    from data_validation.source import plugin as source_plugin
-
-    source_plugin.add_options(group)
 
 
 def dataset_ids(config: pytest.Config) -> list[str]:
@@ -140,10 +136,13 @@ def pytest_configure(config: pytest.Config) -> None:
     for tier in Tier:
         config.addinivalue_line("markers", f"{tier.name.lower()}: checks of the {tier.name} I/O tier")
     config.addinivalue_line("markers", "db: database consistency checks (need --db-url or the embedded database)")
-    if dataset_ids(config) or config.getoption("cryoet_ingestion_config"):
+    from data_validation.source.session import offered
+
+    datasets = dataset_ids(config)
+    if datasets or offered(config) is not None:
         from data_validation import session
 
-        session.start(config)
+        session.start(config, datasets)
 
 
 @pytest.hookimpl(trylast=True)

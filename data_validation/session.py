@@ -29,13 +29,13 @@ from data_validation.checks import CheckContext
 from data_validation.database import DatabaseTarget, is_database_check
 from data_validation.engine import Case, Engine, cases, discovery_results
 from data_validation.outcomes import DISCOVERY_CODE, Result, Verdict, VerdictStatus, judge
-from data_validation.plugin import SUITE_PATH, dataset_ids
 from data_validation.reader import ObjectReader
 from data_validation.registry import Severity, Tier
 from data_validation.results import JsonlWriter, make_record
 from data_validation.sampling import SampleSettings
 from data_validation.snapshot import Snapshot, discover
-from data_validation.source import plugin as source_plugin
+from data_validation.source.session import offered
+from data_validation.suite import SUITE_PATH
 from data_validation.waivers import Waiver, WaiverError, load_waivers
 from importers.db.connect import DatabaseError, resolve_url
 from importers.db.mapping import DEFAULT_HTTPS_PREFIX
@@ -75,9 +75,10 @@ def settings_of(config: pytest.Config) -> Settings:
         raise pytest.UsageError(str(error)) from None
 
 
-def start(config: pytest.Config) -> None:
-    """Discover what to check and register the session; option problems are one-line usage errors."""
-    sources = source_plugin.request(config)
+def start(config: pytest.Config, dataset_ids: list[str]) -> None:
+    """Discover what to check (``dataset_ids`` in the bucket, or the sources offered by the ingestion app) and
+    register the session; option problems are one-line usage errors."""
+    sources = offered(config)
     settings = settings_of(config)
     try:
         bucket = Bucket(
@@ -93,7 +94,7 @@ def start(config: pytest.Config) -> None:
     else:
         snapshot = discover(
             bucket,
-            dataset_ids(config),
+            dataset_ids,
             run_glob=config.getoption("cryoet_run_glob"),
             voxel_spacing_glob=config.getoption("cryoet_voxel_spacing_glob"),
         )

@@ -11,13 +11,13 @@ import sys
 #: module of the command being run is imported (the others pull in heavy libraries: SQLAlchemy,
 #: scikit-learn, pydantic), except for ``--help``, which lists them all.
 COMMAND_MODULES: dict[str, tuple[str, ...]] = {
-    "importers.sample": ("sample",),
-    "importers.standardize": ("standardize",),
-    "importers.config.commands": ("validate-config", "migrate-config", "export-schemas"),
-    "importers.db.commands": ("db-init", "db-import"),
+    "importers.ingest.sample": ("sample",),
+    "importers.ingest.standardize": ("standardize",),
+    "importers.ingest.config.commands": ("validate-config", "migrate-config", "export-schemas"),
+    "importers.ingest.db_import.commands": ("db-init", "db-import"),
     "data_validation.catalog": ("checks",),
     "data_validation.audit": ("audit",),
-    "importers.sync": ("sync",),
+    "importers.ingest.sync": ("sync",),
 }
 
 

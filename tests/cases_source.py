@@ -19,8 +19,8 @@ import mrcfile
 import numpy as np
 import yaml
 
-from importers.config import load_config
 from importers.formats.mdoc import parse_mdoc
+from importers.ingest.config import load_config
 from tests.conftest import REPO_ROOT
 from tests.corruptions import Corruption, all_of, append_bytes, delete, patch_mrc_header, read_mrc_field, write_file
 

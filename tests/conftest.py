@@ -130,7 +130,7 @@ def upload_tree(local: Path, bucket_url: str) -> None:
 @pytest.fixture(scope="session")
 def sample_source(tmp_path_factory: pytest.TempPathFactory) -> Path:
     """The sample source dataset (2 small runs), written once per session."""
-    from importers.sample import write_sample
+    from importers.ingest.sample import write_sample
 
     root = tmp_path_factory.mktemp("sample-source")
     write_sample(root, runs=2, size=16, seed=7)
@@ -142,7 +142,7 @@ def clean_tree(sample_source: Path, tmp_path_factory: pytest.TempPathFactory) ->
     """The sample standardized into a local bucket folder, once per session (treat as read-only)."""
     import io
 
-    from importers.standardize import standardize_config
+    from importers.ingest.standardize import standardize_config
 
     output = tmp_path_factory.mktemp("clean-bucket")
     status, ingestion = standardize_config(

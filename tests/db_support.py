@@ -13,8 +13,8 @@ from psycopg2 import sql
 
 from importers.db import schema
 from importers.db.connect import open_engine
-from importers.db.load import Summary, import_dataset
 from importers.db.mapping import Urls, map_dataset
+from importers.ingest.db_import.load import Summary, import_dataset
 from importers.storage import Bucket
 from tests.conftest import shared_dir
 

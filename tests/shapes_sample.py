@@ -162,8 +162,8 @@ def write_config(path: Path) -> Path:
 def build(root: Path) -> Path:
     """Write the sample source with the extra files under ``root/source`` and standardize it into
     ``root/output``; returns the output folder."""
-    from importers.sample import write_sample
-    from importers.standardize import standardize_config
+    from importers.ingest.sample import write_sample
+    from importers.ingest.standardize import standardize_config
 
     source = root / "source"
     written = write_sample(source, runs=2, size=16, seed=7)

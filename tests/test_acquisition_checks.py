@@ -11,9 +11,9 @@ import json
 from pathlib import Path
 
 from data_validation.engine import Result, Status, validate
-from importers.entities.alignment import aretomo_sections
 from importers.formats.alignment_files import parse_aln
 from importers.formats.mdoc import parse_mdoc
+from importers.ingest.entities.alignment import aretomo_sections
 from importers.storage import Bucket
 from tests import corruptions as acq
 

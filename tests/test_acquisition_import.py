@@ -15,10 +15,10 @@ import pytest
 import yaml
 import zarr
 
-from importers.entities.context import IngestOptions
-from importers.entities.templating import TemplateError, expand_metadata
 from importers.formats.mrc import parse_header
-from importers.standardize import standardize_config
+from importers.ingest.entities.context import IngestOptions
+from importers.ingest.entities.templating import TemplateError, expand_metadata
+from importers.ingest.standardize import standardize_config
 from tests.conftest import REPO_ROOT, shared_dir, upload_tree
 
 SAMPLE_CONFIG = REPO_ROOT / "dataset_configs" / "10001.yaml"

@@ -17,11 +17,11 @@ import yaml
 import zarr
 
 from importers import layout
-from importers.config.models import METADATA_MODELS
-from importers.entities.context import IngestOptions
 from importers.formats import ndjson
 from importers.formats.mrc import parse_header
-from importers.standardize import standardize_config
+from importers.ingest.entities.context import IngestOptions
+from importers.ingest.standardize import standardize_config
+from importers.metadata.models import METADATA_MODELS
 from importers.storage import Bucket
 from tests.conftest import shared_dir, upload_tree
 

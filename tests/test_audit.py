@@ -30,7 +30,7 @@ CHANGED_CHUNK = f"{CHANGED_TOMOGRAM}/TS_001.zarr/0/0/0/0"
 @pytest.fixture(scope="module")
 def three_datasets(sample_source: Path, tmp_path_factory: pytest.TempPathFactory) -> Path:
     """The sample standardized as datasets 10001, 10002 and 10003 (one deposition) into one bucket."""
-    from importers.standardize import standardize_config
+    from importers.ingest.standardize import standardize_config
 
     bucket = tmp_path_factory.mktemp("three-datasets") / "bucket"
     configs = tmp_path_factory.mktemp("configs")

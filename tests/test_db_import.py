@@ -16,8 +16,8 @@ from data_validation.database import DatabaseTarget, is_database_check
 from data_validation.engine import Status, validate
 from importers.cli import main
 from importers.db import connect, schema
-from importers.db.load import ImportFailed, import_dataset
 from importers.db.mapping import MappingError, Urls, map_dataset
+from importers.ingest.db_import.load import ImportFailed, import_dataset
 from importers.storage import Bucket
 from tests.conftest import upload_tree
 from tests.corruptions import edit_json

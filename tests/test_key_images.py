@@ -15,10 +15,10 @@ import pytest
 import yaml
 from PIL import Image
 
-from importers.entities.context import IngestOptions
 from importers.formats import key_images
 from importers.formats.images import image_size
-from importers.standardize import standardize_config
+from importers.ingest.entities.context import IngestOptions
+from importers.ingest.standardize import standardize_config
 from importers.storage import Bucket
 from tests.conftest import REPO_ROOT, shared_dir, upload_tree
 

@@ -12,10 +12,11 @@ import pytest
 import zarr
 
 from importers.cli import main
-from importers.entities.context import Entity, Ingestion, IngestOptions
-from importers.entities.images import StoredTomogram
-from importers.entities.viewer import annotation_layers, coarsest_level_slab, tomogram_viewer_state
 from importers.formats import neuroglancer
+from importers.ingest.entities.context import Ingestion, IngestOptions
+from importers.ingest.entities.images import StoredTomogram
+from importers.ingest.entities.tree import Entity
+from importers.ingest.entities.viewer import annotation_layers, coarsest_level_slab, tomogram_viewer_state
 from importers.storage import Bucket
 from tests.conftest import REPO_ROOT, shared_dir
 from tests.test_key_images import REFERENCE_PREFIX, REFERENCE_SPACING, reference_run

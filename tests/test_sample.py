@@ -1,4 +1,4 @@
-"""The sample source-dataset generator (importers/sample.py) and its config (dataset_configs/10001.yaml)."""
+"""The sample source-dataset generator (importers/ingest/sample.py) and its config (dataset_configs/10001.yaml)."""
 
 from __future__ import annotations
 
@@ -14,9 +14,9 @@ import mrcfile
 import numpy as np
 import pytest
 
-from importers import sample as sample_module
-from importers.config import load_config
-from importers.sample import (
+from importers.ingest import sample as sample_module
+from importers.ingest.config import load_config
+from importers.ingest.sample import (
     DOSE_PER_TILT,
     EXPOSURE_TIME,
     PIXEL_SIZE,

@@ -14,7 +14,8 @@ from data_validation.engine import Result, Status
 from data_validation.registry import NOT_APPLICABLE, REGISTRY
 from data_validation.source import is_source_check
 from data_validation.source.validate import validate_sources
-from importers.entities.context import IngestOptions
+from importers.ingest.entities.context import IngestOptions
+from importers.ingest.sources import plan_sources
 from importers.storage import Bucket
 from tests import cases_source
 from tests.cases_source import CONFIG_NAME, RUN, SOURCE, extend_source
@@ -26,7 +27,8 @@ SAMPLE_CONFIG = REPO_ROOT / "dataset_configs" / CONFIG_NAME
 
 
 def _results(root: Path, config: Path, **options: dict[str, list[str]]) -> list[Result]:
-    return validate_sources(Bucket(str(root), read_only=True), config, options=IngestOptions(**options))
+    bucket = Bucket(str(root), read_only=True)
+    return validate_sources(bucket, plan_sources(bucket, config, options=IngestOptions(**options)))
 
 
 def _failures(results: list[Result]) -> list[Result]:
@@ -158,7 +160,7 @@ def test_name_filters_narrow_the_runs(sample_source: Path) -> None:
 
 def test_only_headers_of_the_volumes_are_read(sample_source: Path) -> None:
     bucket = Bucket(str(sample_source), read_only=True)
-    validate_sources(bucket, SAMPLE_CONFIG)
+    validate_sources(bucket, plan_sources(bucket, SAMPLE_CONFIG))
     volumes = sum(path.stat().st_size for path in (sample_source / SOURCE).rglob("*.mrc"))
     texts = sum(path.stat().st_size for path in (sample_source / SOURCE).rglob("*") if path.suffix != ".mrc")
     assert bucket.stats.snapshot()["bytes_read"] <= texts + 6 * 1024 < volumes
@@ -269,6 +271,7 @@ def test_destination_finders_need_an_output_bucket(extended: tuple[Path, Path], 
     for run in ("TS_001", "TS_002"):
         (output / "10001" / run).mkdir(parents=True)
         (output / "10001" / run / "run_metadata.json").write_text("{}")
-    results = validate_sources(Bucket(str(root), read_only=True), config, output=Bucket(str(output), read_only=True))
+    bucket = Bucket(str(root), read_only=True)
+    results = validate_sources(bucket, plan_sources(bucket, config, output=Bucket(str(output), read_only=True)))
     assert not _failures(results), [f.line() for f in _failures(results)]
     shutil.rmtree(output)

@@ -10,9 +10,9 @@ import pytest
 import zarr
 
 from importers.cli import main
-from importers.entities.context import IngestOptions
 from importers.formats.mrc import parse_header
-from importers.standardize import standardize_config
+from importers.ingest.entities.context import IngestOptions
+from importers.ingest.standardize import standardize_config
 from importers.storage import Bucket
 from tests.conftest import REPO_ROOT, upload_tree
 

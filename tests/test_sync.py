@@ -10,8 +10,8 @@ import boto3
 import pytest
 
 from importers.cli import main
+from importers.ingest.sync import WRITER_PART_SIZE, Digest, Item, format_bytes, part_sizes_for, verify
 from importers.storage import Bucket, StorageError
-from importers.sync import WRITER_PART_SIZE, Digest, Item, format_bytes, part_sizes_for, verify
 from tests.conftest import upload_tree
 
 MIB = 1 << 20

@@ -19,11 +19,12 @@ from data_validation.entities import Entity
 from data_validation.reader import Unreadable
 from data_validation.registry import EntityKind, Tier, check, fail, fail_summary, not_applicable, register, skip
 from importers import layout
-from importers.config.models import PATTERNS
-from importers.config.rules import author_roles
-from importers.entities.annotation import CAPTION_LISTS, _object_slug, identity
 from importers.enums import AnnotationFileFormat, AnnotationMethodType, AnnotationShape, MethodLinkType, values
 from importers.formats.omezarr import ZarrFormatError, read_multiscales
+from importers.metadata.computed import CAPTION_LISTS
+from importers.metadata.identity import annotation_identity, object_slug
+from importers.metadata.models import PATTERNS
+from importers.metadata.rules import author_roles
 
 #: The portal finds annotation metadata with this glob (layout.md §3); data files never match it.
 METADATA_GLOB = "*[0-9].json"
@@ -193,8 +194,7 @@ def _field_problems(document: dict[str, Any]) -> Iterator[str]:
     elif not all(isinstance(a, dict) and isinstance(a.get("name"), str) and a["name"] for a in authors):
         yield "an author has no name"
     else:
-        wrapped = {"annotations": [{"metadata": document}]}
-        yield from (finding.message for finding in author_roles(wrapped) if finding.severity == "error")
+        yield from (finding.message for finding in author_roles(document) if finding.severity == "error")
 
 
 @check(
@@ -226,7 +226,11 @@ def annotation_ingest_id(context: CheckContext, annotation: Entity) -> None:
     ingest_id = document.get("annotation_ingest_id")
     if not isinstance(ingest_id, str) or not INGEST_ID.match(ingest_id):
         fail(f"annotation_ingest_id {ingest_id!r} does not match {INGEST_ID.pattern}", observed=ingest_id)
-    twins = [k for k, d in _spacing_annotations(context, annotation) if k != key and identity(d) == identity(document)]
+    twins = [
+        k
+        for k, d in _spacing_annotations(context, annotation)
+        if k != key and annotation_identity(d) == annotation_identity(document)
+    ]
     if twins:
         fail(
             f"{twins} share annotation_ingest_id {ingest_id!r}, deposition {document.get('deposition_id')} and "
@@ -317,7 +321,7 @@ def _expected_path(annotation: Entity, document: dict[str, Any], entry: dict[str
         return layout.build(
             "annotation_file",
             **dict(annotation.fields),
-            slug=_object_slug(document),
+            slug=object_slug(document),
             version=layout.version_slug(document.get("version")),
             shape_suffix=suffix,
             ext=file_format,
@@ -335,7 +339,7 @@ def _expected_path(annotation: Entity, document: dict[str, Any], entry: dict[str
 def annotation_file_naming(context: CheckContext, annotation: Entity) -> None:
     key, document = annotation_document(context, annotation)
     try:
-        stem = f"{_object_slug(document)}-{layout.version_slug(document.get('version'))}"
+        stem = f"{object_slug(document)}-{layout.version_slug(document.get('version'))}"
     except ValueError as error:
         fail(f"{key}: cannot derive the annotation's file names: {error}")
     if key != annotation.key(f"{stem}.json"):

@@ -10,9 +10,9 @@ from data_validation.checks.images import key_photo_problems
 from data_validation.entities import Entity
 from data_validation.registry import EntityKind, Severity, Tier, check, fail
 from importers import layout
-from importers.config.rules import sample_type as sample_type_rule
-from importers.entities.simple import ONTOLOGY_KEYS
 from importers.enums import SampleType, values
+from importers.metadata.computed import ONTOLOGY_KEYS
+from importers.metadata.rules import sample_type as sample_type_rule
 
 #: Id patterns of the dataset's ontology objects (metadata.md §3); placeholders are always allowed.
 ONTOLOGY_ID_PATTERNS = {
@@ -72,7 +72,7 @@ def dataset_sample_type(context: CheckContext, dataset: Entity) -> None:
     kind = document.get("sample_type")
     if kind not in values(SampleType):
         fail(f"sample_type {kind!r} is not one of {sorted(values(SampleType))}", observed=kind)
-    problems = [finding.message for finding in sample_type_rule({"datasets": [{"metadata": document}]})]
+    problems = [finding.message for finding in sample_type_rule(document)]
     for key, pattern in ONTOLOGY_ID_PATTERNS.items():
         value = document.get(key)
         identifier = value.get("id") if isinstance(value, dict) else None

@@ -36,9 +36,9 @@ from data_validation.entities import Entity
 from data_validation.reader import Unreadable
 from data_validation.registry import EntityKind, Severity, Tier, check, fail, fail_summary
 from importers import layout
-from importers.entities.frames import frame_records
 from importers.formats.mrc import MrcHeader
 from importers.formats.tiff import TiffPage, read_pages_many
+from importers.metadata.computed import frame_records
 
 RUN = EntityKind.RUN
 ALLOWED_EXTENSIONS = (".mrc", ".tif", ".tiff", ".eer", ".mrc.bz2", ".gain")

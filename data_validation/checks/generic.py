@@ -14,8 +14,8 @@ from data_validation.reader import Unreadable
 from data_validation.registry import EntityKind, Severity, Tier, check, fail, fail_summary
 from data_validation.snapshot import DEPOSITIONS_PREFIX, is_metadata_json
 from importers import layout
-from importers.config.models import METADATA_MODELS
-from importers.config.rules import author_roles, date_order
+from importers.metadata.models import METADATA_MODELS
+from importers.metadata.rules import author_roles, date_order
 
 #: Keys whose values are bucket paths (layout.md §5), with the ones holding lists or mappings of paths.
 PATH_KEYS = {
@@ -32,12 +32,7 @@ PATH_KEYS = {
     "frames_acquisition_file",
 }
 PATH_CONTAINERS = {"key_photo", "key_photos", "files", "frames"}
-AUTHORED_KINDS = {
-    "deposition": "depositions",
-    "dataset": "datasets",
-    "tomogram": "tomograms",
-    "annotation": "annotations",
-}
+AUTHORED_KINDS = ("deposition", "dataset", "tomogram", "annotation")
 ENTITY_DIRS = ("TiltSeries", "Alignments", "Tomograms", "Annotations", "Images")
 
 
@@ -170,11 +165,11 @@ def referenced_depositions_exist(context: CheckContext, dataset: Entity) -> None
     fail_summary([f"{d} (referenced by {key})" for d, key in missing.items()], "depositions have no metadata")
 
 
-def _authored(context: CheckContext, entity: Entity) -> Iterator[tuple[str, str, dict[str, Any]]]:
+def _authored(context: CheckContext, entity: Entity) -> Iterator[tuple[str, dict[str, Any]]]:
     prefix = entity.path
     for key, kind, document in context.metadata_documents(prefix):
         if kind in AUTHORED_KINDS:
-            yield key, kind, document
+            yield key, document
 
 
 @check(
@@ -185,15 +180,14 @@ def _authored(context: CheckContext, entity: Entity) -> Iterator[tuple[str, str,
 )
 def authors_rule(context: CheckContext, dataset: Entity) -> None:
     problems = []
-    for key, kind, document in _authored(context, dataset):
+    for key, document in _authored(context, dataset):
         authors = document.get("authors")
         if not isinstance(authors, list) or not authors:
             problems.append(f"{key}: authors missing or empty")
             continue
         if not all(isinstance(a, dict) and isinstance(a.get("name"), str) and a["name"] for a in authors):
             problems.append(f"{key}: an author has no name")
-        wrapped = {AUTHORED_KINDS[kind]: [{"metadata": document}]}
-        problems += [f"{key}: {finding.message}" for finding in author_roles(wrapped) if finding.severity == "error"]
+        problems += [f"{key}: {finding.message}" for finding in author_roles(document) if finding.severity == "error"]
     fail_summary(problems, "author lists break the rule")
 
 
@@ -208,7 +202,7 @@ DATE = re.compile(r"^\d{4}-\d{2}-\d{2}$")
 )
 def dates_rule(context: CheckContext, dataset: Entity) -> None:
     errors, warnings = [], []
-    for key, kind, document in _authored(context, dataset):
+    for key, document in _authored(context, dataset):
         dates = document.get("dates")
         if not isinstance(dates, dict):
             errors.append(f"{key}: dates missing")
@@ -216,7 +210,7 @@ def dates_rule(context: CheckContext, dataset: Entity) -> None:
         for name in ("deposition_date", "release_date", "last_modified_date"):
             if not (isinstance(dates.get(name), str) and DATE.match(dates[name])):
                 errors.append(f"{key}: {name} = {dates.get(name)!r}")
-        for finding in date_order({AUTHORED_KINDS[kind]: [{"metadata": document}]}):
+        for finding in date_order(document):
             (errors if finding.severity == "error" else warnings).append(f"{key}: {finding.message}")
     fail_summary(errors, "date problems")
     if warnings:

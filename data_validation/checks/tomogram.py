@@ -13,9 +13,9 @@ from data_validation.checks.volumes import FAMILIES
 from data_validation.entities import Entity
 from data_validation.registry import EntityKind, Severity, Tier, check, fail
 from importers import layout
-from importers.entities.tomogram import identity
 from importers.enums import FiducialAlignmentStatus, Processing, ReconstructionMethod, values
 from importers.formats.images import image_size
+from importers.metadata.identity import tomogram_identity
 
 TOMOGRAM = next(family for family in FAMILIES if family.prefix == "TOMO")
 
@@ -161,7 +161,11 @@ def tomogram_identity_unique(context: CheckContext, tomogram: Entity) -> None:
     key_of = dict(_run_tomograms(context, tomogram))
     if mine not in key_of:
         return
-    twins = [key for key, document in key_of.items() if key != mine and identity(document) == identity(key_of[mine])]
+    twins = [
+        key
+        for key, document in key_of.items()
+        if key != mine and tomogram_identity(document) == tomogram_identity(key_of[mine])
+    ]
     if twins:
         fail(f"same identity as {twins}", observed=twins)
 

@@ -2,8 +2,9 @@
 
 ``pytest --ingestion-config CONFIG --input-bucket URL`` runs the same suite as ``pytest --dataset``, on other
 entities: the config, its runs and their source volumes and annotation files (the ``source_*`` entity kinds).
-``discovery`` walks the config's entity tree with the importer's own finders in the controlling process,
-``checks`` registers the ``SRC-*`` checks, ``plugin`` adds the options and hands discovery to the session.
+The ingestion app plans them (its pytest plugin ``importers/ingest/preflight.py`` walks the config with the
+importer's own finders in the controlling process) and fills ``snapshot``'s plain-data types; ``session`` is how
+it hands them to the suite, ``checks`` registers the ``SRC-*`` checks and ``validate`` runs them outside pytest.
 """
 
 from __future__ import annotations

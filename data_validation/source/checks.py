@@ -1,4 +1,4 @@
-"""The pre-ingest source checks (checks.md §20): ``SRC-*``, on the entities ``discovery`` found.
+"""The pre-ingest source checks (checks.md §20): ``SRC-*``, on the source entities the ingestion app planned.
 
 Codes follow the bucket suite's with a ``SRC-`` prefix where they instantiate it (SRC-SUITES): the shared MRC
 header suite as ``SRC-TS-MRC-*`` / ``SRC-TOMO-MRC-*`` (the functions of ``checks/volumes.py`` with a source
@@ -31,13 +31,7 @@ from data_validation.checks.volumes import INPUT_OWNERS, MRC_SUITE, SUITE, Volum
 from data_validation.entities import Entity
 from data_validation.reader import Unreadable
 from data_validation.registry import EntityKind, Severity, Tier, check, fail, not_applicable, register, skip
-from data_validation.source.discovery import (
-    MRC_STACK_EXTENSIONS,
-    AnnotationSource,
-    SourceRun,
-    SourceSnapshot,
-    VolumeSource,
-)
+from data_validation.source.snapshot import AnnotationSource, SourceRun, SourceSnapshot, VolumeSource
 from importers.formats.mdoc import Mdoc, parse_mdoc
 from importers.formats.mrc import MrcHeader
 from importers.formats.ndjson import RECORD_TYPES
@@ -51,6 +45,8 @@ RUN = EntityKind.SOURCE_RUN
 TILTSERIES = EntityKind.SOURCE_TILTSERIES
 ANNOTATION = EntityKind.SOURCE_ANNOTATION
 
+#: Tilt-series stacks the MRC header suite reads (checks.md §20 SRC-TS-FILETYPE; ``.zarr`` is not an MRC).
+MRC_STACK_EXTENSIONS = (".mrc", ".st", ".ali", ".mrcs")
 #: Movie and gain extensions (checks.md §12); the portal converts ``.dm4`` gains, so the input may hold them.
 MOVIE_EXTENSIONS = frozenset({".mrc", ".tif", ".tiff", ".eer", ".mrc.bz2", ".gain"})
 GAIN_EXTENSIONS = MOVIE_EXTENSIONS | {".dm4"}

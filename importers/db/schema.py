@@ -8,6 +8,7 @@ deleted, db.md §5) and, where the checks match rows differently, ``match_key`` 
 from __future__ import annotations
 
 import datetime as dt
+from collections.abc import Iterable, Iterator
 from typing import Any
 
 import sqlalchemy as sa
@@ -491,6 +492,17 @@ def cascading_children(table: sa.Table) -> list[tuple[sa.Table, str]]:
         for fk in child.foreign_keys
         if fk.column.table is table and fk.ondelete == "CASCADE"
     ]
+
+
+#: Ids per IN (...) list: far below SQLite's bound-parameter limit and PostgreSQL's comfort zone.
+CHUNK = 500
+
+
+def chunks(ids: Iterable[int]) -> Iterator[list[int]]:
+    """Ids, sorted, in lists of at most CHUNK (for IN (...) conditions)."""
+    ordered = sorted(ids)
+    for start in range(0, len(ordered), CHUNK):
+        yield ordered[start : start + CHUNK]
 
 
 def create_schema(engine: sa.Engine) -> None:

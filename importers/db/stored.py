@@ -14,7 +14,6 @@ from typing import Any
 import sqlalchemy as sa
 
 from importers.db import schema
-from importers.db.load import chunks
 from importers.db.mapping import identity
 
 #: Depositions are shared by datasets: their rows are read by id, not found below the dataset.
@@ -46,7 +45,7 @@ class StoredRow:
 def _select_in(connection: sa.Connection, table: sa.Table, column: str, ids: Iterable[int]) -> list[dict[str, Any]]:
     return [
         dict(row)
-        for chunk in chunks(ids)
+        for chunk in schema.chunks(ids)
         for row in connection.execute(sa.select(table).where(table.c[column].in_(chunk))).mappings()
     ]
 

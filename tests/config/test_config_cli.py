@@ -9,7 +9,7 @@ from pathlib import Path
 
 import pytest
 
-from importers.config.commands import register
+from importers.ingest.config.commands import register
 from tests.config.paths import DATA, portal_dir
 from tests.conftest import REPO_ROOT
 

@@ -7,9 +7,9 @@ from pathlib import Path
 
 import pytest
 
-from importers.config import ConfigError, load_config
-from importers.config.migrate import STEPS, migrate_data, migrate_file, slug
-from importers.config.models import CONFIG_MODELS
+from importers.ingest.config import ConfigError, load_config
+from importers.ingest.config.migrate import STEPS, migrate_data, migrate_file, slug
+from importers.ingest.config.models import CONFIG_MODELS
 from tests.config.paths import portal_dir
 
 PAIRS = Path(__file__).parent / "data" / "migrate"

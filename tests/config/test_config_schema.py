@@ -7,9 +7,10 @@ from pathlib import Path
 
 import pytest
 
-from importers.config import load_config
-from importers.config.export import SCHEMA_DIR, generate, main, stale_files
-from importers.config.models import CONFIG_MODELS, METADATA_MODELS
+from importers.ingest.config import load_config
+from importers.ingest.config.export import SCHEMA_DIR, generate, main, stale_files
+from importers.ingest.config.models import CONFIG_MODELS
+from importers.metadata.models import METADATA_MODELS
 from tests.config.paths import PORTAL_CONFIGS, portal_dir
 from tests.conftest import shared_dir
 
@@ -27,7 +28,7 @@ METADATA_FILES = {
 
 
 def test_committed_schemas_are_current() -> None:
-    assert stale_files() == [], "run `python -m importers.config.export` and commit schema/"
+    assert stale_files() == [], "run `python -m importers.ingest.config.export` and commit schema/"
 
 
 def test_every_version_and_metadata_kind_is_exported() -> None:

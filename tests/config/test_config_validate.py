@@ -12,9 +12,9 @@ from typing import Any
 import pytest
 import yaml
 
-from importers.config import load_config
-from importers.config.migrate import migrate_file
-from importers.config.validate import Problem, validate_file
+from importers.ingest.config import load_config
+from importers.ingest.config.migrate import migrate_file
+from importers.ingest.config.validate import Problem, validate_file
 from tests.config.paths import DATA, PORTAL_CONFIGS, portal_dir
 from tests.conftest import REPO_ROOT
 

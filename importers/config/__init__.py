@@ -1,5 +1,0 @@
-"""Ingestion config: loading, schema validation and migration (shared/spec/config.md)."""
-
-from importers.config.loader import ConfigError, load_config
-
-__all__ = ["ConfigError", "load_config"]

@@ -1,0 +1,214 @@
+"""``cryoet-ingest standardize``: walk the config's entity tree and write the portal layout.
+
+Children are written before their parent's metadata (layout.md §1), so a folder without its
+metadata JSON is recognisably a partial write. A failing entity is reported with its path and
+the walk goes on with the others; the exit code says whether anything failed.
+"""
+
+from __future__ import annotations
+
+import argparse
+import re
+import sys
+import time
+from collections.abc import Callable
+from pathlib import Path
+from typing import TextIO
+
+from importers.formats.mrc import MrcFormatError
+from importers.ingest.config import ConfigError, load_config
+from importers.ingest.entities.alignment import write_alignment
+from importers.ingest.entities.annotation import prepare_annotation, write_annotation
+from importers.ingest.entities.context import CONFIG_KEYS, Ingestion, IngestOptions
+from importers.ingest.entities.frames import write_collection_metadata, write_frames, write_gain
+from importers.ingest.entities.identified_objects import write_identified_objects
+from importers.ingest.entities.images import note_key_image, write_dataset_keyphoto, write_deposition_keyphoto
+from importers.ingest.entities.metadata import OverwriteRefused
+from importers.ingest.entities.report import Report
+from importers.ingest.entities.simple import write_dataset, write_deposition, write_run
+from importers.ingest.entities.tiltseries import prepare_tiltseries, write_ctf, write_rawtilt, write_tiltseries
+from importers.ingest.entities.tomogram import prepare_tomogram, write_tomogram
+from importers.ingest.entities.tree import CHILDREN, NAME_FILTERED, Entity
+from importers.ingest.entities.viewer import defer_tomogram_views
+from importers.ingest.finders import FinderError
+from importers.storage import Bucket, StorageError
+
+Step = Callable[[Ingestion, Entity], None]
+
+#: What is done for an entity before its children (allocate its id, write its data files).
+PREPARERS: dict[str, Step] = {
+    "tiltseries": prepare_tiltseries,
+    "tomogram": prepare_tomogram,
+    "annotation": prepare_annotation,
+}
+
+#: What is written for an entity once its children are done (its metadata JSON).
+WRITERS: dict[str, Step] = {
+    "deposition": write_deposition,
+    "dataset": write_dataset,
+    "run": write_run,
+    "gain": write_gain,
+    "collection_metadata": write_collection_metadata,
+    "frame": write_frames,
+    "tiltseries": write_tiltseries,
+    "rawtilt": write_rawtilt,
+    "ctf": write_ctf,
+    "alignment": write_alignment,
+    "tomogram": write_tomogram,
+    "annotation": write_annotation,
+    "key_image": note_key_image,
+    "voxel_spacing": defer_tomogram_views,
+    "dataset_keyphoto": write_dataset_keyphoto,
+    "deposition_keyphoto": write_deposition_keyphoto,
+    "identified_object": write_identified_objects,
+}
+
+#: Problems that belong to one entity: reported, and the walk goes on.
+ENTITY_ERRORS = (StorageError, MrcFormatError, FinderError, OverwriteRefused, ValueError, KeyError, OSError)
+
+
+def _attempt(ingestion: Ingestion, what: str, action: Callable[[], object]) -> object | None:
+    try:
+        return action()
+    except ENTITY_ERRORS as error:
+        ingestion.report.failed(what, str(error) or type(error).__name__)
+        return None
+
+
+def _handled(kind: str) -> bool:
+    return kind in PREPARERS or kind in WRITERS or kind in CHILDREN
+
+
+def visit(ingestion: Ingestion, entity: Entity) -> None:
+    """Prepare ``entity``, ingest its children, then write the entity's metadata.
+
+    An entity whose preparation failed has no children written and no metadata. Work that its
+    descendants deferred (``outputs["deferred"]``: what, action) runs after all its children.
+    """
+    own = ingestion if ingestion.options.writes(entity.kind) or ingestion.options.dry_run else ingestion.planning()
+    preparer = PREPARERS.get(entity.kind)
+    if preparer is not None and not _attempt(own, entity.describe(), lambda: preparer(own, entity) or True):
+        return
+    for kind in CHILDREN.get(entity.kind, ()):
+        if not _handled(kind):
+            continue
+        children = _attempt(
+            ingestion, f"{entity.describe()}: finding {kind}s", lambda k=kind: ingestion.find(k, entity)
+        )
+        for child in children or []:
+            visit(ingestion, child)
+    for what, action in entity.outputs.pop("deferred", []):
+        _attempt(ingestion, what, action)
+    writer = WRITERS.get(entity.kind)
+    if writer is not None:
+        _attempt(own, entity.describe(), lambda: writer(own, entity))
+
+
+def standardize(ingestion: Ingestion) -> int:
+    """Run the whole ingestion; 0 if every entity succeeded, 1 otherwise."""
+    started = time.monotonic()
+    depositions = _attempt(ingestion, "finding depositions", lambda: ingestion.find("deposition", None))
+    for deposition in depositions or []:
+        visit(ingestion, deposition)
+    written = ingestion.output.stats.bytes_written
+    print(
+        f"standardize: {ingestion.report.summary()} ({written / 1e6:.1f} MB stored "
+        f"in {time.monotonic() - started:.1f} s)",
+        file=ingestion.report.stream,
+    )
+    for failure in ingestion.report.failures:
+        print(f"error: {failure}", file=ingestion.report.stream)
+    return 1 if ingestion.report.failures else 0
+
+
+def register(subparsers: argparse._SubParsersAction) -> None:
+    parser = subparsers.add_parser(
+        "standardize",
+        help="write the portal's standardized layout from a dataset config and the lab's source files",
+        description=(
+            "Read the source files a config points at (INPUT/<source_prefix>/...) and write the CryoET Data "
+            "Portal layout to OUTPUT: MRC + OME-Zarr volumes and metadata JSON. Existing complete outputs "
+            "are skipped; outputs that would change are refused unless --force-overwrite is given."
+        ),
+    )
+    parser.add_argument("config", type=Path, help="ingestion config YAML (e.g. dataset_configs/10001.yaml)")
+    parser.add_argument("--input", required=True, help="input bucket URL: s3://bucket[/prefix], file://… or a path")
+    parser.add_argument("--output", required=True, help="output bucket URL: s3://bucket[/prefix], file://… or a path")
+    parser.add_argument("--endpoint-url", help="S3 endpoint (default: $AWS_ENDPOINT_URL_S3 or $AWS_ENDPOINT_URL)")
+    parser.add_argument("--force-overwrite", action="store_true", help="replace outputs whose content would change")
+    parser.add_argument("--dry-run", action="store_true", help="print what would be written; write nothing")
+    selection = parser.add_argument_group(
+        "selection", "write only some kinds (default: all) and narrow entities by name (regular expressions)"
+    )
+    for kind, config_key in CONFIG_KEYS.items():
+        flag = config_key.replace("_", "-")
+        selection.add_argument(
+            f"--import-{flag}", dest="selected", action="append_const", const=kind, help=f"write {config_key}"
+        )
+    for kind in NAME_FILTERED:
+        flag = kind.replace("_", "-")
+        for verb, what in (("filter", "only"), ("exclude", "skip")):
+            selection.add_argument(
+                f"--{verb}-{flag}-name",
+                dest=f"{verb}_{kind}",
+                action="append",
+                metavar="REGEX",
+                help=f"{what} {kind.replace('_', ' ')}s whose name matches (searched; repeatable)",
+            )
+    parser.add_argument(
+        "--https-prefix",
+        default=IngestOptions.https_prefix,
+        help="HTTPS address of the output bucket, for the viewer states' URLs (default: %(default)s)",
+    )
+    parser.set_defaults(func=run_command)
+
+
+def standardize_config(
+    config_path: Path,
+    input_url: str,
+    output_url: str,
+    *,
+    endpoint_url: str | None = None,
+    options: IngestOptions | None = None,
+    stream: TextIO | None = None,
+) -> tuple[int, Ingestion]:
+    """Load a config and standardize it; raises ConfigError/ValueError for a bad config or URL."""
+    config = load_config(config_path)
+    if "deposition_id" not in (config.get("standardization_config") or {}):
+        raise ConfigError(config_path, "standardization_config.deposition_id is required")
+    options = options or IngestOptions()
+    source = Bucket(input_url, endpoint_url=endpoint_url, read_only=True)
+    output = Bucket(output_url, endpoint_url=endpoint_url, read_only=options.dry_run)
+    report = Report(stream=stream or sys.stderr)
+    ingestion = Ingestion(config, config_path, source, output, options, report=report)
+    return standardize(ingestion), ingestion
+
+
+def run_command(args: argparse.Namespace) -> int:
+    options = IngestOptions(
+        force_overwrite=args.force_overwrite,
+        dry_run=args.dry_run,
+        https_prefix=args.https_prefix,
+        selected=frozenset(args.selected) if args.selected else None,
+        name_filters={
+            kind: getattr(args, f"filter_{kind}") for kind in NAME_FILTERED if getattr(args, f"filter_{kind}")
+        },
+        name_excludes={
+            kind: getattr(args, f"exclude_{kind}") for kind in NAME_FILTERED if getattr(args, f"exclude_{kind}")
+        },
+    )
+    for patterns in (*options.name_filters.values(), *options.name_excludes.values()):
+        for pattern in patterns:
+            try:
+                re.compile(pattern)
+            except re.error as error:
+                print(f"error: bad name filter {pattern!r}: {error}", file=sys.stderr)
+                return 2
+    try:
+        status, _ = standardize_config(
+            args.config, args.input, args.output, endpoint_url=args.endpoint_url, options=options
+        )
+    except (ConfigError, ValueError) as error:
+        print(f"error: {error}", file=sys.stderr)
+        return 2
+    return status
