@@ -1,11 +1,11 @@
-"""Full audit versus incremental audit with 1 % of the entities changed, on one bucket.
+"""Full audit versus incremental audit with 1 % of the runs changed, on one bucket.
 
-    python -m bench.audit [--runs 100] [--latency 0.02] [--changed 0.01]
+    python -m bench.audit [--runs 1000] [--latency 0.02] [--changed 0.01]
 
-Builds a standardized dataset of N runs (the sample run copied under N names, as bench.validation does),
-serves it from a moto S3 server behind a latency-injecting proxy, runs ``cryoet-ingest audit`` in full,
-changes one zarr chunk in ``changed × N`` tomograms, and audits again with ``--previous``. Prints wall time
-and requests of both runs and the ratio incremental / full.
+Builds dataset 90001 of N runs from the portal-produced reference output (bench/buckets.py), serves it from
+a moto S3 server behind a latency-injecting proxy, runs ``cryoet-ingest audit`` in full, changes one zarr
+chunk in ``changed × N`` tomograms, and audits again with ``--previous``. Prints wall time, requests, CPU
+and peak memory of both runs and the ratios incremental / full.
 """
 
 from __future__ import annotations
@@ -13,38 +13,33 @@ from __future__ import annotations
 import argparse
 import logging
 import os
-import subprocess
 import sys
 import tempfile
-import time
 from pathlib import Path
 
 import boto3
 
-from bench.validation import DATASET, build_local_dataset, upload
+from bench.buckets import DATASET, build, run_name, upload
+from bench.validation import measured
 from tests.s3_proxy import S3Proxy
 
-REPO = Path(__file__).resolve().parents[1]
 
-
-def audit(bucket: str, proxy: S3Proxy, report: Path, previous: Path | None) -> tuple[float, int, str]:
+def audit(bucket: str, proxy: S3Proxy, report: Path, previous: Path | None) -> tuple[float, int, float, float]:
+    """One audit: (wall s, requests, CPU s, peak RSS MB)."""
     proxy.clear()
     command = [sys.executable, "-m", "importers.cli", "audit", "--bucket", bucket, "--endpoint-url", proxy.url,
                "--datasets", DATASET, "--report", str(report), "--no-allure", "--quiet"]  # fmt: skip
     if previous is not None:
         command += ["--previous", str(previous)]
-    start = time.perf_counter()
-    result = subprocess.run(command, cwd=REPO, capture_output=True, text=True)
-    seconds = time.perf_counter() - start
-    if result.returncode > 1:
-        raise SystemExit(f"bench: audit failed:\n{result.stderr[-2000:]}")
-    last = result.stdout.strip().splitlines()[-1] if result.stdout.strip() else ""
-    return seconds, len(proxy.requests), last
+    seconds, cpu, rss, last, status = measured(command)
+    if os.waitstatus_to_exitcode(status) > 1:
+        raise SystemExit(f"bench: audit failed: {last}")
+    return seconds, len(proxy.requests), cpu, rss
 
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    parser.add_argument("--runs", type=int, default=100)
+    parser.add_argument("--runs", type=int, default=1000)
     parser.add_argument("--latency", type=float, default=0.02)
     parser.add_argument("--changed", type=float, default=0.01, help="fraction of tomograms changed (default 0.01)")
     args = parser.parse_args()
@@ -62,15 +57,15 @@ def main() -> None:
     with tempfile.TemporaryDirectory(prefix="cryoet-bench-audit-") as workspace:
         root = Path(workspace)
         print(f"bench: building and uploading {args.runs} runs", file=sys.stderr)
-        local = build_local_dataset(args.runs, root)
+        local = build(args.runs, root / "bucket")
         name = "bench-audit"
         upload(local, endpoint, name)
         with S3Proxy(endpoint, latency=args.latency) as proxy:
             full = audit(f"s3://{name}", proxy, root / "full", None)
             client = boto3.client("s3", endpoint_url=endpoint)
             changed = max(1, round(args.runs * args.changed))
-            for index in range(1, changed + 1):
-                run = f"TS_{index:04d}"
+            for index in range(changed):
+                run = run_name(index)
                 key = f"{DATASET}/{run}/Reconstructions/VoxelSpacing13.480/Tomograms/100/{run}.zarr/0/0/0/0"
                 body = client.get_object(Bucket=name, Key=key)["Body"].read()
                 # One flipped bit in the last byte of a level-0 chunk: a new ETag, a real defect.
@@ -78,10 +73,13 @@ def main() -> None:
             incremental = audit(f"s3://{name}", proxy, root / "incremental", root / "full")
     server.stop()
     print(f"\n{args.runs} runs, {changed} tomograms changed, {args.latency * 1000:.0f} ms per request\n")
-    print(f"{'audit':<12} {'seconds':>8} {'requests':>9}")
-    for label, (seconds, requests, _) in (("full", full), ("incremental", incremental)):
-        print(f"{label:<12} {seconds:>8.2f} {requests:>9}")
-    print(f"{'ratio':<12} {incremental[0] / full[0]:>8.2f} {incremental[1] / max(1, full[1]):>9.2f}")
+    print("| audit | seconds | requests | CPU s | peak RSS MB |\n|---|---:|---:|---:|---:|")
+    for label, (seconds, requests, cpu, rss) in (("full", full), ("incremental", incremental)):
+        print(f"| {label} | {seconds:.1f} | {requests} | {cpu:.1f} | {rss:.0f} |")
+    print(
+        f"| incremental / full | {incremental[0] / full[0]:.2f} | {incremental[1] / max(1, full[1]):.2f} | "
+        f"{incremental[2] / full[2]:.2f} | |"
+    )
 
 
 if __name__ == "__main__":

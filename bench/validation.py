@@ -1,26 +1,26 @@
-"""Validation speed and I/O against S3 with per-request latency, side by side with a naive baseline.
+"""``pytest --dataset`` at portal scale: wall time, requests per run, CPU and peak memory.
 
-    python -m bench.validation [--runs 10,100] [--latency 0.02] [--workers auto]
+    python -m bench.validation [--runs 20,100] [--local-runs 1000] [--latency 0.02]
 
-For each N it builds a standardized dataset of N runs (one standardized sample run, copied under N
-names), uploads it to a moto S3 server on 127.0.0.1, puts a latency-injecting proxy in front, and
-measures:
+For each N of ``--runs`` it builds dataset 90001 of N runs from the portal-produced reference output
+(bench/buckets.py), uploads it to a moto S3 server on 127.0.0.1 behind a proxy adding ``--latency`` seconds
+to every request (tests/s3_proxy.py), and measures, each in its own process:
 
-* ``pytest --dataset`` with ``-n 0`` and ``-n <workers>``: wall time, requests and bytes on the wire;
-* the naive baseline: the same metadata and MRC headers read one by one through plain s3fs defaults
-  (directory walk with ``ls``, ``open().read(1024)`` with the default 50 MiB block cache).
+* the naive baseline: a short script with plain s3fs defaults that walks the dataset with ``ls`` and reads
+  every metadata document and MRC header (what a straightforward validator reads, checking nothing);
+* ``pytest --dataset 90001`` with every default tier, with ``-n 0`` and ``-n 2``;
 
-Figures are printed as a table with ratios measured in the same run (absolute times drift on shared
-machines). Run from the repository root.
+and for each N of ``--local-runs`` the same suite on a local folder (no latency: CPU and memory at scale).
+Next to them it quotes the portal's own validation suite, measured on the same buckets on this machine kind
+(a fixed reference: that suite is not part of this repository). Then the plugin's start-up: an empty pytest
+run with and without it, and the time to the first check result. Run from the repository root.
 """
 
 from __future__ import annotations
 
 import argparse
-import io
 import logging
 import os
-import shutil
 import subprocess
 import sys
 import tempfile
@@ -28,143 +28,157 @@ import time
 from dataclasses import dataclass
 from pathlib import Path
 
-import boto3
-
-from importers.ingest.sample import write_sample
-from importers.ingest.standardize import standardize_config
+from bench.buckets import DATASET, REPO, build, upload
 from tests.s3_proxy import S3Proxy
 
-REPO = Path(__file__).resolve().parents[1]
-DATASET = "10001"
-#: The checks that read what the naive baseline reads: listings, HEADs, headers and metadata.
-HEADER_TIERS = "not sample and not full and not db"
+#: The portal's own suite (cryoet-data-portal-backend ingestion_tools/scripts/data_validation) on the same
+#: buckets, 20 ms per request, 2 cores, -n 0: (runs, seconds, requests per run, CPU seconds, peak RSS MB).
+PORTAL_SUITE = [(20, 61.0, 104, 14.0, None), (100, 283.0, 103, 60.0, 317)]
 
 
 @dataclass
 class Measure:
+    runs: int
     label: str
     seconds: float
-    requests: int
-    bytes: int
+    requests: int | None
+    cpu: float | None
+    rss_mb: float | None
+    outcome: str = ""
 
 
-def build_local_dataset(runs: int, workspace: Path) -> Path:
-    """One standardized sample run, copied under ``runs`` run names (metadata rewritten to match)."""
-    source = workspace / "source"
-    write_sample(source, runs=1, size=16, seed=1)
-    template = workspace / "template"
-    status, _ = standardize_config(
-        REPO / "dataset_configs" / f"{DATASET}.yaml", str(source), str(template), stream=io.StringIO()
+def measured(command: list[str], env: dict[str, str] | None = None) -> tuple[float, float, float, str, int]:
+    """Run ``command``; (wall s, CPU s, peak RSS MB, last line of its output, exit status)."""
+    start = time.perf_counter()
+    process = subprocess.Popen(
+        command, cwd=REPO, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True, env=env or os.environ.copy()
     )
-    if status:
-        raise SystemExit("bench: standardizing the sample failed")
-    bucket = workspace / f"bucket-{runs}"
-    shutil.copytree(template / "depositions_metadata", bucket / "depositions_metadata")
-    (bucket / DATASET).mkdir(parents=True)
-    for item in (template / DATASET).iterdir():
-        if item.name != "TS_001":
-            shutil.copy2(item, bucket / DATASET / item.name) if item.is_file() else shutil.copytree(
-                item, bucket / DATASET / item.name
-            )
-    for index in range(1, runs + 1):
-        name = f"TS_{index:04d}"
-        target = bucket / DATASET / name
-        shutil.copytree(template / DATASET / "TS_001", target)
-        for path in sorted(target.rglob("*"), key=lambda p: len(p.parts), reverse=True):
-            if "TS_001" in path.name:
-                path.rename(path.with_name(path.name.replace("TS_001", name)))
-        for path in target.rglob("*.json"):
-            path.write_text(path.read_text().replace("TS_001", name))
-    return bucket
-
-
-def upload(local: Path, endpoint: str, name: str) -> None:
-    client = boto3.client("s3", endpoint_url=endpoint)
-    client.create_bucket(Bucket=name)
-    for path in sorted(local.rglob("*")):
-        if path.is_file():
-            client.put_object(Bucket=name, Key=path.relative_to(local).as_posix(), Body=path.read_bytes())
-
-
-def run_suite(bucket: str, proxy: S3Proxy, workers: str, marks: str | None = None) -> Measure:
-    """One pytest session; ``marks`` selects tiers (the baseline reads only what HEADER-tier checks need)."""
-    proxy.clear()
-    command = [sys.executable, "-m", "pytest", "-q", "-p", "no:cacheprovider", "--dataset", DATASET,
-               "--bucket", bucket, "--endpoint-url", proxy.url, "-n", workers]  # fmt: skip
-    if marks:
-        command += ["-m", marks]
-    start = time.perf_counter()
-    result = subprocess.run(command, cwd=REPO, capture_output=True, text=True)
+    output = process.stdout.read() if process.stdout else ""
+    _, status, usage = os.wait4(process.pid, 0)
+    process.returncode = os.waitstatus_to_exitcode(status)
     seconds = time.perf_counter() - start
-    summary = result.stdout.strip().splitlines()[-1] if result.stdout.strip() else result.stderr[-200:]
-    print(f"    pytest -n {workers}: {summary}", file=sys.stderr)
-    label = f"pytest -n {workers}" + (" ≤HEADER" if marks else "")
-    return Measure(label, seconds, len(proxy.requests), proxy.bytes_out)
+    lines = output.strip().splitlines()
+    return seconds, usage.ru_utime + usage.ru_stime, usage.ru_maxrss / 1024, lines[-1] if lines else "", status
 
 
-def naive_baseline(bucket: str, proxy: S3Proxy) -> Measure:
-    """What a straightforward s3fs script does: walk with ls, read every JSON and MRC header."""
-    import s3fs
+def suite(runs: int, bucket: str, workers: str, endpoint: str | None, proxy: S3Proxy | None) -> Measure:
+    command = [sys.executable, "-m", "pytest", "-q", "-p", "no:cacheprovider", "--dataset", DATASET,
+               "--bucket", bucket, "-n", workers]  # fmt: skip
+    if endpoint:
+        command += ["--endpoint-url", endpoint]
+    if proxy is not None:
+        proxy.clear()
+    env = {**os.environ, "CRYOET_DATABASE_URL": ""}
+    seconds, cpu, rss, last, _ = measured(command, env)
+    print(f"    N={runs} pytest -n {workers}: {last}", file=sys.stderr)
+    requests = len(proxy.requests) if proxy is not None else None
+    return Measure(runs, f"ours -n {workers}", seconds, requests, cpu, rss, last)
 
+
+def naive_baseline(runs: int, bucket: str, proxy: S3Proxy) -> Measure:
+    """Plain s3fs: walk with ls, read every JSON and zarr metadata document and every MRC header."""
+    script = f"""
+import s3fs
+fs = s3fs.S3FileSystem(client_kwargs={{"endpoint_url": {proxy.url!r}}}, skip_instance_cache=True)
+pending = [{(bucket.removeprefix("s3://") + "/" + DATASET)!r}]
+while pending:
+    for entry in fs.ls(pending.pop(), detail=True):
+        name = entry["name"]
+        if entry["type"] == "directory":
+            if not (".zarr/" in name and name.rsplit("/", 1)[-1].isdigit()):
+                pending.append(name)
+        elif name.endswith((".json", ".zattrs", ".zarray", ".zgroup")):
+            fs.cat(name)
+        elif name.endswith(".mrc"):
+            with fs.open(name) as handle:
+                handle.read(1024)
+"""
     proxy.clear()
-    fs = s3fs.S3FileSystem(client_kwargs={"endpoint_url": proxy.url}, skip_instance_cache=True)
+    seconds, cpu, rss, _, _ = measured([sys.executable, "-c", script])
+    return Measure(runs, "naive s3fs (reads, checks nothing)", seconds, len(proxy.requests), cpu, rss)
+
+
+def start_up() -> list[tuple[str, float]]:
+    """An empty pytest run with and without the plugins, and the time to the suite's first result."""
+    rows = []
+    with tempfile.TemporaryDirectory(prefix="cryoet-bench-empty-") as empty:
+        (Path(empty) / "test_empty.py").write_text("def test_nothing():\n    pass\n")
+        without = ["-p", "no:cryoet_data_validation", "-p", "no:cryoet_ingest_sources"]
+        for label, extra in (("empty pytest run, without the plugins", without), ("… with the plugins", [])):
+            best = min(
+                measured([sys.executable, "-m", "pytest", "-q", "-p", "no:cacheprovider", *extra, empty])[0]
+                for _ in range(3)
+            )
+            rows.append((label, best))
+    command = [sys.executable, "-m", "pytest", "-v", "-p", "no:cacheprovider", "--dataset", DATASET,
+               "--bucket", f"file://{build_once()}"]  # fmt: skip
     start = time.perf_counter()
-    pending = [f"{bucket.removeprefix('s3://')}/{DATASET}"]
-    while pending:
-        for entry in fs.ls(pending.pop(), detail=True):
-            name = entry["name"]
-            if entry["type"] == "directory":
-                # Walk everything but the chunk grids inside zarr levels.
-                if not (".zarr/" in name and name.rsplit("/", 1)[-1].isdigit()):
-                    pending.append(name)
-            elif name.endswith((".json", ".zattrs", ".zarray", ".zgroup")):
-                fs.cat(name)
-            elif name.endswith(".mrc"):
-                with fs.open(name) as handle:
-                    handle.read(1024)
-    return Measure("naive s3fs", time.perf_counter() - start, len(proxy.requests), proxy.bytes_out)
+    process = subprocess.Popen(command, cwd=REPO, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
+    first = None
+    for line in process.stdout or []:
+        if first is None and (" PASSED" in line or " FAILED" in line or " SKIPPED" in line):
+            first = time.perf_counter() - start
+    process.wait()
+    rows.append(("first check result of pytest --dataset 90001 (2 runs, local)", first or float("nan")))
+    return rows
+
+
+_BUILT: dict[str, Path] = {}
+
+
+def build_once() -> Path:
+    if "reference" not in _BUILT:
+        _BUILT["reference"] = build(2, Path(tempfile.mkdtemp(prefix="cryoet-bench-reference-")) / "bucket")
+    return _BUILT["reference"]
 
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    parser.add_argument("--runs", default="10,100", help="comma-separated run counts (default 10,100)")
+    parser.add_argument("--runs", default="20,100", help="run counts served from S3 with latency (default 20,100)")
+    parser.add_argument("--local-runs", default="1000", help="run counts read from a local folder (default 1000)")
     parser.add_argument("--latency", type=float, default=0.02, help="seconds added per request (default 0.02)")
-    parser.add_argument("--workers", default="auto", help="xdist workers for the parallel run (default auto)")
     args = parser.parse_args()
     from moto.server import ThreadedMotoServer
 
     logging.getLogger("werkzeug").setLevel(logging.WARNING)
-
-    os.environ.setdefault("AWS_ACCESS_KEY_ID", "bench")
-    os.environ.setdefault("AWS_SECRET_ACCESS_KEY", "bench")
+    for variable, value in (("AWS_ACCESS_KEY_ID", "bench"), ("AWS_SECRET_ACCESS_KEY", "bench")):
+        os.environ.setdefault(variable, value)
     os.environ.setdefault("AWS_DEFAULT_REGION", "us-east-1")
-    server = ThreadedMotoServer(ip_address="127.0.0.1", port=0, verbose=False)
-    server.start()
-    host, port = server.get_host_and_port()
-    endpoint = f"http://{host}:{port}"
-    rows = []
+    rows: list[Measure] = []
     with tempfile.TemporaryDirectory(prefix="cryoet-bench-") as workspace:
-        for runs in [int(n) for n in args.runs.split(",")]:
+        for runs in [int(n) for n in args.runs.split(",") if n]:
+            server = ThreadedMotoServer(ip_address="127.0.0.1", port=0, verbose=False)
+            server.start()
+            host, port = server.get_host_and_port()
+            endpoint = f"http://{host}:{port}"
             print(f"bench: building and uploading {runs} runs", file=sys.stderr)
-            local = build_local_dataset(runs, Path(workspace) / str(runs))
-            name = f"bench-{runs}"
-            upload(local, endpoint, name)
+            local = build(runs, Path(workspace) / f"s3-{runs}")
+            upload(local, endpoint, f"bench-{runs}")
             with S3Proxy(endpoint, latency=args.latency) as proxy:
-                baseline = naive_baseline(f"s3://{name}", proxy)
-                header_tiers = run_suite(f"s3://{name}", proxy, "0", HEADER_TIERS)
-                serial = run_suite(f"s3://{name}", proxy, "0")
-                parallel = run_suite(f"s3://{name}", proxy, args.workers)
-            for measure in (baseline, header_tiers, serial, parallel):
-                rows.append((runs, measure, baseline))
-    server.stop()
-    print(f"\nlatency {args.latency * 1000:.0f} ms per request; ratios against the naive baseline of the same N\n")
-    print(f"{'runs':>6} {'what':<24} {'seconds':>8} {'requests':>9} {'req/run':>8} {'MB':>8} {'time×':>7} {'req×':>7}")
-    for runs, measure, baseline in rows:
-        print(
-            f"{runs:>6} {measure.label:<24} {measure.seconds:>8.2f} {measure.requests:>9} "
-            f"{measure.requests / runs:>8.1f} {measure.bytes / 1e6:>8.2f} "
-            f"{measure.seconds / baseline.seconds:>7.2f} {measure.requests / max(1, baseline.requests):>7.2f}"
-        )
+                rows.append(naive_baseline(runs, f"s3://bench-{runs}", proxy))
+                for workers in ("0", "2"):
+                    rows.append(suite(runs, f"s3://bench-{runs}", workers, proxy.url, proxy))
+            server.stop()
+        for runs in [int(n) for n in args.local_runs.split(",") if n]:
+            print(f"bench: building {runs} runs in a local folder", file=sys.stderr)
+            local = build(runs, Path(workspace) / f"local-{runs}")
+            for workers in ("0", "2"):
+                rows.append(suite(runs, f"file://{local}", workers, None, None))
+    print(f"\n`pytest --dataset {DATASET}`, every default tier; S3 rows at {args.latency * 1000:.0f} ms per request\n")
+    print("| runs | what | seconds | requests/run | CPU s | CPU s/run | peak RSS MB | time × portal |")
+    print("|---:|---|---:|---:|---:|---:|---:|---:|")
+    portal = {runs: seconds for runs, seconds, *_ in PORTAL_SUITE}
+    for runs, seconds, per_run, cpu, rss in PORTAL_SUITE:
+        print(f"| {runs} | portal suite -n 0 (reference) | {seconds:.0f} | {per_run} | {cpu:.0f} | "
+              f"{cpu / runs:.2f} | {rss or '–'} | 1.00 |")  # fmt: skip
+    for m in rows:
+        requests = f"{m.requests / m.runs:.1f}" if m.requests is not None else "– (local)"
+        ratio = f"{m.seconds / portal[m.runs]:.2f}" if m.runs in portal else "–"
+        cpu = f"{m.cpu:.1f} | {m.cpu / m.runs:.3f}" if m.cpu is not None else "– | –"
+        print(f"| {m.runs} | {m.label} | {m.seconds:.1f} | {requests} | {cpu} | {m.rss_mb:.0f} | {ratio} |")
+    print("\n| start-up | seconds |\n|---|---:|")
+    for label, seconds in start_up():
+        print(f"| {label} | {seconds:.2f} |")
 
 
 if __name__ == "__main__":
