@@ -21,13 +21,6 @@ from importers.db.mapping import DEFAULT_HTTPS_PREFIX, MappingError, Row, Urls, 
 from importers.db.stored import StoredRow, load_stored
 from importers.storage import ObjectInfo, StorageError
 
-CODE_PREFIX = "DB-"
-
-
-def is_database_check(code: str) -> bool:
-    """DB-* checks need a database; the plugin marks them ``db`` and skips them without one."""
-    return code.startswith(CODE_PREFIX)
-
 
 class _SnapshotView:
     """The session snapshot as the mapping reads a bucket (no request beyond what the reader makes)."""

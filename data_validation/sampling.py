@@ -26,7 +26,6 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any, TypeVar
 
-import numcodecs
 import numpy as np
 
 from data_validation.reader import ObjectReader, Unreadable
@@ -367,6 +366,8 @@ class VolumeReader:
             return self.cache.chunks[key]
         size = self.reader.info(key).size
         (raw,) = self._fetch(key, [(0, size)], ChunkUnreadable)
+        import numcodecs  # imported by the first whole-chunk decode, not at start-up
+
         try:
             decoded: Any = raw
             if meta.compressor is not None:

@@ -20,13 +20,14 @@ from __future__ import annotations
 import warnings
 from dataclasses import dataclass
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import pytest
 from _pytest.runner import CallInfo
 
-from data_validation import allure_labels, io_accounting
+from data_validation import io_accounting
 from data_validation.checks import CheckContext
-from data_validation.database import DatabaseTarget, is_database_check
+from data_validation.checks.database import is_database_check
 from data_validation.engine import Case, Engine, cases, discovery_results
 from data_validation.outcomes import DISCOVERY_CODE, Result, Verdict, VerdictStatus, judge
 from data_validation.reader import ObjectReader
@@ -37,8 +38,10 @@ from data_validation.snapshot import Snapshot, discover
 from data_validation.source.session import offered
 from data_validation.suite import SUITE_PATH
 from data_validation.waivers import Waiver, WaiverError, load_waivers
-from importers.db.connect import DatabaseError, resolve_url
-from importers.db.mapping import DEFAULT_HTTPS_PREFIX
+
+if TYPE_CHECKING:
+    from data_validation.allure_labels import AllureWriter
+    from data_validation.database import DatabaseTarget
 from importers.storage import Bucket
 
 SESSION = pytest.StashKey["ValidationSession"]()
@@ -115,6 +118,10 @@ def start(config: pytest.Config, dataset_ids: list[str]) -> None:
 
 def _open_database(config: pytest.Config) -> DatabaseTarget | None:
     """The database of the DB-* checks: --db-url, $CRYOET_DATABASE_URL or an existing embedded one."""
+    from data_validation.database import DatabaseTarget
+    from importers.db.connect import DatabaseError, resolve_url
+    from importers.db.mapping import DEFAULT_HTTPS_PREFIX
+
     url = resolve_url(config.getoption("cryoet_db_url"), embedded_must_exist=True)
     if url is None:
         return None
@@ -187,7 +194,11 @@ class ValidationSession:
         self.io_report.session_requests, self.io_report.session_bytes = stats["total_requests"], stats["bytes_read"]
         path = config.getoption("cryoet_results_jsonl")
         self.jsonl = JsonlWriter(Path(path)) if path else None
-        self.allure = allure_labels.AllureWriter.for_pytest(config, context.reader)
+        self.allure: AllureWriter | None = None
+        if config.getoption("allure_report_dir", None):
+            from data_validation.allure_labels import AllureWriter
+
+            self.allure = AllureWriter.for_pytest(config, context.reader)
 
     # -- collection ---------------------------------------------------------------------------
 

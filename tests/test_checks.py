@@ -7,7 +7,7 @@ from pathlib import Path
 import pytest
 from pytest_cases import parametrize_with_cases
 
-from data_validation.database import is_database_check
+from data_validation.checks.database import is_database_check
 from data_validation.engine import Result, Status, validate
 from data_validation.registry import NOT_APPLICABLE, REGISTRY, Severity
 from data_validation.source import is_source_check

@@ -11,7 +11,8 @@ import pytest
 import sqlalchemy as sa
 
 from data_validation.checks import CheckContext
-from data_validation.database import DatabaseTarget, is_database_check
+from data_validation.checks.database import is_database_check
+from data_validation.database import DatabaseTarget
 from data_validation.engine import Engine, Result, Status, cases
 from data_validation.reader import ObjectReader
 from data_validation.registry import REGISTRY

@@ -12,7 +12,8 @@ from pathlib import Path
 import pytest
 import sqlalchemy as sa
 
-from data_validation.database import DatabaseTarget, is_database_check
+from data_validation.checks.database import is_database_check
+from data_validation.database import DatabaseTarget
 from data_validation.engine import Status, validate
 from importers.cli import main
 from importers.db import connect, schema

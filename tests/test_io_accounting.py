@@ -27,7 +27,7 @@ from data_validation.registry import REGISTRY, Check, EntityKind, Severity, Tier
 from data_validation.sampling import WHOLE_OBJECT_BYTES, ArrayMeta, SampleSettings
 from data_validation.snapshot import Snapshot, discover
 from importers.formats.mrc import HEADER_SIZE, DataStatistics, build_header, portal_label
-from importers.formats.omezarr import _CODEC, VolumeKind, downsample, dumps, level_shapes, zarray, zattrs
+from importers.formats.omezarr import VolumeKind, codec, downsample, dumps, level_shapes, zarray, zattrs
 from importers.storage import Bucket
 from tests.corruptions import TOMOGRAM
 from tests.test_validation_suite import run_suite
@@ -248,7 +248,7 @@ def write_large_tomogram(root: Path) -> dict[int, list[int]]:
                     for z in inside:
                         part = level_planes[z][cy * 256 : cy * 256 + 256, cx * 256 : cx * 256 + 256]
                         chunk[z - cz * 256, : part.shape[0], : part.shape[1]] = part
-                    data = _CODEC.encode(chunk)
+                    data = codec().encode(chunk)
                     bucket.write(f"{STORE}.zarr/{level}/{cz}/{cy}/{cx}", data)
                     written.setdefault(level, []).append(len(data))
         bucket.write(f"{STORE}.zarr/{level}/.zarray", dumps(zarray(shape, kind)))

@@ -23,7 +23,7 @@ from importers.enums import AnnotationFileFormat, AnnotationMethodType, Annotati
 from importers.formats.omezarr import ZarrFormatError, read_multiscales
 from importers.metadata.computed import CAPTION_LISTS
 from importers.metadata.identity import annotation_identity, object_slug
-from importers.metadata.models import PATTERNS
+from importers.metadata.patterns import PATTERNS
 from importers.metadata.rules import author_roles
 
 #: The portal finds annotation metadata with this glob (layout.md §3); data files never match it.

@@ -5,9 +5,8 @@ from __future__ import annotations
 import dataclasses
 from dataclasses import dataclass
 from pathlib import PurePosixPath
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-from data_validation.database import DatabaseTarget
 from data_validation.entities import Entity
 from data_validation.reader import ObjectReader, Unreadable
 from data_validation.registry import fail, skip
@@ -15,6 +14,9 @@ from data_validation.sampling import EntityCache, SampleSettings, VolumeReader
 from data_validation.snapshot import is_metadata_json
 from importers import layout
 from importers.storage import IOStats
+
+if TYPE_CHECKING:  # a database is opened, with SQLAlchemy, only when one is given
+    from data_validation.database import DatabaseTarget
 
 #: Layout template of each metadata document -> its kind (the schema models' names).
 METADATA_TEMPLATES = {

@@ -12,16 +12,18 @@ import json
 import math
 from collections import Counter
 from collections.abc import Callable
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from data_validation.checks.context import CheckContext
-from data_validation.database import Comparison
 from data_validation.entities import Entity
 from data_validation.registry import EntityKind, Severity, Tier, check, fail, register, skip
-from importers.db import schema
-from importers.db.connect import DatabaseError
-from importers.db.mapping import DEFAULT_HTTPS_PREFIX, STAGING_HTTPS_PREFIX, MappingError, Row
-from importers.db.stored import StoredRow
+
+if TYPE_CHECKING:  # the database side (SQLAlchemy) is imported when a DB check runs, not at start-up
+    from data_validation.database import Comparison
+    from importers.db.mapping import Row
+    from importers.db.stored import StoredRow
+
+CODE_PREFIX = "DB-"
 
 NO_DATABASE = "no database: give --db-url (or $CRYOET_DATABASE_URL), or import into the embedded one (db-import)"
 #: Findings named in a failure message; the rest are counted.
@@ -63,7 +65,15 @@ COUNTED_TABLES = (
 JSON_COLUMNS = ("affine_transformation_matrix", "in_plane_rotation", "neuroglancer_config")
 
 
+def is_database_check(code: str) -> bool:
+    """DB-* checks need a database; the suite marks them ``db`` and skips them without one."""
+    return code.startswith(CODE_PREFIX)
+
+
 def _comparison(context: CheckContext, dataset: Entity, *, needs_dataset_row: bool = True) -> Comparison:
+    from importers.db.connect import DatabaseError
+    from importers.db.mapping import MappingError
+
     if context.database is None:
         skip(NO_DATABASE)
     try:
@@ -147,6 +157,8 @@ def column_code(column: str) -> str:
 
 
 def _parsed_json(text: Any, column: str) -> Any:
+    from importers.db.mapping import DEFAULT_HTTPS_PREFIX, STAGING_HTTPS_PREFIX
+
     if not isinstance(text, str):
         return text
     if column == "neuroglancer_config":  # staging states point at the staging mirror (db.md §4)
@@ -214,6 +226,8 @@ _field_check(
 
 
 def _parent(row: Row | StoredRow) -> tuple | None:
+    from importers.db import schema
+
     """Identity of the row's owner (its scope column's row)."""
     scope = schema.scope_column(row.table)
     target = schema.references(row.table)[scope]

@@ -6,15 +6,12 @@ import re
 from collections.abc import Iterator
 from typing import Any
 
-from pydantic import ValidationError
-
 from data_validation.checks.context import CheckContext
 from data_validation.entities import Entity
 from data_validation.reader import Unreadable
 from data_validation.registry import EntityKind, Severity, Tier, check, fail, fail_summary
 from data_validation.snapshot import DEPOSITIONS_PREFIX, is_metadata_json
 from importers import layout
-from importers.metadata.models import METADATA_MODELS
 from importers.metadata.rules import author_roles, date_order
 
 #: Keys whose values are bucket paths (layout.md §5), with the ones holding lists or mappings of paths.
@@ -76,6 +73,11 @@ def json_documents_parse(context: CheckContext, dataset: Entity) -> None:
     title="every metadata JSON validates against its schema (schema/metadata); unknown keys warn",
 )
 def json_documents_schema(context: CheckContext, dataset: Entity) -> None:
+    # Building the models costs half a second: not at start-up, only when this check runs.
+    from pydantic import ValidationError
+
+    from importers.metadata.models import METADATA_MODELS
+
     errors, unknown = [], []
     for key, kind, document in context.metadata_documents(dataset.path):
         model = METADATA_MODELS[kind]

@@ -12,7 +12,7 @@ from data_validation.entities import Entity
 from data_validation.reader import Unreadable
 from data_validation.registry import EntityKind, Severity, Tier, check, fail, not_applicable
 from importers import layout
-from importers.metadata.models import PATTERNS
+from importers.metadata.patterns import PATTERNS
 
 OBJECT_ID = re.compile(PATTERNS["annotation_object_id"][0])
 

@@ -8,10 +8,12 @@ from __future__ import annotations
 
 import math
 from dataclasses import dataclass
-
-import pandas as pd
+from typing import TYPE_CHECKING
 
 from importers.formats.text_table import TextFormatError, numeric_rows, whole_number
+
+if TYPE_CHECKING:
+    import pandas as pd
 
 #: Canonical spellings, as used in file names (``{run}_{FORMAT}_ctf.txt``) and in the config.
 CTF_FORMATS = ("CTFFIND", "Gctf", "IMOD")

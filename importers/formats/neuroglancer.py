@@ -15,7 +15,6 @@ from collections.abc import Iterable
 from dataclasses import dataclass
 from typing import Any
 
-import distinctipy
 import numpy as np
 
 METRES_PER_ANGSTROM = 1e-10
@@ -144,6 +143,8 @@ def pick_color(seed: int, used: list[tuple[float, float, float]]) -> tuple[float
     black background) are excluded and the pick repeated, as the portal does."""
     rejected: list[tuple[float, float, float]] = []
     while True:
+        import distinctipy  # 0.2 s to import: when a viewer state is made, not at start-up
+
         (color,) = distinctipy.get_colors(1, exclude_colors=used + rejected, rng=seed)
         _, saturation, value = colorsys.rgb_to_hsv(*color)
         if saturation > 0.15 and value > 0.25:

@@ -13,10 +13,10 @@ import math
 from collections.abc import Callable
 from dataclasses import dataclass
 from enum import Enum
+from functools import cache
 from typing import Any
 
 import numpy as np
-from numcodecs import Blosc
 
 from importers.storage import Bucket
 
@@ -26,7 +26,14 @@ ZGROUP = ".zgroup"
 ZARRAY = ".zarray"
 AXES = [{"name": axis, "type": "space", "unit": "angstrom"} for axis in "zyx"]
 COMPRESSOR = {"id": "blosc", "cname": "lz4", "clevel": 5, "shuffle": 1, "blocksize": 0}
-_CODEC = Blosc(cname="lz4", clevel=5, shuffle=Blosc.SHUFFLE, blocksize=0)
+
+
+@cache
+def codec() -> Any:
+    """The chunk compressor the portal writes with (numcodecs' Blosc, imported when a volume is written)."""
+    from numcodecs import Blosc
+
+    return Blosc(cname="lz4", clevel=5, shuffle=Blosc.SHUFFLE, blocksize=0)
 
 
 class VolumeKind(Enum):
@@ -208,7 +215,7 @@ class PyramidWriter:
             full[tuple(slice(0, n) for n in data.shape)] = data
             data = full
         key = f"{self.store_key}/{level}/" + "/".join(str(i) for i in index)
-        self.bucket.write(key, _CODEC.encode(np.ascontiguousarray(data)))
+        self.bucket.write(key, codec().encode(np.ascontiguousarray(data)))
 
 
 @dataclass(frozen=True)

@@ -15,12 +15,14 @@ import struct
 from collections.abc import Callable
 from dataclasses import dataclass, replace
 from functools import partial
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
-import pandas as pd
 
 from importers.formats.rotations import from_relion, from_stopgap, reverse_axes
+
+if TYPE_CHECKING:  # pandas costs 0.4 s to import: imported when a table is read (see _pandas), not at start-up
+    import pandas as pd
 
 AXIS_ORDERS = ("xyz", "zyx")
 XYZ = ("x", "y", "z")
@@ -94,7 +96,14 @@ def _columns(table: pd.DataFrame, names: tuple[str, ...], what: str) -> np.ndarr
 # -- delimited text ---------------------------------------------------------------------------
 
 
+def _pandas() -> Any:
+    import pandas
+
+    return pandas
+
+
 def _delimited(data: bytes, delimiter: str, *, header: bool) -> pd.DataFrame:
+    pd = _pandas()
     separator = r"\s+" if delimiter.isspace() else delimiter
     try:
         return pd.read_csv(io.BytesIO(data), sep=separator, header=None, skiprows=1 if header else 0, dtype=str)
@@ -128,6 +137,7 @@ def _read_tardis(data: bytes, **_: Any) -> Points:
 
 def read_star(text: str) -> dict[str, pd.DataFrame]:
     """Every data block of a STAR file as a string table (loops; key-value blocks as one row)."""
+    pd = _pandas()
     blocks: dict[str, pd.DataFrame] = {}
     lines = [line.split("#", 1)[0].strip() for line in text.splitlines()]
     index, name, pairs = 0, None, {}
@@ -192,7 +202,7 @@ def _matching(column: pd.Series, value: str) -> pd.Series:
         number = float(value)
     except ValueError:
         return text == value
-    numbers = pd.to_numeric(text, errors="coerce")
+    numbers = _pandas().to_numeric(text, errors="coerce")
     return (numbers == number) | (text == value)
 
 

@@ -13,7 +13,6 @@ from pydantic_core import PydanticCustomError
 
 from importers.enums import AlignmentFormat
 from importers.metadata.models import (
-    PATTERNS,
     TEMPLATED,
     AlignmentMetadata,
     AnnotationMetadata,
@@ -31,6 +30,7 @@ from importers.metadata.models import (
     TomogramMetadata,
     pattern_field,
 )
+from importers.metadata.patterns import PATTERNS
 
 CURRENT_VERSION = "1.3.0"
 VERSIONS = ("1.0.0", "1.1.0", "1.2.0", "1.3.0")
