@@ -11,10 +11,15 @@ an object first is charged for it) and held to its tier's byte budget.
 from __future__ import annotations
 
 import concurrent.futures
+import multiprocessing
+import pickle
+import shutil
+import tempfile
 import threading
 import time
 from collections.abc import Iterable, Iterator, Sequence
 from dataclasses import dataclass
+from pathlib import Path
 from typing import Any
 
 from data_validation.checks import CheckContext
@@ -108,7 +113,11 @@ def evaluate(check: Check, context: CheckContext, entity: Entity, budget: int | 
 
 class Engine:
     """Evaluates cases as a batch (see the module docstring); :meth:`result` blocks until a case's result is
-    ready. Use as a context manager, or :meth:`close` to stop the work not yet started."""
+    ready. Use as a context manager, or :meth:`close` to stop the work not yet started.
+
+    With ``processes`` > 0 the entities are checked by that many worker processes (each with its own thread
+    pool, bucket connection and copy of the snapshot), so that the checks' CPU work uses several cores; the
+    entities whose checks need the database stay in this process, which holds its connection."""
 
     def __init__(
         self,
@@ -117,6 +126,7 @@ class Engine:
         *,
         budgets: dict[Tier, int | None] | None = None,
         threads: int = DEFAULT_THREADS,
+        processes: int = 0,
     ) -> None:
         self.context = context
         self.cases = list(cases)
@@ -130,30 +140,59 @@ class Engine:
             self._group_of.append(len(starts) - 1)
         self._bounds = [*starts, len(self.cases)]
         self._results: list[Result | None] = [None] * len(self.cases)
-        self._pool = concurrent.futures.ThreadPoolExecutor(max(1, threads), thread_name_prefix="cryoet-check")
-        self._futures = [self._pool.submit(self._evaluate_group, group) for group in range(len(starts))]
         self._lock = threading.Lock()
+        self._threads = concurrent.futures.ThreadPoolExecutor(max(1, threads), thread_name_prefix="cryoet-check")
+        self._workers: _Workers | None = None
+        if processes > 0:
+            self._workers = _Workers(context, self.budgets, processes, threads)
+        #: Per group: the future of its batch and its place in the batch.
+        self._futures: list[tuple[concurrent.futures.Future[list[list[Result]]], int]] = []
+        batch: list[int] = []
+        for group in range(len(starts)):
+            if self._workers is None or self._uses_database(group):
+                self._futures.append((self._threads.submit(self._evaluate_here, [group]), 0))
+                continue
+            batch.append(group)
+            if len(batch) == threads or group == len(starts) - 1:
+                self._submit_remote(batch)
+                batch = []
+        if batch:
+            self._submit_remote(batch)
 
-    def _evaluate_group(self, group: int) -> list[Result]:
+    def _group(self, group: int) -> tuple[Entity, list[Check]]:
         start, stop = self._bounds[group], self._bounds[group + 1]
-        context = self.context.for_entity()
-        entity = self.cases[start].entity
-        return [
-            evaluate(case.check, context, entity, self.budgets.get(case.check.tier)) for case in self.cases[start:stop]
-        ]
+        return self.cases[start].entity, [case.check for case in self.cases[start:stop]]
+
+    def _uses_database(self, group: int) -> bool:
+        return self.context.database is not None and any(
+            check.code.startswith("DB-") for check in self._group(group)[1]
+        )
+
+    def _evaluate_here(self, groups: list[int]) -> list[list[Result]]:
+        return [evaluate_entity(self.context, *self._group(group), self.budgets) for group in groups]
+
+    def _submit_remote(self, groups: list[int]) -> None:
+        assert self._workers is not None
+        future = self._workers.submit(
+            [(entity, [check.code for check in checks]) for entity, checks in map(self._group, groups)]
+        )
+        self._futures += [(future, place) for place in range(len(groups))]
 
     def result(self, index: int) -> Result:
-        """The result of ``cases[index]``, waiting for its entity's checks if they are still running."""
+        """The result of ``cases[index]``, waiting for its entity's checks if they are still running. Each
+        result is handed out once (then forgotten: a bucket-wide session holds hundreds of thousands)."""
         result = self._results[index]
         if result is None:
             group = self._group_of[index]
             start = self._bounds[group]
-            results = self._futures[group].result()
+            future, place = self._futures[group]
+            results = future.result()[place]
             with self._lock:
                 self._results[start : start + len(results)] = results
                 self._futures[group] = _DONE
             result = self._results[index]
-        assert result is not None
+        assert result is not None, f"the result of case {index} was handed out already"
+        self._results[index] = None
         return result
 
     def __iter__(self) -> Iterator[Result]:
@@ -161,7 +200,9 @@ class Engine:
             yield self.result(index)
 
     def close(self) -> None:
-        self._pool.shutdown(wait=True, cancel_futures=True)
+        self._threads.shutdown(wait=True, cancel_futures=True)
+        if self._workers is not None:
+            self._workers.close()
 
     def __enter__(self) -> Engine:
         return self
@@ -170,9 +211,70 @@ class Engine:
         self.close()
 
 
+def evaluate_entity(
+    context: CheckContext, entity: Entity, checks: list[Check], budgets: dict[Tier, int | None]
+) -> list[Result]:
+    """An entity's checks, in order, sharing what they read."""
+    shared = context.for_entity()
+    return [evaluate(check, shared, entity, budgets.get(check.tier)) for check in checks]
+
+
 #: A finished group's future, once its results are stored (the group's data can then be freed).
-_DONE: concurrent.futures.Future[list[Result]] = concurrent.futures.Future()
-_DONE.set_result([])
+_DONE: tuple[concurrent.futures.Future[list[list[Result]]], int] = (concurrent.futures.Future(), 0)
+_DONE[0].set_result([[]])
+
+
+class _Workers:
+    """Worker processes that check entities: each loads the snapshot once (from a file this process writes),
+    opens the bucket read-only and checks the entities of a batch on its own thread pool."""
+
+    def __init__(self, context: CheckContext, budgets: dict[Tier, int | None], processes: int, threads: int) -> None:
+        self._directory = Path(tempfile.mkdtemp(prefix="cryoet-engine-"))
+        snapshot_file = self._directory / "snapshot.pickle"
+        snapshot_file.write_bytes(pickle.dumps(context.reader.snapshot, protocol=pickle.HIGHEST_PROTOCOL))
+        bucket = context.reader.bucket
+        setup = _WorkerSetup(snapshot_file, bucket.url, bucket.endpoint_url, context.sampling, budgets, threads)
+        self._pool = concurrent.futures.ProcessPoolExecutor(
+            processes, mp_context=multiprocessing.get_context("spawn"), initializer=_start_worker, initargs=(setup,)
+        )
+
+    def submit(self, groups: list[tuple[Entity, list[str]]]) -> concurrent.futures.Future[list[list[Result]]]:
+        return self._pool.submit(_evaluate_in_worker, groups)
+
+    def close(self) -> None:
+        self._pool.shutdown(wait=True, cancel_futures=True)
+        shutil.rmtree(self._directory, ignore_errors=True)
+
+
+@dataclass(frozen=True)
+class _WorkerSetup:
+    snapshot_file: Path
+    bucket_url: str
+    endpoint_url: str | None
+    sampling: SampleSettings
+    budgets: dict[Tier, int | None]
+    threads: int
+
+
+_WORKER: tuple[CheckContext, dict[Tier, int | None], concurrent.futures.ThreadPoolExecutor] | None = None
+
+
+def _start_worker(setup: _WorkerSetup) -> None:
+    global _WORKER
+    snapshot = pickle.loads(setup.snapshot_file.read_bytes())
+    bucket = Bucket(setup.bucket_url, endpoint_url=setup.endpoint_url, read_only=True)
+    context = CheckContext(ObjectReader(snapshot, bucket), None, setup.sampling)
+    _WORKER = (context, setup.budgets, concurrent.futures.ThreadPoolExecutor(setup.threads))
+
+
+def _evaluate_in_worker(groups: list[tuple[Entity, list[str]]]) -> list[list[Result]]:
+    assert _WORKER is not None, "the worker was not started"
+    context, budgets, threads = _WORKER
+    jobs = [
+        threads.submit(evaluate_entity, context, entity, [REGISTRY[code] for code in codes], budgets)
+        for entity, codes in groups
+    ]
+    return [job.result() for job in jobs]
 
 
 def validate(

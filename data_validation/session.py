@@ -10,13 +10,14 @@ pytest's own reports (terminal, ``--junitxml``, ``-x``) and the session's writer
 
 An item is reported without pytest's per-test machinery (fixtures, output capture, setup and teardown
 phases): a check's evaluation is the engine's business, and pytest's per-test cost would otherwise exceed
-the checks' own. With ``-n``, pytest-xdist is not used for the suite: distributing items would add a
-report round trip per item to the controller, where all the work is already shared (one listing, one
-prefetch, one engine); the engine's threads do the concurrent work.
+the checks' own. With ``-n N``, pytest-xdist does not distribute the suite's items (that would add a
+report round trip per item to the controller, the bottleneck of a large session): the engine checks the
+entities in N worker processes instead, and this process reports.
 """
 
 from __future__ import annotations
 
+import dataclasses
 import warnings
 from dataclasses import dataclass
 from pathlib import Path
@@ -50,6 +51,11 @@ PLUGIN_NAME = "cryoet-validation"
 WARNING_ORIGIN = "cryoet-validation"
 
 
+#: The keywords of every passed report, shared: the terminal reporter keeps each report to the end, and a
+#: bucket-wide session has hundreds of thousands.
+_NO_KEYWORDS: dict[str, int] = {}
+
+
 class ValidationWarning(UserWarning):
     """A check finding below the ``--severity`` threshold: reported, not failing."""
 
@@ -62,6 +68,8 @@ class Settings:
     fail_level: Severity
     sampling: SampleSettings
     budgets: dict[Tier, int | None]
+    #: Worker processes of the engine (``-n``); 0: the checks run on threads of this process.
+    processes: int = 0
 
 
 def settings_of(config: pytest.Config) -> Settings:
@@ -105,8 +113,10 @@ def start(config: pytest.Config, dataset_ids: list[str]) -> None:
         # Without explicit paths, `pytest --dataset N` runs the suite, wherever pytest was started
         # (a path given as an option value can make pytest miss this project's ini file).
         config.args = [str(SUITE_PATH)]
+    processes = getattr(config.option, "numprocesses", None)
     if getattr(config.option, "dist", "no") != "no":
         config.option.dist = "no"  # see the module docstring
+    settings = dataclasses.replace(settings, processes=processes if isinstance(processes, int) else 0)
     _keep_pytest_out_of(bucket, config)
     _root_at_the_suite(config)
     session = ValidationSession(
@@ -161,6 +171,8 @@ class CheckItem(pytest.Item):
         self.case = case
         self.problem = problem
         self.lineno = lineno
+        #: The case's place among the selected ones (the engine's index), once collection is done.
+        self.index = -1
 
     def runtest(self) -> None:
         """Only reached when another plugin runs pytest's own protocol for this item."""
@@ -188,7 +200,6 @@ class ValidationSession:
         self.context = context
         self.settings = settings
         self.engine: Engine | None = None
-        self._index: dict[str, int] = {}
         self.io_report = io_accounting.IoReport()
         stats = context.reader.bucket.stats.snapshot()
         self.io_report.session_requests, self.io_report.session_bytes = stats["total_requests"], stats["bytes_read"]
@@ -224,9 +235,12 @@ class ValidationSession:
     def pytest_collection_finish(self, session: pytest.Session) -> None:
         """Start evaluating the selected cases; items then take their results as they come."""
         selected = [item for item in session.items if isinstance(item, CheckItem) and item.case is not None]
-        self._index = {item.nodeid: index for index, item in enumerate(selected)}
+        for index, item in enumerate(selected):
+            item.index = index
         if not self.config.option.collectonly:
-            self.engine = Engine(self.context, [item.case for item in selected], budgets=self.settings.budgets)
+            cases = [item.case for item in selected]
+            settings = self.settings
+            self.engine = Engine(self.context, cases, budgets=settings.budgets, processes=settings.processes)
 
     # -- running ------------------------------------------------------------------------------
 
@@ -235,7 +249,7 @@ class ValidationSession:
             result = item.problem
         else:
             assert self.engine is not None, "the engine starts when collection finishes"
-            result = self.engine.result(self._index[item.nodeid])
+            result = self.engine.result(item.index)
         return Outcome(result, judge(result, self.settings.waivers, self.settings.fail_level))
 
     @staticmethod
@@ -265,7 +279,9 @@ class ValidationSession:
         if verdict.status is VerdictStatus.PASSED or verdict.below_threshold:
             if verdict.below_threshold:
                 warnings.warn_explicit(ValidationWarning(result.line()), ValidationWarning, WARNING_ORIGIN, 0)
-            report = pytest.TestReport(item.nodeid, item.location, {}, "passed", None, "call", duration=result.duration)
+            report = pytest.TestReport(
+                item.nodeid, item.location, _NO_KEYWORDS, "passed", None, "call", duration=result.duration
+            )
         else:
             call = CallInfo.from_call(lambda: self.raise_outcome(outcome), when="call")
             report = ihook.pytest_runtest_makereport(item=item, call=call)

@@ -55,9 +55,9 @@ class ReadOnlyBucketError(StorageError):
     """A write was attempted on a bucket opened read-only (the validator never writes)."""
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, slots=True)
 class ObjectInfo:
-    """What a listing tells about one object."""
+    """What a listing tells about one object (a bucket-wide listing holds hundreds of thousands: slots)."""
 
     key: str
     size: int
