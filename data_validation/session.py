@@ -163,8 +163,18 @@ def _root_at_the_suite(config: pytest.Config) -> None:
         config._rootpath = SUITE_PATH.parents[1]
 
 
+class _NoParameters:
+    """What pytest's fixture machinery finds as a :class:`CheckItem`'s ``callspec``: no parameters to group
+    items by (without it, it raises and catches an AttributeError per item and scope)."""
+
+    indices: dict[str, int] = {}  # noqa: RUF012  (read only)
+
+
 class CheckItem(pytest.Item):
     """One case of the suite, or one discovery problem (``case`` None, ``problem`` its result)."""
+
+    callspec = _NoParameters()
+    cls = None  # not a method of a test class
 
     def __init__(self, *, case: Case | None, problem: Result | None = None, lineno: int = 0, **kwargs) -> None:
         super().__init__(**kwargs)

@@ -24,6 +24,8 @@ from importers.formats.omezarr import VolumeKind, store_metadata
 from importers.storage import Bucket, ObjectInfo, StorageError
 
 DEPOSITIONS_PREFIX = "depositions_metadata"
+#: Path components of the deepest entity directory (``{dataset}/{run}/Reconstructions/VoxelSpacing…/Annotations/{id}``).
+ENTITY_DEPTH = max(template.count("/") + 1 for template in layout.ENTITY_DIRS.values())
 SMALL_OBJECT_NAMES = (".zattrs", ".zarray", ".zgroup")
 #: Bytes of a binary glTF mesh that its check reads: magic, version, total length (formats.md §3.2).
 GLB_HEADER_BYTES = 12
@@ -142,7 +144,10 @@ def find_entities(
     """The entities whose directories hold ``keys`` (narrowed by the globs), and the given depositions."""
     found: dict[EntityKind, set[Entity]] = {kind: set() for kind in EntityKind}
     found[EntityKind.DEPOSITION] = {Entity.of(EntityKind.DEPOSITION, deposition_id=d) for d in deposition_ids}
-    for key in keys:
+    # Entity directories are at most ENTITY_DEPTH components deep: the keys of one directory (the chunks of
+    # a store) are matched once, by that prefix.
+    prefixes = {"/".join(key.split("/", ENTITY_DEPTH)[:ENTITY_DEPTH]) for key in keys}
+    for key in prefixes:
         for kind in EntityKind:
             if kind.value not in layout.ENTITY_DIRS:  # the source_* kinds: found through a config
                 continue
