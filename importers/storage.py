@@ -32,6 +32,8 @@ import fsspec
 from importers.transient import ShortRead, is_transient
 
 T = TypeVar("T")
+#: First wait before a retry (doubled at each attempt, jittered); fault-injection tests shorten it.
+DEFAULT_BACKOFF_SECONDS = 0.2
 #: Bytes per part of a multipart upload (``sync`` predicts multipart ETags from it).
 PART_SIZE = 16 << 20
 #: Name of a temporary file of a local write: ``.{name}.{host}-{pid}-{random}.partial`` beside its target.
@@ -145,13 +147,13 @@ class Bucket:
         endpoint_url: str | None = None,
         read_only: bool = False,
         max_attempts: int = 5,
-        backoff_seconds: float = 0.2,
+        backoff_seconds: float | None = None,
         concurrency: int = 64,
     ) -> None:
         self.url = url
         self.read_only = read_only
         self.max_attempts = max_attempts
-        self.backoff_seconds = backoff_seconds
+        self.backoff_seconds = DEFAULT_BACKOFF_SECONDS if backoff_seconds is None else backoff_seconds
         self.concurrency = concurrency
         self.stats: IOStats = _AccountedStats()
         self._listings: dict[str, dict[str, ObjectInfo]] = {}

@@ -24,7 +24,6 @@ from importers.formats import ndjson
 from importers.formats.mrc import MrcFormatError
 from importers.formats.omezarr import ZATTRS, VolumeKind, read_multiscales
 from importers.formats.points import read_points
-from importers.storage import StorageError
 from importers.volumes import instance_conversion, mask_conversion, open_source_volume, write_volume
 
 #: Config shape → the ``files[].shape`` it is published as (semantic masks and mesh groups are
@@ -300,8 +299,8 @@ def _stored_label_count(ingestion: Ingestion, output: _Output) -> int | None:
     zarr_key = next(entry["path"] for entry in output.files if entry["format"] == "zarr")
     try:
         multiscales = read_multiscales(json.loads(ingestion.output.read(f"{zarr_key}/{ZATTRS}")))
-    except (StorageError, ValueError):
-        return None
+    except ValueError:
+        return None  # a broken .zattrs; one that cannot be read raises (StorageError)
     colors = (multiscales.metadata.get("image-label") or {}).get("colors")
     return len(colors) if isinstance(colors, list) else None
 
