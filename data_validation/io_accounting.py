@@ -124,7 +124,7 @@ class Usage(IOStats):
         return self.budget is not None and self.bytes_read > self.budget
 
     def record_of(self) -> IoRecord:
-        return IoRecord(self.code, self.tier.name, self.entity, self.total_requests, self.bytes_read)
+        return IoRecord(self.code, self.tier.name, self.entity, self.total_requests, self.bytes_read, self.retries)
 
 
 @contextlib.contextmanager
@@ -168,6 +168,8 @@ class IoRecord:
     entity: str
     requests: int
     bytes_read: int
+    #: Requests that failed transiently and were made again (counted in ``requests`` too).
+    retries: int = 0
 
     def as_property(self) -> dict[str, object]:
         return asdict(self)
@@ -180,6 +182,7 @@ class IoReport:
     records: list[IoRecord] = field(default_factory=list)
     session_requests: int = 0
     session_bytes: int = 0
+    session_retries: int = 0
 
     def add(self, record: IoRecord) -> None:
         self.records.append(record)
@@ -191,6 +194,10 @@ class IoReport:
     @property
     def check_requests(self) -> int:
         return sum(r.requests for r in self.records)
+
+    @property
+    def check_retries(self) -> int:
+        return sum(r.retries for r in self.records)
 
     def by_check(self) -> list[tuple[str, str, int, int, int, int]]:
         """``(code, tier, evaluations, requests, bytes, max bytes of one evaluation)``, most bytes first."""
@@ -220,6 +227,8 @@ class IoReport:
             f"{format_bytes(self.session_bytes)}",
             f"checks: {self.check_requests} requests, {format_bytes(self.check_bytes)} in {len(self.records)} "
             f"evaluations",
+            f"retried after a transient storage error (503/500, reset, cut answer): {self.session_retries} "
+            f"requests of the snapshot, {self.check_retries} of the checks",
         ]
         reading = [row for row in self.by_check() if row[3]]
         idle = len({r.code for r in self.records}) - len(reading)
@@ -256,6 +265,7 @@ def validate_accounted(
     report = IoReport(
         session_requests=after["total_requests"] - before["total_requests"],
         session_bytes=after["bytes_read"] - before["bytes_read"],
+        session_retries=after["retries"] - before["retries"],
     )
     context = CheckContext(ObjectReader(snapshot, bucket))
     results = discovery_results(snapshot)

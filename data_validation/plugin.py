@@ -363,6 +363,7 @@ class _IoAccounting:
             # The controlling process: what discovery and prefetch read, before any check.
             stats = validation.context.reader.bucket.stats.snapshot()
             self.report.session_requests, self.report.session_bytes = stats["total_requests"], stats["bytes_read"]
+            self.report.session_retries = stats["retries"]
 
     @pytest.hookimpl(wrapper=True)
     def pytest_runtest_call(self, item: pytest.Item):

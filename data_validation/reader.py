@@ -25,6 +25,17 @@ class Unreadable(Exception):
         super().__init__(f"cannot read {key}: {reason}")
 
 
+#: Why a key that climbs out of the bucket (a metadata path ``../../etc/passwd``) is never read.
+OUTSIDE = "the path leads outside the bucket root ('..')"
+
+
+def confined(key: str) -> str:
+    """``key`` if it stays inside the bucket root; :class:`Unreadable` if a ``..`` segment climbs out."""
+    if ".." in key.split("/"):
+        raise Unreadable(key, OUTSIDE)
+    return key
+
+
 class ObjectReader:
     """Read-only, cached access to the bucket objects of one session."""
 
@@ -46,6 +57,8 @@ class ObjectReader:
         """An object, or a 'directory' with objects below it. Keys outside the listed prefixes
         (a path into another dataset) cost one HEAD, once."""
         key = key.strip("/")
+        if ".." in key.split("/"):
+            return False  # never looked up: it would lie outside the bucket
         if key in self.snapshot.listing or self.keys_under(key, limit=1):
             return True
         if any(key.startswith(prefix + "/") for prefix in self.snapshot.listed_prefixes):
@@ -82,6 +95,7 @@ class ObjectReader:
         return keys[low : high if limit is None else min(high, low + limit)]
 
     def read(self, key: str) -> bytes:
+        confined(key)
         if key in self.snapshot.objects:
             return self.snapshot.objects[key]
         if key in self.snapshot.fetch_errors:
@@ -109,6 +123,7 @@ class ObjectReader:
 
     def image_header(self, key: str) -> bytes:
         """The first bytes of an image (prefetched; enough for its size)."""
+        confined(key)
         if key in self.snapshot.image_headers:
             return self.snapshot.image_headers[key]
         if key in self.snapshot.fetch_errors:
@@ -122,6 +137,7 @@ class ObjectReader:
 
     def glb_header(self, key: str) -> bytes:
         """The first bytes of a binary glTF mesh (prefetched; magic, version and length)."""
+        confined(key)
         if key in self.snapshot.glb_headers:
             return self.snapshot.glb_headers[key]
         if key in self.snapshot.fetch_errors:
@@ -135,6 +151,7 @@ class ObjectReader:
 
     def mrc_header(self, key: str) -> MrcHeader:
         """The parsed main header of an MRC (from the prefetched first 1024 bytes)."""
+        confined(key)
         cache_key = ("mrc", key)
         if cache_key not in self._parsed:
             raw = self.snapshot.mrc_headers.get(key)

@@ -217,6 +217,31 @@ def test_malformed_mdoc_and_rawtlt_are_reported_and_what_needs_them_waits(
     assert output_files(str(output)) == output_files(str(clean_tree))
 
 
+def test_a_failed_alignment_leaves_its_tomograms_and_annotations_for_the_rerun(
+    sample_source: Path, clean_tree: Path, tmp_path: Path
+) -> None:
+    """Tomograms and annotations name the alignment (and count it in their identity): written without it,
+    a fixed rerun would add Tomograms/101 and Annotations/102 beside them. They wait for it instead."""
+    source = _sample_copy(sample_source, tmp_path)
+    xf = source / "sample_10001/alignments/TS_001.xf"
+    xf.write_text("1 0 0 1 0\n")
+    output = tmp_path / "out"
+    status, failures, log = _standardize(SAMPLE_CONFIG, str(source), output)
+    assert status == 1 and len(failures) == 1 and str(xf) in failures[0], failures
+    run = output / "10001/TS_001"
+    assert (run / "TiltSeries/100/tiltseries_metadata.json").exists()
+    assert not list(run.glob("Alignments/*/alignment_metadata.json"))
+    assert not list(run.glob("Reconstructions/*/Tomograms/*/tomogram_metadata.json"))
+    assert not list(run.glob("Reconstructions/*/Annotations/*/*.json"))
+    assert "needs the run's alignment, which was not imported" in log
+    assert (output / "10001/TS_002/run_metadata.json").exists()
+
+    shutil.copy(sample_source / "sample_10001/alignments/TS_001.xf", xf)
+    status, failures, _ = _standardize(SAMPLE_CONFIG, str(source), output)
+    assert status == 0, failures
+    assert output_files(str(output)) == output_files(str(clean_tree))
+
+
 def test_changed_sidecar_is_not_overwritten_without_force(sample_source: Path, tmp_path: Path) -> None:
     output = tmp_path / "out"
     assert _standardize(SAMPLE_CONFIG, str(sample_source), output)[0] == 0
