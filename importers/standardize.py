@@ -11,7 +11,6 @@ once the cause is fixed, writes exactly what a clean run writes.
 from __future__ import annotations
 
 import argparse
-import re
 import sys
 import time
 from collections.abc import Callable
@@ -35,6 +34,7 @@ from importers.entities.tomogram import prepare_tomogram, write_tomogram
 from importers.entities.viewer import defer_tomogram_views
 from importers.finders import FinderError
 from importers.formats.mrc import MrcFormatError
+from importers.patterns import PatternError, compile_pattern
 from importers.storage import Bucket, StorageError
 
 Step = Callable[[Ingestion, Entity], None]
@@ -276,9 +276,9 @@ def run_command(args: argparse.Namespace) -> int:
     for patterns in (*options.name_filters.values(), *options.name_excludes.values()):
         for pattern in patterns:
             try:
-                re.compile(pattern)
-            except re.error as error:
-                print(f"error: bad name filter {pattern!r}: {error}", file=sys.stderr)
+                compile_pattern(pattern)
+            except PatternError as error:
+                print(f"error: bad name filter {error}", file=sys.stderr)
                 return 2
     try:
         status, _ = standardize_config(

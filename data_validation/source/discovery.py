@@ -14,7 +14,6 @@ from __future__ import annotations
 
 import contextlib
 import io
-import re
 import tempfile
 from collections.abc import Mapping
 from dataclasses import dataclass, field, replace
@@ -24,7 +23,7 @@ from typing import Any
 from data_validation.entities import Entity
 from data_validation.registry import EntityKind
 from data_validation.snapshot import TEXT_SIDECAR_MAX_BYTES, Snapshot, _list
-from importers import layout
+from importers import layout, patterns
 from importers.config import ConfigError, load_config
 from importers.config.validate import Problem, validate_file
 from importers.entities.context import CONFIG_KEYS, Ingestion, IngestOptions, parents_pass
@@ -350,7 +349,7 @@ class _Walk:
                 self._problem(voxel_spacing, f"{where}: {shape} needs glob_string or glob_strings")
                 continue
             items = source_glob(self.ingestion.source, self.ingestion.source_root, {"list_glob": glob}, variables)
-            items = [i for i in items if not any(re.match(p, i.name) for p in source.get("exclude") or [])]
+            items = [i for i in items if not any(patterns.match(p, i.name) for p in source.get("exclude") or [])]
             if not items:
                 line = f"{where}: {shape} glob {self._shown(glob, variables)} matched nothing"
                 self._problem(voxel_spacing, line, unmatched="annotations")

@@ -8,7 +8,6 @@ I/O accounting) is the bucket suite's.
 
 from __future__ import annotations
 
-import re
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -17,6 +16,7 @@ import pytest
 from data_validation.source import checks  # noqa: F401  (registers the SRC-* checks)
 from data_validation.source.discovery import SourceSnapshot, discover_sources
 from importers.entities.context import IngestOptions
+from importers.patterns import PatternError, compile_pattern
 from importers.standardize import NAME_FILTERED
 from importers.storage import Bucket
 
@@ -97,9 +97,9 @@ def request(config: pytest.Config) -> SourceRequest | None:
         raise pytest.UsageError(f"--ingestion-config {path}: no such file")
     for pattern in [p for patterns in (*filters.values(), *excludes.values()) for p in patterns]:
         try:
-            re.compile(pattern)
-        except re.error as error:
-            raise pytest.UsageError(f"bad name filter {pattern!r}: {error}") from None
+            compile_pattern(pattern)
+        except PatternError as error:
+            raise pytest.UsageError(f"bad name filter {error}") from None
     output = config.getoption("cryoet_output_bucket")
     endpoint = config.getoption("cryoet_endpoint_url")
     if output:

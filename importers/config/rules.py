@@ -14,6 +14,7 @@ from typing import Any, Literal, NamedTuple
 
 from importers.config.loader import KeyPath
 from importers.config.models import FINDERS, SHAPES
+from importers.patterns import PatternError, backtracking_risk, compile_pattern
 
 Severity = Literal["error", "warning"]
 
@@ -395,13 +396,23 @@ def _regexes(node: Any, path: KeyPath, regex_context: bool = False) -> Iterator[
 
 @_rule
 def valid_regexes(data: Mapping[str, Any]) -> Iterator[Finding]:
+    """Every regex compiles for linear-time matching, and none backtracks exponentially in Python's ``re``
+    (the portal's importer would hang on it)."""
     for key in (*ENTITY_KEYS, "annotations"):
         for path, entity in _entities(data, key):
             for where, pattern in _regexes(entity.get("sources"), (*path, "sources")):
                 try:
-                    re.compile(pattern)
-                except re.error as error:
-                    yield Finding(where, f"invalid regular expression {pattern!r}: {error}", "regex")
+                    compile_pattern(pattern)
+                except PatternError as error:
+                    yield Finding(where, f"invalid regular expression {error}", "regex")
+                    continue
+                if (risk := backtracking_risk(pattern)) is not None:
+                    yield Finding(
+                        where,
+                        f"regular expression {pattern!r} has {risk}: Python's re (the portal's importer) takes "
+                        "exponential time on a path it almost matches; write it without the nesting",
+                        "regex",
+                    )
 
 
 DATASET_FILE = re.compile(r"(?P<id>\d+)(_draft)?\.yaml")

@@ -10,13 +10,12 @@ mask, mesh or caption output takes exactly one source file.
 from __future__ import annotations
 
 import json
-import re
 import struct
 from collections.abc import Hashable
 from dataclasses import dataclass, field
 from typing import Any
 
-from importers import layout
+from importers import layout, patterns
 from importers.entities.context import Entity, Ingestion, parents_pass
 from importers.entities.metadata import JSON_CONTENT_TYPE, compose, is_current, write_document
 from importers.finders import format_template, source_glob
@@ -123,7 +122,7 @@ def _match(ingestion: Ingestion, annotation: Entity) -> list[_Output]:
         suffix = _suffix(shape, arguments)
         for glob in globs:
             for item in source_glob(ingestion.source, ingestion.source_root, {"list_glob": glob}, variables):
-                if any(re.match(pattern, item.name) for pattern in source.get("exclude") or []):
+                if any(patterns.match(pattern, item.name) for pattern in source.get("exclude") or []):
                     continue
                 output = outputs.setdefault(suffix, _Output(shape, suffix))
                 output.sources.append((item.path, arguments))

@@ -295,6 +295,15 @@ RULE_CASES = {
         _set("runs.0.sources.0.source_glob.name_regex", "(.*\\.mrc"),
         "runs[0].sources[0].source_glob.name_regex: invalid regular expression '(.*\\\\.mrc': missing ), unterminated",
     ),
+    "regex that backtracks exponentially": (
+        _set("runs.0.sources.0.source_glob.match_regex", "(a+)+b"),
+        "runs[0].sources[0].source_glob.match_regex: regular expression '(a+)+b' has a quantifier inside a repeated "
+        "group: Python's re (the portal's importer) takes exponential time",
+    ),
+    "regex that needs backtracking": (
+        _set("runs.0.sources.0.source_glob.name_regex", "(TS)_\\1"),
+        "runs[0].sources[0].source_glob.name_regex: invalid regular expression '(TS)_\\\\1': invalid escape",
+    ),
     "regex in parent filters": (
         _set("runs.0.sources.0.parent_filters", {"exclude": {"dataset": ["[a-"]}}),
         "runs[0].sources[0].parent_filters.exclude.dataset[0]: invalid regular expression '[a-'",

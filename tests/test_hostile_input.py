@@ -1,0 +1,89 @@
+"""Hostile input: what a bucket, a source folder or a config may hold to make the tools read outside
+their root, hang, or crash. Each is a failed check or a one-line error naming the file, never a read
+outside, a hang or a traceback."""
+
+from __future__ import annotations
+
+import io
+import json
+import shutil
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import yaml
+
+from data_validation.engine import Status, validate
+from importers.standardize import standardize_config
+from importers.storage import Bucket
+from tests.conftest import REPO_ROOT
+
+SAMPLE_CONFIG = REPO_ROOT / "dataset_configs" / "10001.yaml"
+DATASET_METADATA = "10001/dataset_metadata.json"
+#: A path that ``(a+)+b`` almost matches: Python's re tries 2^40 ways before it gives up.
+CATASTROPHIC_NAME = "a" * 40
+
+
+def _edit_json(path: Path, change: dict) -> None:
+    path.write_text(json.dumps(json.loads(path.read_text()) | change))
+
+
+def test_the_suite_never_follows_a_path_out_of_the_bucket(bucket_copy: Path, tmp_path: Path) -> None:
+    """Key photos ``../../../../etc/passwd`` and ``../secret.png`` (an image beside the bucket): neither is
+    read, nothing of them reaches a message, and both checks that follow them fail."""
+    secret = bucket_copy.parent / "secret.png"
+    shutil.copy(bucket_copy / "10001/Images/snapshot.png", secret)
+    photos = {"snapshot": "../../../../../../../../etc/passwd", "thumbnail": "../secret.png"}
+    _edit_json(bucket_copy / DATASET_METADATA, {"key_photos": photos})
+    results = {result.code: result for result in validate(Bucket(f"file://{bucket_copy}", read_only=True), ["10001"])}
+    for code in ("GEN-PATH-EXISTS", "DS-KEYPHOTO"):
+        assert results[code].status is Status.FAILED, results[code]
+        assert "passwd" in results[code].message and "secret.png" in results[code].message
+    assert "outside the bucket root" in results["DS-KEYPHOTO"].message
+    assert not any("root:" in result.message or "PNG" in result.message for result in results.values())
+
+
+def _catastrophic_config(tmp_path: Path) -> Path:
+    config = yaml.safe_load(SAMPLE_CONFIG.read_text())
+    config["runs"][0]["sources"][0]["source_glob"] |= {"list_glob": "tomograms/*", "match_regex": "(a+)+b"}
+    path = tmp_path / "10001.yaml"
+    path.write_text(yaml.safe_dump(config, sort_keys=False))
+    return path
+
+
+def _source_with_an_almost_match(sample_source: Path, tmp_path: Path) -> Path:
+    source = tmp_path / "source"
+    shutil.copytree(sample_source, source)
+    (source / "sample_10001/tomograms" / CATASTROPHIC_NAME).write_bytes(b"")
+    return source
+
+
+def test_a_catastrophic_match_regex_neither_hangs_standardize_nor_passes_validate_config(
+    sample_source: Path, tmp_path: Path
+) -> None:
+    config = _catastrophic_config(tmp_path)
+    source = _source_with_an_almost_match(sample_source, tmp_path)
+    started = time.monotonic()
+    status, _ = standardize_config(config, str(source), str(tmp_path / "out"), stream=io.StringIO())
+    assert time.monotonic() - started < 30 and status == 0  # nothing matches: no run, nothing to do
+    checked = subprocess.run(
+        [sys.executable, "-m", "importers.cli", "validate-config", str(config)],
+        capture_output=True,
+        text=True,
+        timeout=60,
+        cwd=REPO_ROOT,
+    )
+    assert checked.returncode == 1, checked.stdout + checked.stderr
+    assert "match_regex: regular expression '(a+)+b' has a quantifier inside a repeated group" in checked.stdout
+
+
+def test_a_catastrophic_match_regex_does_not_hang_the_source_checks(sample_source: Path, tmp_path: Path) -> None:
+    config = _catastrophic_config(tmp_path)
+    source = _source_with_an_almost_match(sample_source, tmp_path)
+    command = [sys.executable, "-m", "pytest", "-p", "no:cacheprovider", "-q", "--ingestion-config", str(config)]
+    result = subprocess.run(
+        [*command, "--input-bucket", f"file://{source}"], capture_output=True, text=True, timeout=90, cwd=REPO_ROOT
+    )
+    assert "SRC-CONFIG-VALID" in result.stdout and "quantifier inside a repeated group" in result.stdout
+    assert "Traceback" not in result.stdout and result.returncode == 1
