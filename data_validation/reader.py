@@ -7,9 +7,9 @@ failed check naming the object and the reason, never as an error of the session.
 from __future__ import annotations
 
 import bisect
-import json
 from typing import Any
 
+from data_validation import limits
 from data_validation.snapshot import GLB_HEADER_BYTES, Snapshot
 from importers.formats.images import HEADER_BYTES as IMAGE_HEADER_BYTES
 from importers.formats.mrc import HEADER_SIZE, MrcFormatError, MrcHeader, parse_header
@@ -102,24 +102,29 @@ class ObjectReader:
             raise Unreadable(key, self.snapshot.fetch_errors[key])
         if key not in self.snapshot.listing:
             raise Unreadable(key, "object not found")
+        if (reason := limits.too_large(key, self.snapshot.listing[key].size)) is not None:
+            raise Unreadable(key, reason)
         try:
             return self.bucket.read(key)
         except StorageError as error:
             raise Unreadable(key, error.problem) from None
 
-    def json(self, key: str) -> Any:
-        """A parsed JSON object (a mapping); anything else is :class:`Unreadable`."""
+    def json_value(self, key: str) -> Any:
+        """A parsed JSON value, within its kind's size and depth limits; anything else is :class:`Unreadable`."""
         cache_key = ("json", key)
         if cache_key not in self._parsed:
-            raw = self.read(key)
             try:
-                document = json.loads(raw.decode("utf-8"))
-            except (UnicodeDecodeError, ValueError) as error:
-                raise Unreadable(key, f"not valid JSON ({error})") from None
-            if not isinstance(document, dict):
-                raise Unreadable(key, f"JSON is a {type(document).__name__}, not an object")
-            self._parsed[cache_key] = document
+                self._parsed[cache_key] = limits.parse_json(key, self.read(key))
+            except ValueError as error:
+                raise Unreadable(key, str(error)) from None
         return self._parsed[cache_key]
+
+    def json(self, key: str) -> Any:
+        """A parsed JSON object (a mapping); anything else is :class:`Unreadable`."""
+        document = self.json_value(key)
+        if not isinstance(document, dict):
+            raise Unreadable(key, f"JSON is a {type(document).__name__}, not an object")
+        return document
 
     def image_header(self, key: str) -> bytes:
         """The first bytes of an image (prefetched; enough for its size)."""

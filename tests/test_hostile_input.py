@@ -12,6 +12,7 @@ import sys
 import time
 from pathlib import Path
 
+import pytest
 import yaml
 
 from data_validation.engine import Status, validate
@@ -87,3 +88,82 @@ def test_a_catastrophic_match_regex_does_not_hang_the_source_checks(sample_sourc
     )
     assert "SRC-CONFIG-VALID" in result.stdout and "quantifier inside a repeated group" in result.stdout
     assert "Traceback" not in result.stdout and result.returncode == 1
+
+
+# -- objects too large or too deep to read ------------------------------------------------------------
+
+TOMOGRAM_ZARR = "10001/TS_001/Reconstructions/VoxelSpacing13.480/Tomograms/100/TS_001.zarr"
+ANNOTATIONS = "10001/TS_001/Reconstructions/VoxelSpacing13.480/Annotations"
+
+
+def _sparse(path: Path, size: int) -> None:
+    with open(path, "wb") as handle:
+        handle.truncate(size)  # a hole: the listing says 200 MB, the disk holds nothing
+
+
+def _zarray_shape(root: Path) -> None:
+    path = root / TOMOGRAM_ZARR / "0/.zarray"
+    _edit_json(path, {"shape": [10**12, 16, 16]})
+
+
+def _deep_first_record(root: Path) -> None:
+    """The first record of a point file nested 100,000 deep (the other records, and so the count, kept)."""
+    path = next((root / ANNOTATIONS).rglob("*.ndjson"))
+    lines = path.read_text().splitlines()
+    deep = '{"type": "point", "location": ' + "[" * 100_000 + "]" * 100_000 + "}"
+    path.write_text("\n".join([deep, *lines[1:]]) + "\n")
+
+
+HOSTILE = {
+    "JSON nested 100,000 deep": (
+        lambda root: (root / "10001/TS_001/run_metadata.json").write_text("[" * 100_000 + "]" * 100_000),
+        "GEN-JSON-PARSE",
+        "10001/TS_001/run_metadata.json (JSON nested deeper than the 32 levels a metadata JSON may have)",
+    ),
+    "JSON nested 40 deep": (
+        lambda root: (root / "10001/TS_001/run_metadata.json").write_text(
+            '{"run_name": "TS_001", "x": ' + "[" * 40 + "]" * 40 + "}"
+        ),
+        "GEN-JSON-PARSE",
+        "run_metadata.json (JSON nested 41 levels deep, over the 32 levels a metadata JSON may have)",
+    ),
+    "200 MB metadata JSON": (
+        lambda root: _sparse(root / "10001/TS_001/run_metadata.json", 200 << 20),
+        "GEN-JSON-PARSE",
+        "run_metadata.json (200.0 MiB, over the 16.0 MiB limit of a metadata JSON (not read))",
+    ),
+    ".zarray of shape 10^12": (
+        _zarray_shape,
+        "TOMO-ZARR-PATHS",
+        "0/.zarray: .zarray shape [1000000000000, 16, 16] is outside [0, 1048576] on an axis",
+    ),
+    "NDJSON record nested 100,000 deep": (
+        _deep_first_record,
+        "PT-RECORD",
+        "line 1: JSON nested deeper than a record can be",
+    ),
+}
+
+
+@pytest.fixture(scope="module")
+def clean_failures(clean_tree: Path) -> set[tuple[str, str]]:
+    """The failed (code, entity) of the clean sample (warnings about absent precomputed layers)."""
+    return {
+        (r.code, r.entity)
+        for r in validate(Bucket(str(clean_tree), read_only=True), ["10001"])
+        if r.status is Status.FAILED
+    }
+
+
+@pytest.mark.parametrize(("apply", "code", "message"), HOSTILE.values(), ids=HOSTILE.keys())
+def test_an_object_over_its_limits_is_one_named_failure(
+    bucket_copy: Path, clean_failures: set[tuple[str, str]], apply, code: str, message: str
+) -> None:
+    apply(bucket_copy)
+    started = time.monotonic()
+    results = validate(Bucket(str(bucket_copy), read_only=True), ["10001"])
+    assert time.monotonic() - started < 30
+    new = [r for r in results if r.status is Status.FAILED and (r.code, r.entity) not in clean_failures]
+    assert [r.code for r in new] == [code], [r.line() for r in new]
+    assert message in new[0].message
+    assert not any("internal error" in r.message for r in results)
