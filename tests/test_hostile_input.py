@@ -7,6 +7,7 @@ from __future__ import annotations
 import io
 import json
 import shutil
+import struct
 import subprocess
 import sys
 import time
@@ -167,3 +168,64 @@ def test_an_object_over_its_limits_is_one_named_failure(
     assert [r.code for r in new] == [code], [r.line() for r in new]
     assert message in new[0].message
     assert not any("internal error" in r.message for r in results)
+
+
+# -- movies: frames are data, checked against their headers and the mdoc --------------------------------
+
+FRAMES = "90001/SYN_run1/Frames"
+MOVIE = f"{FRAMES}/SYN_run1_003.tif"
+
+
+def _patch_tag(path: Path, page: int, tag: int, value: int) -> None:
+    """Set a one-value SHORT/LONG tag of page ``page`` of a classic little-endian TIFF."""
+    data = bytearray(path.read_bytes())
+    offset = struct.unpack_from("<I", data, 4)[0]
+    for _ in range(page):
+        count = struct.unpack_from("<H", data, offset)[0]
+        offset = struct.unpack_from("<I", data, offset + 2 + 12 * count)[0]
+    for index in range(struct.unpack_from("<H", data, offset)[0]):
+        at = offset + 2 + 12 * index
+        if struct.unpack_from("<H", data, at)[0] == tag:
+            kind = struct.unpack_from("<H", data, at + 2)[0]
+            struct.pack_into("<H" if kind == 3 else "<I", data, at + 8, value)
+    path.write_bytes(bytes(data))
+
+
+def _cut(keep: float) -> object:
+    return lambda path: path.write_bytes(path.read_bytes()[: int(len(path.read_bytes()) * keep)])
+
+
+def _drop_last_page(path: Path) -> None:
+    data = bytearray(path.read_bytes())
+    first = struct.unpack_from("<I", data, 4)[0]
+    count = struct.unpack_from("<H", data, first)[0]
+    struct.pack_into("<I", data, first + 2 + 12 * count, 0)
+    path.write_bytes(bytes(data))
+
+
+#: Each edit of one movie and the checks that catch it (a cut that reaches an IFD makes it unreadable).
+MOVIE_EDITS = {
+    "last bytes cut": (_cut(0.97), {"FRAME-CONSISTENT"}),
+    "cut in half": (_cut(0.5), {"FRAME-CONSISTENT"}),
+    "emptied": (lambda path: path.write_bytes(b""), {"FRAME-CONSISTENT"}),
+    "width edited": (lambda path: _patch_tag(path, 0, 256, 48), {"FRAME-CONSISTENT", "FRAME-DATA-SIZE"}),
+    "depth edited": (lambda path: _patch_tag(path, 1, 258, 16), {"FRAME-DATA-SIZE"}),
+    "strip bytes edited": (lambda path: _patch_tag(path, 1, 279, 1 << 20), {"FRAME-DATA-SIZE"}),
+    "strip moved out": (lambda path: _patch_tag(path, 0, 273, 1 << 20), {"FRAME-DATA-SIZE"}),
+    "a page dropped": (_drop_last_page, {"FRAME-NUMSUBFRAMES"}),
+}
+
+
+@pytest.mark.parametrize(("edit", "codes"), MOVIE_EDITS.values(), ids=MOVIE_EDITS.keys())
+def test_a_truncated_or_edited_movie_fails(tmp_path: Path, edit, codes: set[str]) -> None:
+    """The reference movies, one edited: an error that names it (they passed unnoticed, 15 of 15)."""
+    from tests.conftest import shared_dir
+
+    root = tmp_path / "bucket"
+    shutil.copytree(shared_dir() / "reference-90001/output", root)
+    (root / MOVIE).chmod(0o644)
+    edit(root / MOVIE)
+    results = validate(Bucket(str(root), read_only=True), ["90001"], run_glob="SYN_run1")
+    failures = [r for r in results if r.status is Status.FAILED and r.severity.name == "ERROR"]
+    assert {r.code for r in failures} == codes, [r.line() for r in failures]
+    assert all("SYN_run1_003.tif" in r.message for r in failures)
