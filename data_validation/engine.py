@@ -24,7 +24,7 @@ from typing import Any
 
 from data_validation.checks import CheckContext
 from data_validation.entities import Entity
-from data_validation.io_accounting import DEFAULT_BUDGETS, Usage
+from data_validation.io_accounting import DEFAULT_BUDGETS, IoRecord, IoReport, Usage
 from data_validation.outcomes import DISCOVERY_CODE, Result, Status
 from data_validation.reader import ObjectReader, Unreadable
 from data_validation.registry import REGISTRY, Check, CheckFailed, CheckSkipped, EntityKind, Severity, Tier
@@ -108,6 +108,7 @@ def evaluate(check: Check, context: CheckContext, entity: Entity, budget: int | 
         usage.total_requests,
         usage.bytes_read,
         time.perf_counter() - started,
+        usage.retries,
     )
 
 
@@ -285,12 +286,22 @@ def validate(
     sampling: SampleSettings | None = None,
     budgets: dict[Tier, int | None] | None = None,
     checks: Iterable[Check] | None = None,
+    report: IoReport | None = None,
     **discovery_options: str,
 ) -> list[Result]:
     """Discover, then run every check (or those of ``checks``) on every entity of the given datasets (DB-*
     checks against ``database``, a :class:`~data_validation.database.DatabaseTarget`; without one they are
-    skipped)."""
+    skipped). ``report``, when given, receives what discovery and each check read."""
+    before = bucket.stats.snapshot()
     snapshot = discover(bucket, dataset_ids, **discovery_options)
+    after = bucket.stats.snapshot()
     context = CheckContext(ObjectReader(snapshot, bucket), database, sampling or SampleSettings())
     with Engine(context, cases(snapshot, checks), budgets=budgets) as engine:
-        return discovery_results(snapshot) + list(engine)
+        results = list(engine)
+    if report is not None:
+        report.session_requests += after["total_requests"] - before["total_requests"]
+        report.session_bytes += after["bytes_read"] - before["bytes_read"]
+        report.session_retries += after["retries"] - before["retries"]
+        for result in results:
+            report.add(IoRecord.of(result, REGISTRY[result.code].tier))
+    return discovery_results(snapshot) + results

@@ -128,11 +128,13 @@ class IoRecord:
     entity: str
     requests: int
     bytes_read: int
+    #: Requests that failed transiently and were made again (counted in ``requests`` too).
+    retries: int = 0
 
     @classmethod
     def of(cls, result: Any, tier: Tier) -> IoRecord:
         """The figures of a :class:`~data_validation.outcomes.Result` of a check of ``tier``."""
-        return cls(result.code, tier.name, result.entity, result.requests, result.bytes_read)
+        return cls(result.code, tier.name, result.entity, result.requests, result.bytes_read, result.retries)
 
 
 @dataclass
@@ -142,6 +144,7 @@ class IoReport:
     records: list[IoRecord] = field(default_factory=list)
     session_requests: int = 0
     session_bytes: int = 0
+    session_retries: int = 0
 
     def add(self, record: IoRecord) -> None:
         self.records.append(record)
@@ -153,6 +156,10 @@ class IoReport:
     @property
     def check_requests(self) -> int:
         return sum(r.requests for r in self.records)
+
+    @property
+    def check_retries(self) -> int:
+        return sum(r.retries for r in self.records)
 
     def by_check(self) -> list[tuple[str, str, int, int, int, int]]:
         """``(code, tier, evaluations, requests, bytes, max bytes of one evaluation)``, most bytes first."""
@@ -182,6 +189,8 @@ class IoReport:
             f"{format_bytes(self.session_bytes)}",
             f"checks: {self.check_requests} requests, {format_bytes(self.check_bytes)} in {len(self.records)} "
             f"evaluations",
+            f"retried after a transient storage error (503/500, reset, cut answer): {self.session_retries} "
+            f"requests of the snapshot, {self.check_retries} of the checks",
         ]
         reading = [row for row in self.by_check() if row[3]]
         idle = len({r.code for r in self.records}) - len(reading)

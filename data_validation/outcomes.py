@@ -40,6 +40,8 @@ class Result:
     requests: int = field(default=0, compare=False)
     bytes_read: int = field(default=0, compare=False)
     duration: float = field(default=0.0, compare=False)
+    #: Requests that failed transiently and were made again (counted in ``requests`` too).
+    retries: int = field(default=0, compare=False)
 
     def line(self) -> str:
         """The one-line report: code, severity, entity, what is wrong."""

@@ -7,10 +7,10 @@ failed check naming the object and the reason, never as an error of the session.
 from __future__ import annotations
 
 import bisect
-import json
 from collections.abc import Callable
 from typing import Any, TypeVar
 
+from data_validation import limits
 from data_validation.snapshot import GLB_HEADER_BYTES, Snapshot
 from importers.formats.images import HEADER_BYTES as IMAGE_HEADER_BYTES
 from importers.formats.mrc import HEADER_SIZE, MrcFormatError, MrcHeader, parse_header
@@ -41,6 +41,17 @@ class Unreadable(Exception):
         self.key = key
         self.reason = reason
         super().__init__(f"cannot read {key}: {reason}")
+
+
+#: Why a key that climbs out of the bucket (a metadata path ``../../etc/passwd``) is never read.
+OUTSIDE = "the path leads outside the bucket root ('..')"
+
+
+def confined(key: str) -> str:
+    """``key`` if it stays inside the bucket root; :class:`Unreadable` if a ``..`` segment climbs out."""
+    if ".." in key.split("/"):
+        raise Unreadable(key, OUTSIDE)
+    return key
 
 
 class ObjectReader:
@@ -76,6 +87,8 @@ class ObjectReader:
         """An object, or a 'directory' with objects below it. Keys outside the listed prefixes
         (a path into another dataset) cost one HEAD, once."""
         key = key.strip("/")
+        if ".." in key.split("/"):
+            return False  # never looked up: it would lie outside the bucket
         if key in self.snapshot.listing or self.keys_under(key, limit=1):
             return True
         if any(key.startswith(prefix + "/") for prefix in self.snapshot.listed_prefixes):
@@ -113,33 +126,40 @@ class ObjectReader:
         return keys[low : high if limit is None else min(high, low + limit)]
 
     def read(self, key: str) -> bytes:
+        confined(key)
         if key in self.snapshot.objects:
             return self.snapshot.objects[key]
         if key in self.snapshot.fetch_errors:
             raise Unreadable(key, self.snapshot.fetch_errors[key])
         if key not in self.snapshot.listing:
             raise Unreadable(key, "object not found")
+        if (reason := limits.too_large(key, self.snapshot.listing[key].size)) is not None:
+            raise Unreadable(key, reason)
         try:
             return self.bucket.read(key)
         except StorageError as error:
             raise Unreadable(key, error.problem) from None
 
-    def json(self, key: str) -> Any:
-        """A parsed JSON object (a mapping); anything else is :class:`Unreadable`."""
+    def json_value(self, key: str) -> Any:
+        """A parsed JSON value, within its kind's size and depth limits; anything else is :class:`Unreadable`."""
         cache_key = ("json", key)
         if cache_key not in self._parsed:
-            raw = self.read(key)
             try:
-                document = json.loads(raw.decode("utf-8"))
-            except (UnicodeDecodeError, ValueError) as error:
-                raise Unreadable(key, f"not valid JSON ({error})") from None
-            if not isinstance(document, dict):
-                raise Unreadable(key, f"JSON is a {type(document).__name__}, not an object")
-            self._parsed[cache_key] = document
+                self._parsed[cache_key] = limits.parse_json(key, self.read(key))
+            except ValueError as error:
+                raise Unreadable(key, str(error)) from None
         return self._parsed[cache_key]
+
+    def json(self, key: str) -> Any:
+        """A parsed JSON object (a mapping); anything else is :class:`Unreadable`."""
+        document = self.json_value(key)
+        if not isinstance(document, dict):
+            raise Unreadable(key, f"JSON is a {type(document).__name__}, not an object")
+        return document
 
     def image_header(self, key: str) -> bytes:
         """The first bytes of an image (prefetched; enough for its size)."""
+        confined(key)
         if key in self.snapshot.image_headers:
             return self.snapshot.image_headers[key]
         if key in self.snapshot.fetch_errors:
@@ -153,6 +173,7 @@ class ObjectReader:
 
     def glb_header(self, key: str) -> bytes:
         """The first bytes of a binary glTF mesh (prefetched; magic, version and length)."""
+        confined(key)
         if key in self.snapshot.glb_headers:
             return self.snapshot.glb_headers[key]
         if key in self.snapshot.fetch_errors:
@@ -166,6 +187,7 @@ class ObjectReader:
 
     def mrc_header(self, key: str) -> MrcHeader:
         """The parsed main header of an MRC (from the prefetched first 1024 bytes)."""
+        confined(key)
         cache_key = ("mrc", key)
         if cache_key not in self._parsed:
             raw = self.snapshot.mrc_headers.get(key)

@@ -213,6 +213,7 @@ class ValidationSession:
         self.io_report = io_accounting.IoReport()
         stats = context.reader.bucket.stats.snapshot()
         self.io_report.session_requests, self.io_report.session_bytes = stats["total_requests"], stats["bytes_read"]
+        self.io_report.session_retries = stats["retries"]
         path = config.getoption("cryoet_results_jsonl")
         self.jsonl = JsonlWriter(Path(path)) if path else None
         self.allure: AllureWriter | None = None

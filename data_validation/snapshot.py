@@ -15,6 +15,7 @@ from collections.abc import Iterable
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from data_validation import limits
 from data_validation.entities import Entity
 from data_validation.registry import EntityKind
 from importers import layout
@@ -176,7 +177,9 @@ def _prefetch(bucket: Bucket, snapshot: Snapshot, listed: dict[str, ObjectInfo])
 def _fetch(bucket: Bucket, snapshot: Snapshot, listed: dict[str, ObjectInfo]) -> None:
     requests: list[tuple[str, int | None, int | None]] = []
     for key, info in listed.items():
-        if is_small_object(key) or is_text_sidecar(key, info.size):
+        if is_small_object(key) and (reason := limits.too_large(key, info.size)) is not None:
+            snapshot.fetch_errors[key] = reason
+        elif is_small_object(key) or is_text_sidecar(key, info.size):
             requests.append((key, None, None))
         elif key.endswith(".mrc") and not _in_zarr_chunks(key):
             requests.append((key, 0, min(HEADER_SIZE, info.size)))

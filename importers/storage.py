@@ -2,16 +2,21 @@
 
 Everything the importers and the validator read or write goes through :class:`Bucket`, so that
 listings are made once per prefix, reads are byte ranges (never s3fs's 50 MiB default block),
-transient S3 errors are retried with backoff, and every request is counted.
+transient S3 errors are retried with backoff (``importers.transient`` says which are), a short read
+is retried rather than returned, every write lands whole and verified or raises, no key leads outside
+the bucket root, and every request is counted.
 """
 
 from __future__ import annotations
 
+import base64
 import contextlib
-import errno
+import hashlib
 import os
 import random
-import tempfile
+import re
+import secrets
+import socket
 import threading
 import time
 from collections import Counter
@@ -23,23 +28,15 @@ from urllib.parse import urlparse
 
 import fsspec
 
-T = TypeVar("T")
+from importers.transient import ShortRead, is_transient
 
-#: Botocore/s3fs error texts that mean "try again later" rather than "this object is broken".
-_TRANSIENT_MARKERS = (
-    "SlowDown",
-    "Throttl",
-    "RequestTimeout",
-    "InternalError",
-    "ServiceUnavailable",
-    "503",
-    "500",
-    "502",
-    "504",
-    "timed out",
-    "Connection reset",
-    "Connection refused",
-)
+T = TypeVar("T")
+#: First wait before a retry (doubled at each attempt, jittered); fault-injection tests shorten it.
+DEFAULT_BACKOFF_SECONDS = 0.2
+#: Bytes per part of a multipart upload (``sync`` predicts multipart ETags from it).
+PART_SIZE = 16 << 20
+#: Name of a temporary file of a local write: ``.{name}.{host}-{pid}-{random}.partial`` beside its target.
+_TEMPORARY = re.compile(r"^\.(?P<name>.+)\.(?P<host>[^./]*)-(?P<pid>\d+)-[0-9a-f]+\.partial$")
 
 
 class StorageError(Exception):
@@ -119,21 +116,6 @@ class _TeeStats:
         return getattr(self.shared, name)
 
 
-#: How s3fs reports throttling (503 SlowDown -> EBUSY), server errors (5xx -> EREMOTEIO) and timeouts.
-_TRANSIENT_ERRNOS = {errno.EBUSY, errno.EREMOTEIO, errno.ETIMEDOUT, errno.ECONNRESET}
-
-
-def _is_transient(error: BaseException) -> bool:
-    if isinstance(error, FileNotFoundError | PermissionError | IsADirectoryError | NotADirectoryError):
-        return False
-    if isinstance(error, TimeoutError | ConnectionError):
-        return True
-    if isinstance(error, OSError) and error.errno in _TRANSIENT_ERRNOS:
-        return True
-    text = f"{type(error).__name__}: {error}"
-    return any(marker in text for marker in _TRANSIENT_MARKERS)
-
-
 def _describe(error: BaseException) -> str:
     if isinstance(error, FileNotFoundError):
         return "not found"
@@ -162,13 +144,13 @@ class Bucket:
         endpoint_url: str | None = None,
         read_only: bool = False,
         max_attempts: int = 5,
-        backoff_seconds: float = 0.2,
+        backoff_seconds: float | None = None,
         concurrency: int = 64,
     ) -> None:
         self.url = url
         self.read_only = read_only
         self.max_attempts = max_attempts
-        self.backoff_seconds = backoff_seconds
+        self.backoff_seconds = DEFAULT_BACKOFF_SECONDS if backoff_seconds is None else backoff_seconds
         self.concurrency = concurrency
         self.stats: IOStats = IOStats()
         self._listings: dict[str, dict[str, ObjectInfo]] = {}
@@ -203,14 +185,23 @@ class Bucket:
 
     # -- naming -----------------------------------------------------------------------------
 
-    def path(self, key: str) -> str:
-        """The filesystem path of a key (what fsspec understands)."""
+    def _joined(self, key: str) -> str:
         key = key.strip("/")
         return f"{self.root}/{key}" if key else self.root
 
+    def path(self, key: str) -> str:
+        """The filesystem path of a key (what fsspec understands).
+
+        A key with a ``..`` segment is refused on every protocol: on a local bucket it would lead out
+        of the root (``../../etc/passwd``), and S3 would take it literally, so refusing it everywhere
+        keeps a local folder and a bucket alike."""
+        if ".." in key.split("/"):
+            raise StorageError(key, "the path leads outside the bucket root ('..')")
+        return self._joined(key)
+
     def url_of(self, key: str) -> str:
         """A URL for messages and for tools outside this process."""
-        return f"s3://{self.path(key)}" if self.protocol == "s3" else f"file://{self.path(key)}"
+        return f"s3://{self._joined(key)}" if self.protocol == "s3" else f"file://{self._joined(key)}"
 
     def _key_of(self, path: str) -> str:
         path = path.rstrip("/")
@@ -236,8 +227,10 @@ class Bucket:
         for attempt in range(1, self.max_attempts + 1):
             try:
                 return operation()
+            except StorageError:
+                raise
             except Exception as error:
-                if attempt < self.max_attempts and _is_transient(error):
+                if attempt < self.max_attempts and is_transient(error):
                     self.stats.record_retry()
                     self.stats.record(kind)
                     delay = self.backoff_seconds * (2 ** (attempt - 1))
@@ -367,6 +360,11 @@ class Bucket:
             for listed_prefix, objects in self._listings.items():
                 if (listed_prefix == "" or key.startswith(listed_prefix + "/")) and key in objects:
                     return objects[key]
+        return self.info_uncached(key)
+
+    def info_uncached(self, key: str) -> ObjectInfo:
+        """Size and etag of one object as the storage has it now (one HEAD)."""
+        key = key.strip("/")
         raw = self._call(key, "head", lambda: self.fs.info(self.path(key)))
         self.stats.record("head")
         etag = str(raw.get("ETag") or f"{raw.get('mtime', '')}-{raw['size']}").strip('"')
@@ -374,45 +372,85 @@ class Bucket:
 
     # -- reading ----------------------------------------------------------------------------
 
+    def _known_size(self, key: str) -> int | None:
+        """The size a cached listing gives for ``key``, if any listing covers it."""
+        with self._listing_lock:
+            for listed_prefix, objects in self._listings.items():
+                if (listed_prefix == "" or key.startswith(listed_prefix + "/")) and key in objects:
+                    return objects[key].size
+        return None
+
+    def _expected_length(self, key: str, start: int | None, end: int | None) -> int | None:
+        """How many bytes a read of ``[start, end)`` must return, when that is known."""
+        size = self._known_size(key.strip("/"))
+        start = start or 0
+        if end is None:
+            return None if size is None else max(0, size - start)
+        return end - start if size is None else max(0, min(end, size) - start)
+
+    def _verified(self, key: str, data: bytes, start: int | None, end: int | None) -> bytes:
+        """``data`` if it has the expected length; raises :class:`ShortRead` (retried) if not.
+
+        A ranged read that returns less than asked without a listing to say where the object ends is
+        taken as the end of the object: the transport has already checked the answer's Content-Length."""
+        expected = self._expected_length(key, start, end)
+        if expected is not None and len(data) != expected:
+            raise ShortRead(f"read {len(data)} bytes, expected {expected}")
+        return data
+
     def read(self, key: str) -> bytes:
         """A whole (small) object."""
+        path = self.path(key)
         # start=0 makes s3fs send one GET, instead of a HEAD and then ranged GETs.
-        data = self._call(key, "get", lambda: self.fs.cat_file(self.path(key), start=0))
+        data = self._call(key, "get", lambda: self._verified(key, self.fs.cat_file(path, start=0), None, None))
         self.stats.record("get", read=len(data))
         return data
 
     def read_range(self, key: str, start: int, end: int) -> bytes:
         """Bytes ``[start, end)`` of an object, as one ranged GET."""
-        data = self._call(key, "get", lambda: self.fs.cat_file(self.path(key), start=start, end=end))
+        path = self.path(key)
+        data = self._call(
+            key, "get", lambda: self._verified(key, self.fs.cat_file(path, start=start, end=end), start, end)
+        )
         self.stats.record("get", read=len(data))
         return data
 
     def read_many(self, ranges: list[tuple[str, int | None, int | None]]) -> list[bytes | StorageError]:
         """Many reads at once, ``concurrency`` requests in flight; failures are returned, not raised.
 
-        Each item is ``(key, start, end)``; ``None`` bounds read the whole object.
+        Each item is ``(key, start, end)``; ``None`` bounds read the whole object. An item that failed
+        or came back short is read again on its own, with the retry loop.
         """
         if not ranges:
             return []
         results: list[bytes | StorageError] = [b""] * len(ranges)
         if self.protocol == "s3":
-            paths = [self.path(key) for key, _, _ in ranges]
+            paths, confined = [], []
+            for index, (key, _, _) in enumerate(ranges):
+                try:
+                    paths.append(self.path(key))
+                    confined.append(index)
+                except StorageError as error:
+                    results[index] = error
             # start=0 (not None) keeps a whole read to one GET, without a HEAD for the size first.
-            starts = [start or 0 for _, start, _ in ranges]
-            ends = [end for _, _, end in ranges]
+            starts = [ranges[index][1] or 0 for index in confined]
+            ends = [ranges[index][2] for index in confined]
             raw = self.fs.cat_ranges(paths, starts, ends, on_error="return", batch_size=self.concurrency)
-            self.stats.record("get", count=len(ranges))
-            for index, item in enumerate(raw):
+            self.stats.record("get", count=len(confined))
+            for index, item in zip(confined, raw, strict=True):
                 key, start, end = ranges[index]
-                if isinstance(item, BaseException):
-                    try:
-                        item = self._read_one(key, start, end)
-                    except StorageError as error:
-                        results[index] = error
-                        continue
-                else:
+                if isinstance(item, bytes) and self._expected_length(key, start, end) in (None, len(item)):
                     self.stats.record("get", read=len(item), count=0)
-                results[index] = item
+                    results[index] = item
+                    continue
+                if isinstance(item, BaseException) and not is_transient(item):
+                    results[index] = StorageError(key, f"get failed: {_describe(item)}")
+                    continue
+                self.stats.record_retry()
+                try:
+                    results[index] = self._read_one(key, start, end)
+                except StorageError as error:
+                    results[index] = error
             return results
         for index, (key, start, end) in enumerate(ranges):
             try:
@@ -427,7 +465,15 @@ class Bucket:
     def download(self, key: str, destination: Path) -> Path:
         """Stream an object to a local file (used to memory-map remote source volumes)."""
         destination.parent.mkdir(parents=True, exist_ok=True)
-        self._call(key, "get", lambda: self.fs.get_file(self.path(key), str(destination)))
+        path = self.path(key)
+
+        def get() -> None:
+            self.fs.get_file(path, str(destination))
+            expected = self._expected_length(key, None, None)
+            if expected is not None and destination.stat().st_size != expected:
+                raise ShortRead(f"downloaded {destination.stat().st_size} bytes, expected {expected}")
+
+        self._call(key, "get", get)
         self.stats.record("get", read=destination.stat().st_size)
         return destination
 
@@ -438,48 +484,58 @@ class Bucket:
             raise ReadOnlyBucketError(key, "bucket is opened read-only")
 
     def write(self, key: str, data: bytes, content_type: str | None = None) -> None:
-        """Write a whole object atomically: readers see the old object or the new one, never half."""
+        """Write a whole object atomically: readers see the old object or the new one, never half.
+
+        On S3 one PUT whose Content-MD5 the server checks (a body that arrived damaged is refused and
+        sent again); locally a temporary file renamed into place."""
         self._check_writable(key)
         if self.protocol == "s3":
-            extra = {"ContentType": content_type} if content_type else {}
-            self._call(key, "put", lambda: self.fs.pipe_file(self.path(key), data, **extra))
+            upload = _S3Upload(self, key, content_type)
+            upload.write(data)
+            upload.complete()
         else:
             with self._local_atomic(key) as handle:
                 handle.write(data)
-        self.stats.record("put", written=len(data))
+            self.stats.record("put", written=len(data))
         self._remember(key, len(data))
 
     @contextlib.contextmanager
     def open_write(self, key: str, content_type: str | None = None) -> Iterator[IO[bytes]]:
-        """Stream a large object; it appears under ``key`` only if the block finishes without error.
+        """Stream a large object; it appears under ``key`` only if the block finishes without error
+        and every byte landed, else it raises.
 
-        On S3 this is a multipart upload that is aborted on error; locally a temporary file in the
-        same directory that is renamed into place.
+        On S3 a multipart upload (one PUT when it stays under one part) in which every request is
+        retried on its own and the completed object's size is checked; it is aborted on error. Locally
+        a temporary file in the same directory that is renamed into place.
         """
         self._check_writable(key)
         if self.protocol == "s3":
-            extra = {"ContentType": content_type} if content_type else {}
-            handle = self.fs.open(self.path(key), "wb", block_size=16 << 20, **extra)
-            counted = _CountingWriter(handle)
+            upload = _S3Upload(self, key, content_type)
             try:
-                yield counted
+                yield upload  # type: ignore[misc]
+                upload.complete()
             except BaseException:
-                handle.discard()
-                handle.closed = True  # discarded: nothing left for close() (or __del__) to flush
+                upload.abort()
                 raise
-            self._call(key, "put", handle.close)
+            written = upload.written
         else:
             with self._local_atomic(key) as handle:
                 counted = _CountingWriter(handle)
-                yield counted
-        self.stats.record("put", written=counted.written)
-        self._remember(key, counted.written)
+                yield counted  # type: ignore[misc]
+            written = counted.written
+            self.stats.record("put", written=written)
+        self._remember(key, written)
 
     @contextlib.contextmanager
     def _local_atomic(self, key: str) -> Iterator[IO[bytes]]:
+        """A temporary file beside the target, renamed into place when the block succeeds.
+
+        It is created like any file (mode 0666 less the umask), and its name says which process on which
+        host writes it, so that :meth:`remove_stale_temporaries` can tell a killed writer's leftovers."""
         target = Path(self.path(key))
         target.parent.mkdir(parents=True, exist_ok=True)
-        descriptor, temporary = tempfile.mkstemp(prefix=f".{target.name}.", suffix=".partial", dir=target.parent)
+        temporary = target.parent / f".{target.name[:100]}.{_HOST}-{os.getpid()}-{secrets.token_hex(4)}.partial"
+        descriptor = os.open(temporary, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o666)
         try:
             with os.fdopen(descriptor, "wb") as handle:
                 yield handle
@@ -488,6 +544,22 @@ class Bucket:
             with contextlib.suppress(FileNotFoundError):
                 os.unlink(temporary)
             raise
+
+    def remove_stale_temporaries(self, prefix: str = "") -> list[str]:
+        """Delete the temporary files of local writes whose process is gone (a killed run); returns
+        their keys. Temporaries of live processes, and of other hosts (which cannot be asked), stay."""
+        if self.protocol != "file":
+            return []  # an S3 upload that never completed leaves no object
+        self._check_writable(prefix)
+        removed = []
+        for directory, _, names in os.walk(self.path(prefix)):
+            for name in names:
+                if name.startswith(".") and name.endswith(".partial") and _is_stale(name):
+                    path = os.path.join(directory, name)
+                    with contextlib.suppress(FileNotFoundError):
+                        os.unlink(path)
+                        removed.append(self._key_of(path))
+        return sorted(removed)
 
     def delete_prefix(self, prefix: str) -> None:
         """Remove every object under a prefix (importers clean up interrupted writes with it)."""
@@ -507,6 +579,98 @@ class Bucket:
             for listed_prefix, objects in self._listings.items():
                 if listed_prefix == "" or key.startswith(listed_prefix + "/"):
                     objects[key] = ObjectInfo(key=key, size=size, etag="")
+
+
+#: This host, as temporary file names carry it.
+_HOST = re.sub(r"[^A-Za-z0-9_-]", "_", socket.gethostname())
+
+
+def _is_stale(name: str) -> bool:
+    """Whether a ``.partial`` temporary was left by a process that no longer runs (on this host)."""
+    match = _TEMPORARY.match(name)
+    if match is None:
+        return True  # not written by this version: no process of ours is writing it
+    if match["host"] != _HOST:
+        return False
+    try:
+        os.kill(int(match["pid"]), 0)
+    except ProcessLookupError:
+        return True
+    except PermissionError:
+        return False  # alive, under another user
+    return False
+
+
+class _S3Upload:
+    """One object written to S3: a single PUT while it fits in one part, else a multipart upload of
+    :data:`PART_SIZE` parts. Every request is retried on its own and carries the Content-MD5 of its
+    body, which S3 checks; a completed multipart object is looked up and must have every byte."""
+
+    def __init__(self, bucket: Bucket, key: str, content_type: str | None) -> None:
+        self._bucket = bucket
+        self._key = key
+        name, _, path = bucket.path(key).partition("/")
+        self._names = {"Bucket": name, "Key": path}
+        self._extra = {"ContentType": content_type} if content_type else {}
+        self._buffer = bytearray()
+        self._upload_id: str | None = None
+        self._parts: list[dict[str, Any]] = []
+        self.written = 0
+
+    def write(self, data: bytes | memoryview) -> int:
+        self._buffer += data
+        self.written += len(data)
+        while len(self._buffer) >= PART_SIZE:
+            self._send_part(bytes(self._buffer[:PART_SIZE]))
+            del self._buffer[:PART_SIZE]
+        return len(data)
+
+    def _request(self, method: str, body: bytes | None = None, **arguments: Any) -> Any:
+        if body is not None:
+            arguments |= {"Body": body, "ContentMD5": base64.b64encode(hashlib.md5(body).digest()).decode()}
+        response = self._bucket._call(
+            self._key, "put", lambda: self._bucket.fs.call_s3(method, **self._names, **arguments)
+        )
+        self._bucket.stats.record("put", written=len(body or b""))
+        return response
+
+    def _send_part(self, data: bytes) -> None:
+        if self._upload_id is None:
+            self._upload_id = self._request("create_multipart_upload", **self._extra)["UploadId"]
+        number = len(self._parts) + 1
+        response = self._request("upload_part", data, UploadId=self._upload_id, PartNumber=number)
+        self._parts.append({"ETag": response["ETag"], "PartNumber": number})
+
+    def complete(self) -> None:
+        """Send what is left and finish the object; raises :class:`StorageError` if it did not land."""
+        if self._upload_id is None:
+            self._request("put_object", bytes(self._buffer), **self._extra)
+            return
+        if self._buffer:
+            self._send_part(bytes(self._buffer))
+            self._buffer.clear()
+        parts = {"Parts": self._parts}
+        try:
+            self._request("complete_multipart_upload", UploadId=self._upload_id, MultipartUpload=parts)
+            failure = None
+        except StorageError as error:
+            # A completion whose answer was lost is retried and then finds its upload gone: the object
+            # decides whether it landed.
+            failure = error
+        try:
+            stored = self._bucket.info_uncached(self._key).size
+        except StorageError:
+            stored = None
+        if stored != self.written:
+            raise failure or StorageError(self._key, f"upload incomplete: {stored} bytes stored, {self.written} sent")
+        self._upload_id = None
+
+    def abort(self) -> None:
+        """Drop an unfinished multipart upload (best effort: S3 expires what this misses)."""
+        if self._upload_id is not None:
+            with contextlib.suppress(StorageError):
+                self._request("abort_multipart_upload", UploadId=self._upload_id)
+            self._upload_id = None
 
 
 class _CountingWriter:

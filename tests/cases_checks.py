@@ -1234,6 +1234,20 @@ def case_frames_tiff_truncated() -> Corruption:
 
 
 @case(tags="run")
+def case_frames_tiff_data_cut() -> Corruption:
+    def cut(root: Path) -> None:
+        last = root / acq.FRAMES / acq.movie_names(root)[-1]
+        last.write_bytes(last.read_bytes()[:-10])  # the IFDs are whole, the last page's data is not
+
+    return _run("FRAME-DATA-SIZE", acq.all_of(acq.add_movies(), cut))
+
+
+@case(tags="run")
+def case_frames_mrc_movie_cut() -> Corruption:
+    return _run("FRAME-DATA-SIZE", write_file(f"{acq.FRAMES}/TS_001_000.mrc", acq.mrc_file_bytes(8, 8, 2, 6.74)[:-64]))
+
+
+@case(tags="run")
 def case_frames_unknown_extension() -> Corruption:
     return _run("FRAME-EXT", write_file(f"{acq.FRAMES}/TS_001_000.avi", b"x"))
 

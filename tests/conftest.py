@@ -127,6 +127,38 @@ def upload_tree(local: Path, bucket_url: str) -> None:
             bucket.write(path.relative_to(local).as_posix(), path.read_bytes())
 
 
+#: Bytes of an MRC header holding the first label, whose portal stamp carries the time of writing.
+_STAMP = slice(224, 304)
+
+
+def output_files(bucket_url: str) -> dict[str, bytes]:
+    """Every object of a standardized output as two runs at different times would both write it:
+    metadata JSON without ``last_updated_at``, MRC headers without the portal stamp's time, zarr chunks
+    decoded (Blosc's threads may order the blocks of a frame differently). Two outputs are the same
+    ingestion when these are equal."""
+    import json
+
+    from numcodecs import Blosc
+
+    from importers.storage import Bucket
+
+    bucket = Bucket(bucket_url)
+    files = {}
+    for key in sorted(bucket.listing("")):
+        data = bucket.read(key)
+        if key.endswith(".json") and ".zarr/" not in key:
+            document = json.loads(data)
+            if isinstance(document, dict):
+                document.pop("last_updated_at", None)
+            data = json.dumps(document, sort_keys=True).encode()
+        elif key.endswith(".mrc"):
+            data = data[: _STAMP.start] + data[_STAMP.stop :]
+        elif ".zarr/" in key and not key.rsplit("/", 1)[-1].startswith(".z"):
+            data = bytes(Blosc().decode(data))
+        files[key] = data
+    return files
+
+
 @pytest.fixture(scope="session")
 def sample_source(tmp_path_factory: pytest.TempPathFactory) -> Path:
     """The sample source dataset (2 small runs), written once per session."""

@@ -17,13 +17,25 @@ forwarded; ``fail_first=ALWAYS`` fails every matching request. ``latency`` secon
 before every request is answered. :meth:`configure` re-arms the faults at run time (e.g. after a
 fault-free set-up phase); :meth:`clear` forgets what was recorded. An unreachable upstream is
 answered with 502.
+
+``faults=FaultPlan(rate, seed)`` adds seeded random faults of four kinds: a 503 or a 500 answered by
+the proxy, a *reset* (the request is forwarded, so a write takes effect, and the connection is then
+dropped without an answer) and a *truncate* (the answer's headers announce the whole body, half of it
+is sent, and the connection is closed). Whether a request is failed depends only on the seed, the
+request (method, path, Range) and how often the same request was seen before, so a run is
+reproducible whatever order concurrent requests arrive in; the same request is failed at most
+``max_repeats`` times in a row, as a transient fault would be.
 """
 
 from __future__ import annotations
 
+import hashlib
 import http.client
+import socket
+import struct
 import threading
 import time
+from collections import Counter
 from collections.abc import Callable
 from dataclasses import dataclass
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
@@ -57,8 +69,29 @@ _ERROR_CODES = {
 #: Decides which requests are eligible for an injected failure: ``match(method, path)``.
 Matcher = Callable[[str, str], bool]
 
+#: The kinds of random fault a :class:`FaultPlan` injects.
+FAULT_KINDS = ("503", "500", "reset", "truncate")
 
-def _UNCHANGED(method: str, path: str) -> bool:  # the "argument omitted" default of configure(match=)
+
+@dataclass(frozen=True)
+class FaultPlan:
+    """Seeded random faults: each request fails with probability ``rate``, with one of ``kinds``."""
+
+    rate: float
+    seed: int
+    kinds: tuple[str, ...] = FAULT_KINDS
+    #: A request seen this many times in a row with a fault gets through the next time.
+    max_repeats: int = 3
+
+    def draw(self, method: str, path: str, byte_range: str | None, occurrence: int) -> str | None:
+        """The fault for the ``occurrence``-th sighting of this request, or None to forward it."""
+        digest = hashlib.sha256(f"{self.seed}|{method}|{path}|{byte_range}|{occurrence}".encode()).digest()
+        if int.from_bytes(digest[:8], "big") / 2**64 >= self.rate:
+            return None
+        return self.kinds[int.from_bytes(digest[8:12], "big") % len(self.kinds)]
+
+
+def _UNCHANGED(method: str, path: str) -> bool:  # the "argument omitted" default of configure(match=, faults=)
     raise AssertionError("sentinel")
 
 
@@ -73,6 +106,8 @@ class Exchange:
     #: Response body bytes sent to the client (0 for HEAD and injected failures' headers only).
     body_bytes: int = 0
     injected: bool = False
+    #: The random fault injected (a :data:`FAULT_KINDS` value), if any.
+    fault: str | None = None
 
 
 class S3Proxy:
@@ -88,6 +123,7 @@ class S3Proxy:
         fail_first: int = 0,
         status: int = 503,
         match: Matcher | None = None,
+        faults: FaultPlan | None = None,
         timeout: float = 30.0,
     ) -> None:
         parsed = urlsplit(upstream)
@@ -104,9 +140,13 @@ class S3Proxy:
         self.failures = 0
         self._lock = threading.Lock()
         self.match: Matcher | None = None
+        self.faults: FaultPlan | None = None
+        #: Per request identity: how often it was seen, and how many faults in a row it has had.
+        self._seen: Counter[tuple[str, str, str | None]] = Counter()
+        self._repeats: Counter[tuple[str, str, str | None]] = Counter()
         self._server: _Server | None = None
         self._thread: threading.Thread | None = None
-        self.configure(latency=latency, fail_first=fail_first, status=status, match=match)
+        self.configure(latency=latency, fail_first=fail_first, status=status, match=match, faults=faults)
 
     # -- control ----------------------------------------------------------------------------
 
@@ -117,10 +157,12 @@ class S3Proxy:
         fail_first: int | None = None,
         status: int | None = None,
         match: Matcher | None = _UNCHANGED,
+        faults: FaultPlan | object | None = _UNCHANGED,
     ) -> None:
         """Change the latency and/or re-arm the faults (``fail_first`` counts from now on).
 
-        ``match=None`` makes every request eligible again; omitted arguments keep their values.
+        ``match=None`` makes every request eligible again, ``faults=None`` stops the random faults;
+        omitted arguments keep their values.
         """
         with self._lock:
             if latency is not None:
@@ -134,6 +176,10 @@ class S3Proxy:
                 self._remaining = fail_first
             if match is not _UNCHANGED:
                 self.match = match
+            if faults is not _UNCHANGED:
+                self.faults = faults  # type: ignore[assignment]
+                self._seen.clear()
+                self._repeats.clear()
 
     def clear(self) -> None:
         """Forget the recorded requests and the failure count."""
@@ -190,7 +236,9 @@ class S3Proxy:
     # -- used by the handler --------------------------------------------------------------
 
     def _admit(self, method: str, path: str, byte_range: str | None) -> tuple[Exchange, float, int | None]:
-        """Record a request; return (its record, latency, status to inject or None to forward)."""
+        """Record a request; return (its record, latency, status to inject or None to forward).
+
+        A random fault other than a status is left on ``exchange.fault`` for the handler."""
         with self._lock:
             exchange = Exchange(method, path, byte_range)
             self.requests.append((method, path))
@@ -203,6 +251,18 @@ class S3Proxy:
                 self.failures += 1
                 exchange.injected = True
                 inject = self.status
+            elif eligible and self.faults is not None:
+                identity = (method, path, byte_range)
+                fault = self.faults.draw(method, path, byte_range, self._seen[identity])
+                self._seen[identity] += 1
+                if fault is not None and self._repeats[identity] < self.faults.max_repeats:
+                    self._repeats[identity] += 1
+                    self.failures += 1
+                    exchange.injected = True
+                    exchange.fault = fault
+                    inject = int(fault) if fault.isdigit() else None
+                else:
+                    self._repeats[identity] = 0
             return exchange, self.latency, inject
 
 
@@ -233,6 +293,11 @@ class _ProxyHandler(BaseHTTPRequestHandler):
             self._send_error(inject, exchange)
             return
         self._forward(exchange)
+
+    def _hang_up(self) -> None:
+        """Drop the connection at once (a reset: no answer, or no more of it)."""
+        self.close_connection = True
+        self.connection.setsockopt(socket.SOL_SOCKET, socket.SO_LINGER, struct.pack("ii", 1, 0))
 
     do_GET = do_PUT = do_POST = do_DELETE = do_HEAD = _handle
 
@@ -313,10 +378,14 @@ class _ProxyHandler(BaseHTTPRequestHandler):
                 self.close_connection = True
                 self._send_error(502, exchange)
                 return
+            has_body = self.command != "HEAD" and response.status not in (204, 304) and response.status >= 200
+            length = response.getheader("Content-Length")
+            if exchange.fault == "reset" or (exchange.fault == "truncate" and not (has_body and length)):
+                response.read()
+                self._hang_up()  # the upstream has acted on the request; its answer is lost
+                return
             exchange.status = response.status
             self.send_response_only(response.status, response.reason)
-            length = response.getheader("Content-Length")
-            has_body = self.command != "HEAD" and response.status not in (204, 304) and response.status >= 200
             for name, value in response.getheaders():
                 if name.lower() in _HOP_BY_HOP:
                     continue
@@ -327,12 +396,16 @@ class _ProxyHandler(BaseHTTPRequestHandler):
                 self.close_connection = True
             self.end_headers()
             if has_body:
-                while True:
-                    data = response.read(_CHUNK)
+                # A truncated answer stops halfway through the announced body.
+                limit = int(length) // 2 if exchange.fault == "truncate" and length else None
+                while limit is None or exchange.body_bytes < limit:
+                    data = response.read(_CHUNK if limit is None else min(_CHUNK, limit - exchange.body_bytes))
                     if not data:
                         break
                     exchange.body_bytes += len(data)  # counted before sending (see _send_error)
                     self.wfile.write(data)
             self.wfile.flush()
+            if exchange.fault == "truncate":
+                self._hang_up()
         finally:
             upstream.close()

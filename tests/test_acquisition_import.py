@@ -19,7 +19,7 @@ from importers.formats.mrc import parse_header
 from importers.ingest.entities.context import IngestOptions
 from importers.ingest.entities.templating import TemplateError, expand_metadata
 from importers.ingest.standardize import standardize_config
-from tests.conftest import REPO_ROOT, shared_dir, upload_tree
+from tests.conftest import REPO_ROOT, output_files, shared_dir, upload_tree
 
 SAMPLE_CONFIG = REPO_ROOT / "dataset_configs" / "10001.yaml"
 #: The reference config's input bucket; its key photos are given as paths in it.
@@ -182,7 +182,12 @@ def test_pixel_spacing_defaults_to_the_source_header(sample_source: Path, tmp_pa
     assert zattrs["multiscales"][0]["datasets"][2]["coordinateTransformations"][0]["scale"] == [6.74, 26.96, 26.96]
 
 
-def test_malformed_mdoc_and_rawtlt_are_reported_and_the_runs_go_on(sample_source: Path, tmp_path: Path) -> None:
+def test_malformed_mdoc_and_rawtlt_are_reported_and_what_needs_them_waits(
+    sample_source: Path, clean_tree: Path, tmp_path: Path
+) -> None:
+    """Each broken file is one failure. The tilt series that needs it is not written, nor what needs the
+    tilt series (the alignment, then the tomograms and annotations that name the alignment), nor the
+    metadata above them; once the files are fixed, a rerun gives exactly the clean output."""
     source = _sample_copy(sample_source, tmp_path)
     mdoc = source / "sample_10001/tiltseries/TS_001.mdoc"
     mdoc.write_text(mdoc.read_text().replace("TiltAngle = 0.00", "TiltAngle = zero"))
@@ -196,12 +201,45 @@ def test_malformed_mdoc_and_rawtlt_are_reported_and_the_runs_go_on(sample_source
     assert f"{rawtlt}: line 2: expected 1 columns, found 2" in failures[1]
     for run in ("TS_001", "TS_002"):
         tomogram = output / f"10001/{run}/Reconstructions/VoxelSpacing13.480/Tomograms/100/tomogram_metadata.json"
-        assert tomogram.exists() and (output / f"10001/{run}/Alignments/100/alignment_metadata.json").exists()
+        assert not tomogram.exists() and not (output / f"10001/{run}/Alignments/100/alignment_metadata.json").exists()
         assert (output / f"10001/{run}/TiltSeries/100/{run}.mrc").exists()
         assert not (output / f"10001/{run}/TiltSeries/100/tiltseries_metadata.json").exists()
+        assert not (output / f"10001/{run}/run_metadata.json").exists()
+    assert not (output / "10001/dataset_metadata.json").exists()
     assert not (output / "10001/TS_001/Frames").exists()
     assert (output / "10001/TS_002/Frames/frames_metadata.json").exists()
-    assert "could not be imported" in log
+    assert "could not be imported" in log and "needs the run's tiltseries, which was not imported" in log
+
+    shutil.copy(sample_source / "sample_10001/tiltseries/TS_001.mdoc", mdoc)
+    shutil.copy(sample_source / "sample_10001/tiltseries/TS_002.rawtlt", rawtlt)
+    status, failures, _ = _standardize(SAMPLE_CONFIG, str(source), output)
+    assert status == 0, failures
+    assert output_files(str(output)) == output_files(str(clean_tree))
+
+
+def test_a_failed_alignment_leaves_its_tomograms_and_annotations_for_the_rerun(
+    sample_source: Path, clean_tree: Path, tmp_path: Path
+) -> None:
+    """Tomograms and annotations name the alignment (and count it in their identity): written without it,
+    a fixed rerun would add Tomograms/101 and Annotations/102 beside them. They wait for it instead."""
+    source = _sample_copy(sample_source, tmp_path)
+    xf = source / "sample_10001/alignments/TS_001.xf"
+    xf.write_text("1 0 0 1 0\n")
+    output = tmp_path / "out"
+    status, failures, log = _standardize(SAMPLE_CONFIG, str(source), output)
+    assert status == 1 and len(failures) == 1 and str(xf) in failures[0], failures
+    run = output / "10001/TS_001"
+    assert (run / "TiltSeries/100/tiltseries_metadata.json").exists()
+    assert not list(run.glob("Alignments/*/alignment_metadata.json"))
+    assert not list(run.glob("Reconstructions/*/Tomograms/*/tomogram_metadata.json"))
+    assert not list(run.glob("Reconstructions/*/Annotations/*/*.json"))
+    assert "needs the run's alignment, which was not imported" in log
+    assert (output / "10001/TS_002/run_metadata.json").exists()
+
+    shutil.copy(sample_source / "sample_10001/alignments/TS_001.xf", xf)
+    status, failures, _ = _standardize(SAMPLE_CONFIG, str(source), output)
+    assert status == 0, failures
+    assert output_files(str(output)) == output_files(str(clean_tree))
 
 
 def test_changed_sidecar_is_not_overwritten_without_force(sample_source: Path, tmp_path: Path) -> None:
@@ -299,6 +337,25 @@ def test_dm4_gain_is_reported(sample_source: Path, tmp_path: Path) -> None:
     assert "TS_001_gain.dm4: a .dm4 gain reference must be stored as MRC" in failures[0]
     assert (output / "10001/TS_001/TiltSeries/100/tiltseries_metadata.json").exists()
     assert not (output / "10001/TS_001/Gains").exists()
+
+
+@pytest.mark.parametrize("name", ["/etc/passwd", "../../../../../../etc/passwd", "run_data_map/../../config.tsv"])
+def test_map_files_outside_the_input_and_the_config_folder_are_refused(
+    sample_source: Path, tmp_path: Path, name: str
+) -> None:
+    (tmp_path / "config.tsv").write_text("run_name\tcamera\nTS_001\tsecret\n")
+
+    def templated(config: dict[str, Any]) -> None:
+        config["standardization_config"]["run_data_map_file"] = name
+        config["tiltseries"][0]["metadata"]["camera"]["model"] = "{camera}"
+
+    folder = tmp_path / "configs"
+    folder.mkdir()
+    output = tmp_path / "out"
+    status, failures, _ = _standardize(_config(folder, templated), str(sample_source), output)
+    assert status == 1 and failures
+    assert all(f"map file {name!r}: give a path inside the input root or the config's folder" in f for f in failures)
+    assert "secret" not in "".join(path.read_text() for path in output.rglob("*.json"))
 
 
 def test_run_data_map_templates(sample_source: Path, tmp_path: Path) -> None:

@@ -11,7 +11,7 @@ import pytest
 
 from data_validation import io_accounting
 from data_validation.checks import CheckContext, content
-from data_validation.engine import Engine, Result, Status, cases, discovery_results, evaluate
+from data_validation.engine import Result, Status, evaluate, validate
 from data_validation.entities import Entity
 from data_validation.io_accounting import (
     DEFAULT_BUDGETS,
@@ -23,9 +23,9 @@ from data_validation.io_accounting import (
     parse_size,
 )
 from data_validation.reader import ObjectReader
-from data_validation.registry import REGISTRY, Check, EntityKind, Severity, Tier, fail
+from data_validation.registry import Check, EntityKind, Severity, Tier, fail
 from data_validation.sampling import WHOLE_OBJECT_BYTES, ArrayMeta, SampleSettings
-from data_validation.snapshot import Snapshot, discover
+from data_validation.snapshot import Snapshot
 from importers.formats.mrc import HEADER_SIZE, DataStatistics, build_header, portal_label
 from importers.formats.omezarr import VolumeKind, codec, downsample, dumps, level_shapes, zarray, zattrs
 from importers.storage import Bucket
@@ -51,18 +51,8 @@ def test_sizes_and_budgets_parse() -> None:
 
 def validate_accounted(bucket: Bucket, dataset_ids: list[str]) -> tuple[list[Result], IoReport]:
     """The suite's results on a bucket, with the I/O report: the snapshot's figures and every check's."""
-    before = bucket.stats.snapshot()
-    snapshot = discover(bucket, dataset_ids)
-    after = bucket.stats.snapshot()
-    report = IoReport(
-        session_requests=after["total_requests"] - before["total_requests"],
-        session_bytes=after["bytes_read"] - before["bytes_read"],
-    )
-    with Engine(CheckContext(ObjectReader(snapshot, bucket)), cases(snapshot)) as engine:
-        results = list(engine)
-    for result in results:
-        report.add(IoRecord.of(result, REGISTRY[result.code].tier))
-    return discovery_results(snapshot) + results, report
+    report = IoReport()
+    return validate(bucket, dataset_ids, report=report), report
 
 
 def test_reads_count_into_the_account_of_the_view_that_made_them(tmp_path: Path) -> None:

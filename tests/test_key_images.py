@@ -20,7 +20,7 @@ from importers.formats.images import image_size
 from importers.ingest.entities.context import IngestOptions
 from importers.ingest.standardize import standardize_config
 from importers.storage import Bucket
-from tests.conftest import REPO_ROOT, shared_dir, upload_tree
+from tests.conftest import REPO_ROOT, output_files, shared_dir, upload_tree
 
 SAMPLE_CONFIG = REPO_ROOT / "dataset_configs" / "10001.yaml"
 SAMPLE_IMAGES = "10001/TS_001/Reconstructions/VoxelSpacing13.480/Images/100"
@@ -206,28 +206,41 @@ def test_reference_rerun_changes_nothing(reference_run: Path, tmp_path: Path) ->
     assert before == {p: p.stat().st_mtime_ns for p in output.rglob("*") if p.is_file()}
 
 
-def test_missing_or_remote_key_photo_is_an_error_and_the_rest_continues(tmp_path: Path) -> None:
+@pytest.mark.parametrize(
+    "snapshot",
+    ["anchor_synthetic/missing.png", "../../../../../../../../etc/passwd", "anchor_synthetic/../../secret.png"],
+)
+def test_a_key_photo_that_fails_leaves_its_dataset_for_a_later_run(
+    tmp_path: Path, reference_run: Path, snapshot: str
+) -> None:
+    """A photo that is missing, given by URL or outside the input fails alone; the dataset and the
+    deposition that would show it are not written (not with null or a stand-in photo), the rest is, and
+    once the config is fixed a rerun gives exactly the clean output."""
+
     def bad_snapshots(config: dict[str, Any]) -> None:
-        config["dataset_keyphotos"][0]["sources"][0]["literal"]["value"]["snapshot"] = "anchor_synthetic/missing.png"
+        config["dataset_keyphotos"][0]["sources"][0]["literal"]["value"]["snapshot"] = snapshot
         config["deposition_keyphotos"][0]["sources"][0]["literal"]["value"]["snapshot"] = "https://example.org/a.png"
 
     path = _reference_config(tmp_path, bad_snapshots)
     output = tmp_path / "output"
-    status, log = _standardize_reference(str(_reference_input(tmp_path / "input")), str(output), path)
+    source = _reference_input(tmp_path / "input")
+    (tmp_path / "secret.png").write_bytes(
+        (shared_dir() / "reference-90001/output/90001/Images/snapshot.png").read_bytes()
+    )
+    status, log = _standardize_reference(str(source), str(output), path)
     errors = [line for line in log.splitlines() if line.startswith("error:")]
     assert status == 1 and len(errors) == 2, log
-    assert "dataset_keyphoto snapshot" in errors[0] and "missing.png: not found in the input" in errors[0]
+    assert "dataset_keyphoto snapshot" in errors[0]
+    assert "not found in the input" in errors[0] or "outside the bucket root" in errors[0]
     assert "deposition_keyphoto snapshot" in errors[1] and "not fetched (no network)" in errors[1]
-    dataset = json.loads((output / "90001/dataset_metadata.json").read_text())
-    # The configured thumbnail is copied; the snapshot that failed falls back to the first tomogram's.
-    assert dataset["key_photos"] == {"snapshot": "90001/Images/snapshot.png", "thumbnail": "90001/Images/thumbnail.png"}
-    first_tomogram = output / f"90001/SYN_run1/{REFERENCE_SPACING}/Images/100/key-photo-snapshot.png"
-    assert (output / "90001/Images/snapshot.png").read_bytes() == first_tomogram.read_bytes()
-    deposition = json.loads((output / "depositions_metadata/90001/deposition_metadata.json").read_text())
-    assert deposition["key_photos"] == {
-        "snapshot": None,
-        "thumbnail": "depositions_metadata/90001/Images/thumbnail.png",
-    }
+    assert not (output / "90001/dataset_metadata.json").exists()
+    assert not (output / "depositions_metadata/90001/deposition_metadata.json").exists()
+    assert not (output / "90001/Images/snapshot.png").exists()
+    assert (output / f"90001/SYN_run1/{REFERENCE_SPACING}/Tomograms/100/tomogram_metadata.json").exists()
+
+    status, log = _standardize_reference(str(source), str(output))
+    assert status == 0, log
+    assert output_files(str(output)) == output_files(str(reference_run))
 
 
 def test_dataset_key_photos_default_to_the_first_tomogram(tmp_path: Path) -> None:

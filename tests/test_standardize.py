@@ -75,6 +75,27 @@ def test_partial_write_is_finished_by_the_next_run(sample_source: Path, tmp_path
     assert (tmp_path / TOMOGRAM / "TS_001.zarr/.zattrs").exists()
 
 
+def test_temporary_files_of_a_killed_run_are_removed_by_the_next(sample_source: Path, tmp_path: Path) -> None:
+    """A local run killed mid-write leaves ``.{name}.{host}-{pid}-{token}.partial`` beside the target;
+    the next run removes it (its writer is gone) and says so; a live writer's file stays."""
+    import os
+    import socket
+    import subprocess
+    import sys
+
+    assert _run(str(sample_source), str(tmp_path))[0] == 0
+    gone = subprocess.Popen([sys.executable, "-c", "pass"])
+    gone.wait()
+    host = socket.gethostname().replace(".", "_")
+    leftover = tmp_path / TOMOGRAM / f".TS_001.mrc.{host}-{gone.pid}-00ff00ff.partial"
+    alive = tmp_path / TOMOGRAM / f".TS_001.mrc.{host}-{os.getpid()}-00ff00ff.partial"
+    for path in (leftover, alive):
+        path.write_bytes(b"MRC half written")
+    status, log = _run(str(sample_source), str(tmp_path))
+    assert status == 0 and f"removed  {TOMOGRAM}/{leftover.name}" in log
+    assert not leftover.exists() and alive.exists()
+
+
 def test_dry_run_writes_nothing(sample_source: Path, tmp_path: Path) -> None:
     status, log = _run(str(sample_source), str(tmp_path / "out"), dry_run=True)
     assert status == 0 and "planned" in log

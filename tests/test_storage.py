@@ -3,7 +3,12 @@
 from __future__ import annotations
 
 import gc
+import os
+import re
 import socket
+import stat
+import subprocess
+import sys
 import time
 from collections import Counter
 from collections.abc import Iterator
@@ -16,8 +21,8 @@ import pytest
 from botocore.config import Config as BotoConfig
 from botocore.exceptions import ClientError
 
-from importers.storage import Bucket, ReadOnlyBucketError, StorageError, endpoint_from_environment
-from tests.s3_proxy import S3Proxy
+from importers.storage import PART_SIZE, Bucket, ReadOnlyBucketError, StorageError, endpoint_from_environment
+from tests.s3_proxy import FAULT_KINDS, FaultPlan, S3Proxy
 
 MB = 1 << 20
 #: Deterministic, incompressible-looking payloads (no randomness between runs).
@@ -423,3 +428,183 @@ def test_proxy_answers_502_when_the_upstream_is_down() -> None:
             client.get_object(Bucket="any-bucket", Key="a.json")
         assert raised.value.response["ResponseMetadata"]["HTTPStatusCode"] == 502
         assert [(e.method, e.status, e.injected) for e in proxy.log] == [("GET", 502, False)]
+
+
+# -- faults of every kind: nothing lost, nothing retried that cannot succeed -----------------------
+
+SMALL = b"\x01\x02metadata" * 300
+
+
+@pytest.mark.parametrize("kind", FAULT_KINDS)
+def test_every_fault_kind_is_retried_on_reads_listings_and_writes(s3_bucket: str, proxy: S3Proxy, kind: str) -> None:
+    """Each request fails twice with the fault (a 503/500, a reset after the request took effect, a
+    body cut in half) and then gets through: every operation must still return the right answer."""
+    _fill(s3_bucket)
+    Bucket(s3_bucket).write("10001/vol.mrc", BIG[:100_000])
+    proxy.configure(faults=FaultPlan(rate=1.0, seed=1, kinds=(kind,), max_repeats=2))
+    bucket = Bucket(s3_bucket, endpoint_url=proxy.url, backoff_seconds=0.001)
+    assert sorted(bucket.listing("10001")) == sorted([*TREE, "10001/vol.mrc"])
+    assert bucket.read(f"{RUN}/run_metadata.json") == TREE[f"{RUN}/run_metadata.json"]
+    assert bucket.read_range("10001/vol.mrc", 1000, 51_000) == BIG[1000:51_000]
+    ranges: list[tuple[str, int | None, int | None]] = [
+        ("10001/vol.mrc", 0, 1024),
+        (f"{RUN}/Frames/TS_001.mdoc", None, None),
+    ]
+    assert bucket.read_many(ranges) == [BIG[:1024], TREE[f"{RUN}/Frames/TS_001.mdoc"]]
+    bucket.write("10001/new.json", SMALL, content_type="application/json")
+    with bucket.open_write("10001/streamed.bin") as handle:
+        handle.write(SMALL)
+    assert bucket.stats.retries > 0
+    proxy.configure(faults=None)
+    fresh = Bucket(s3_bucket)
+    assert fresh.read("10001/new.json") == SMALL
+    assert fresh.read("10001/streamed.bin") == SMALL
+
+
+def test_a_failing_final_put_of_open_write_is_retried(s3_bucket: str, proxy: S3Proxy) -> None:
+    """The single PUT of a small streamed object fails once: the object must land, not be reported done."""
+    proxy.configure(fail_first=1, status=503, match=lambda method, path: method == "PUT")
+    bucket = Bucket(s3_bucket, endpoint_url=proxy.url, backoff_seconds=0.001)
+    with bucket.open_write("10001/TS_001/Tomograms/100/TS_001.mrc") as handle:
+        handle.write(SMALL)
+    assert proxy.failures == 1
+    assert Bucket(s3_bucket).read("10001/TS_001/Tomograms/100/TS_001.mrc") == SMALL
+
+
+@pytest.mark.parametrize(
+    ("failing", "kind"),
+    [
+        ("partNumber=1", "503"),  # a middle part
+        ("partNumber=2", "reset"),  # the last part, stored but unacknowledged
+        ("partNumber=2", "truncate"),
+        ("uploadId", "reset"),  # the completion (POST), done but unacknowledged
+    ],
+)
+def test_multipart_uploads_retry_each_part_and_the_completion(
+    s3_bucket: str, s3_endpoint: str, proxy: S3Proxy, failing: str, kind: str
+) -> None:
+    payload = bytes(range(256)) * ((PART_SIZE + 3 * MB) // 256)
+    method = "POST" if failing == "uploadId" else "PUT"
+    proxy.configure(
+        faults=FaultPlan(rate=1.0, seed=2, kinds=(kind,), max_repeats=1),
+        match=lambda seen, path: seen == method and re.search(rf"[?&]{failing}(=|&|$)", path) is not None,
+    )
+    bucket = Bucket(s3_bucket, endpoint_url=proxy.url, backoff_seconds=0.001)
+    with bucket.open_write("10001/big.mrc") as handle:
+        for start in range(0, len(payload), 5 * MB):
+            handle.write(payload[start : start + 5 * MB])
+    assert proxy.failures == 1, [(e.method, e.path) for e in proxy.log]
+    proxy.configure(faults=None, match=None)
+    assert Bucket(s3_bucket).read("10001/big.mrc") == payload
+    name = s3_bucket.removeprefix("s3://")
+    assert _s3(s3_endpoint).list_multipart_uploads(Bucket=name).get("Uploads", []) == []
+
+
+def test_a_write_that_keeps_failing_raises_and_leaves_nothing(s3_bucket: str, s3_endpoint: str, proxy: S3Proxy) -> None:
+    proxy.configure(fail_first=S3Proxy.ALWAYS, status=500, match=lambda method, path: "partNumber=2" in path)
+    bucket = Bucket(s3_bucket, endpoint_url=proxy.url, max_attempts=3, backoff_seconds=0.001)
+    with pytest.raises(StorageError) as raised, bucket.open_write("10001/big.mrc") as handle:
+        handle.write(b"\x05" * (PART_SIZE + MB))
+    assert "10001/big.mrc" in str(raised.value) and "\n" not in str(raised.value)
+    proxy.configure(fail_first=0, match=None)
+    name = s3_bucket.removeprefix("s3://")
+    client = _s3(s3_endpoint)
+    assert client.list_objects_v2(Bucket=name).get("Contents", []) == []
+    assert client.list_multipart_uploads(Bucket=name).get("Uploads", []) == []
+
+
+def test_a_permanent_error_is_not_retried_whatever_its_message_says(s3_bucket: str, proxy: S3Proxy) -> None:
+    """Issue #15: '10500/…' in a 404's message once matched the marker '500' and was retried 5 times."""
+    bucket = Bucket(s3_bucket, endpoint_url=proxy.url, backoff_seconds=0.001)
+    for key in ("10500/TS_503/run_metadata.json", "10001/timed out/Connection reset.json"):
+        proxy.clear()
+        with pytest.raises(StorageError, match="not found"):
+            bucket.read(key)
+        assert len(proxy.requests) == 1, proxy.requests
+    assert bucket.stats.retries == 0
+
+
+def test_seeded_random_faults_change_no_result(s3_bucket: str, proxy: S3Proxy) -> None:
+    """10% of requests fail (every kind): listings, reads and writes give what they give without faults."""
+    tree = {f"10001/TS_{index:03d}/file_{index}.json": bytes([index]) * (100 + index) for index in range(40)}
+    _fill(s3_bucket, tree)
+    for seed in range(3):
+        proxy.configure(faults=FaultPlan(rate=0.1, seed=seed))
+        bucket = Bucket(s3_bucket, endpoint_url=proxy.url, backoff_seconds=0.001)
+        assert sorted(bucket.listing("10001")) == sorted(tree)
+        assert bucket.read_many([(key, None, None) for key in tree]) == list(tree.values())
+        bucket.write(f"copy-{seed}.json", SMALL)
+        assert Bucket(s3_bucket).read(f"copy-{seed}.json") == SMALL
+        assert proxy.failures > 0
+
+
+def test_a_short_answer_is_retried_never_returned(s3_bucket: str, proxy: S3Proxy) -> None:
+    """An object listed at one size that is read back shorter (a cut body) is read again."""
+    _fill(s3_bucket)
+    bucket = Bucket(s3_bucket, endpoint_url=proxy.url, backoff_seconds=0.001)
+    bucket.listing("10001")
+    path = f"/{s3_bucket.removeprefix('s3://')}/{RUN}/Frames/TS_001.mdoc"
+    proxy.configure(
+        faults=FaultPlan(rate=1.0, seed=3, kinds=("truncate",), max_repeats=2), match=lambda m, p: p == path
+    )
+    assert bucket.read_many([(f"{RUN}/Frames/TS_001.mdoc", None, None)]) == [TREE[f"{RUN}/Frames/TS_001.mdoc"]]
+    assert proxy.failures == 2 and bucket.stats.retries == 2
+
+
+# -- local writes ------------------------------------------------------------------------------------
+
+
+def test_local_files_are_written_with_the_umask_mode(tmp_path: Path) -> None:
+    bucket = Bucket(str(tmp_path / "bucket"))
+    previous = os.umask(0o022)
+    try:
+        bucket.write("10001/a.json", b"{}")
+        with bucket.open_write("10001/b.mrc") as handle:
+            handle.write(b"x")
+    finally:
+        os.umask(previous)
+    for name in ("a.json", "b.mrc"):
+        assert stat.S_IMODE((tmp_path / "bucket" / "10001" / name).stat().st_mode) == 0o644
+
+
+def test_temporaries_of_killed_writers_are_removed_and_live_ones_kept(tmp_path: Path) -> None:
+    root = tmp_path / "bucket"
+    bucket = Bucket(str(root))
+    child = subprocess.Popen([sys.executable, "-c", "pass"])
+    child.wait()  # a pid that no longer runs
+    host = socket.gethostname().replace(".", "_")
+    folder = root / "10001" / "TS_001" / "Tomograms" / "100"
+    folder.mkdir(parents=True)
+    dead = folder / f".TS_001.mrc.{host}-{child.pid}-0a1b2c3d.partial"
+    legacy = folder / ".tomogram_metadata.json.k2j4_9xz.partial"  # mkstemp's name, before hosts and pids
+    live = folder / f".TS_001.zarr.{host}-{os.getpid()}-0a1b2c3d.partial"
+    elsewhere = folder / f".other.mrc.another_host-{child.pid}-0a1b2c3d.partial"
+    for path in (dead, legacy, live, elsewhere):
+        path.write_bytes(b"partial")
+    removed = bucket.remove_stale_temporaries()
+    prefix = "10001/TS_001/Tomograms/100/"
+    assert removed == sorted([prefix + dead.name, prefix + legacy.name])
+    assert sorted(p.name for p in folder.iterdir()) == sorted([live.name, elsewhere.name])
+    assert Bucket("s3://any-bucket").remove_stale_temporaries() == []  # an unfinished upload leaves no object
+
+
+# -- confinement -------------------------------------------------------------------------------------
+
+
+def test_keys_that_lead_outside_the_root_are_refused(bucket_url: str, tmp_path: Path) -> None:
+    _fill(bucket_url)
+    (tmp_path / "secret.txt").write_bytes(b"root:x:0:0")
+    bucket = Bucket(bucket_url)
+    for key in ("../secret.txt", "10001/../../secret.txt", "10001/TS_001/../../../../etc/passwd"):
+        for operation in (
+            lambda k=key: bucket.read(k),
+            lambda k=key: bucket.read_range(k, 0, 4),
+            lambda k=key: bucket.exists(k),
+            lambda k=key: bucket.info(k),
+            lambda k=key: bucket.write(k, b"x"),
+        ):
+            with pytest.raises(StorageError, match="outside the bucket root"):
+                operation()
+        [result] = bucket.read_many([(key, None, None)])
+        assert isinstance(result, StorageError) and "outside the bucket root" in str(result)
+    assert (tmp_path / "secret.txt").read_bytes() == b"root:x:0:0"

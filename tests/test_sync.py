@@ -127,11 +127,21 @@ def test_multipart_objects_are_verified_and_skipped_by_content(
 ) -> None:
     source, destination = _new_bucket(s3_endpoint), _new_bucket(s3_endpoint)
     staging = Bucket(source)
-    # Uploaded in irregular parts (20 MiB + 3 MiB): the copy's 16 MiB parts give another ETag.
-    with staging.open_write("10001/TS_001/big.mrc") as handle:
-        for byte in b"ab":
-            handle.write(bytes([byte]) * (10 * MIB))
-        handle.write(b"c" * (3 * MIB))
+    # Uploaded by another tool in irregular parts (20 MiB + 3 MiB): the copy's 16 MiB parts give another ETag.
+    client, name, key = (
+        boto3.client("s3", endpoint_url=s3_endpoint),
+        source.removeprefix("s3://"),
+        "10001/TS_001/big.mrc",
+    )
+    upload = client.create_multipart_upload(Bucket=name, Key=key)["UploadId"]
+    parts = [
+        {
+            "PartNumber": number,
+            "ETag": client.upload_part(Bucket=name, Key=key, UploadId=upload, PartNumber=number, Body=body)["ETag"],
+        }
+        for number, body in ((1, b"a" * (10 * MIB) + b"b" * (10 * MIB)), (2, b"c" * (3 * MIB)))
+    ]
+    client.complete_multipart_upload(Bucket=name, Key=key, UploadId=upload, MultipartUpload={"Parts": parts})
     staging.write("10001/dataset_metadata.json", b'{"deposition_id": 10001}')
     status, output = _sync(capsys, source, destination, "--dataset", "10001")
     assert status == 0, output

@@ -4,7 +4,9 @@ the gain references. Every check here is a run check.
 Ownership of unreadable inputs: MDOC-TILT-AXIS reports an mdoc that does not parse, FRAME-CONSISTENT a
 movie whose MRC header or TIFF/EER IFD chain cannot be read, GAIN-NZ a gain MRC header. Movies are never
 downloaded: MRC movies by their prefetched header, TIFF/EER movies by their IFD chain (ranged reads,
-``importers.formats.tiff``), walked once per session and shared by the checks that need it.
+``importers.formats.tiff``), walked once per session and shared by the checks that need it. Movies are
+data, checked as the tilt series are: their page counts against the mdoc (FRAME-NUMSUBFRAMES) and the
+data their headers declare against the objects' sizes (FRAME-DATA-SIZE).
 
 "Movies present" (the condition of the movie checks) means ``Frames/`` holds a file other than the mdoc
 and ``frames_metadata.json``; a run whose frames metadata lists only ``path: null`` frames (no movies
@@ -184,7 +186,6 @@ def frame_mdoc_paths(context: CheckContext, run: Entity) -> None:
     "FRAME-NUMSUBFRAMES",
     entity=RUN,
     tier=Tier.HEADER,
-    severity=Severity.WARNING,
     title="mdoc NumSubFrames == the movie's TIFF/EER page count or MRC nz (matched by basename)",
 )
 def frame_num_sub_frames(context: CheckContext, run: Entity) -> None:
@@ -349,6 +350,38 @@ def frame_consistent(context: CheckContext, run: Entity) -> None:
         problems.append(f"MRC movie pixel sizes differ: {distinct}")
     if problems:
         fail("; ".join(problems[:3]), observed=problems)
+
+
+@check(
+    "FRAME-DATA-SIZE",
+    entity=RUN,
+    tier=Tier.HEADER,
+    title="movies hold the data their headers declare: MRC size = 1024 + next + nx·ny·nz·itemsize; TIFF/EER "
+    "strips inside the file (uncompressed: width × height × depth bytes)",
+)
+def frame_data_size(context: CheckContext, run: Entity) -> None:
+    problems = []
+    for key in _mrc_movies(context, run):
+        expected, size = context.reader.mrc_header(key).expected_file_size, context.reader.info(key).size
+        if size != expected:
+            problems.append(f"{basename(key)} is {size} bytes, its header implies {expected}")
+    for key, pages in _tiff_pages(context, _tiff_movies(context, run)).items():
+        if isinstance(pages, Unreadable):
+            raise pages
+        size = context.reader.info(key).size
+        for number, page in enumerate(pages):
+            declared = page.uncompressed_bytes
+            if page.data_end > size:
+                problems.append(f"{basename(key)} page {number}: image data ends at byte {page.data_end} of {size}")
+            elif declared is not None and page.data_bytes != declared:
+                problems.append(
+                    f"{basename(key)} page {number}: {page.data_bytes} bytes of image data, "
+                    f"{page.width}×{page.height} at {page.bits_per_sample} bits make {declared}"
+                )
+            else:
+                continue
+            break  # one problem per movie
+    fail_summary(problems, "movies lack data their headers declare", shown=3)
 
 
 @check(

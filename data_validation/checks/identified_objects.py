@@ -3,7 +3,6 @@ formats.md §5) and its ``identified_objects_metadata.json`` (metadata.md §9). 
 
 from __future__ import annotations
 
-import json
 import re
 from typing import Any
 
@@ -24,10 +23,7 @@ def _keys(run: Entity) -> tuple[str, str]:
 
 def records(context: CheckContext, key: str) -> list[Any]:
     """The parsed JSON array of identified objects; anything else is :class:`Unreadable`."""
-    try:
-        document = json.loads(context.reader.read(key).decode("utf-8"))
-    except (UnicodeDecodeError, ValueError) as error:
-        raise Unreadable(key, f"not valid JSON ({error})") from None
+    document = context.reader.json_value(key)
     if not isinstance(document, list):
         raise Unreadable(key, f"JSON is a {type(document).__name__}, not an array")
     return document

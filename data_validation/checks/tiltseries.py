@@ -25,7 +25,7 @@ from data_validation.checks.acquisition import (
     tiltseries_document,
 )
 from data_validation.checks.context import CheckContext
-from data_validation.checks.volumes import FAMILIES
+from data_validation.checks.volumes import FAMILIES, level_array
 from data_validation.entities import Entity
 from data_validation.reader import Unreadable
 from data_validation.registry import EntityKind, Severity, Tier, check, fail, fail_summary, skip
@@ -161,7 +161,7 @@ def tiltseries_scales_zarr(context: CheckContext, tiltseries: Entity) -> None:
     levels = _scales(_metadata(context, tiltseries))
     store = TILTSERIES.zarr_key(context, tiltseries)
     for level, scale in enumerate(levels):
-        shape = context.reader.json(f"{store}/{level}/.zarray").get("shape")
+        shape = level_array(context, f"{store}/{level}/.zarray")["shape"]
         if shape != scale:
             fail(f"level {level} shape {shape}, scales[{level}] (z, y, x) = {scale}", observed=shape, expected=scale)
 

@@ -9,7 +9,7 @@ import numpy as np
 
 from data_validation.checks.context import CheckContext
 from data_validation.checks.images import key_photo_problems
-from data_validation.checks.volumes import FAMILIES
+from data_validation.checks.volumes import FAMILIES, level_array
 from data_validation.entities import Entity
 from data_validation.registry import EntityKind, Severity, Tier, check, fail
 from importers import layout
@@ -88,7 +88,7 @@ def tomogram_scales_zarr(context: CheckContext, tomogram: Entity) -> None:
     store = TOMOGRAM.zarr_key(context, tomogram)
     for level, scale in enumerate(scales):
         array_key = f"{store}/{level}/.zarray"
-        shape = context.reader.json(array_key).get("shape")
+        shape = level_array(context, array_key)["shape"]
         if shape != _zyx(scale, f"scales[{level}]"):
             fail(f"level {level} shape {shape}, scales[{level}] = {scale}", observed=shape, expected=scale)
 

@@ -336,16 +336,17 @@ def load_store(context: CheckContext, family: VolumeFamily, entity: Entity) -> S
             multiscales = read_multiscales(context.reader.json(f"{key}/.zattrs"))
         except ZarrFormatError as error:
             raise Unreadable(f"{key}/.zattrs", str(error)) from None
-        arrays = []
-        for path in multiscales.paths:
-            array_key = f"{key}/{path}/.zarray"
-            try:
-                arrays.append(read_zarray(context.reader.json(array_key)))
-            except ZarrFormatError as error:
-                raise Unreadable(array_key, str(error)) from None
-        return Store(key, multiscales, arrays)
+        return Store(key, multiscales, [level_array(context, f"{key}/{path}/.zarray") for path in multiscales.paths])
 
     return context.reader.memo("zarr-store", key, parse)
+
+
+def level_array(context: CheckContext, array_key: str) -> dict:
+    """A level's ``.zarray``, parsed and within the format's limits (else :class:`Unreadable`)."""
+    try:
+        return read_zarray(context.reader.json(array_key))
+    except ZarrFormatError as error:
+        raise Unreadable(array_key, str(error)) from None
 
 
 def zarr_children(context: CheckContext, family: VolumeFamily, entity: Entity) -> None:

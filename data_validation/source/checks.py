@@ -18,10 +18,8 @@ tilt-angle, frame and gain checks of §9 and §12 as ``SRC-MDOC-*``, ``SRC-TILT-
 
 from __future__ import annotations
 
-import json
 import struct
 from dataclasses import dataclass
-from typing import Any
 
 import numpy as np
 
@@ -412,10 +410,7 @@ def _mask_header(context: CheckContext, entity: Entity, detail: AnnotationSource
 
 
 def _caption(context: CheckContext, entity: Entity, detail: AnnotationSource) -> None:
-    try:
-        document: Any = json.loads(context.reader.read(entity.path))
-    except ValueError as error:
-        raise Unreadable(entity.path, f"not JSON ({error})") from None
+    document = context.reader.json_value(entity.path)
     name = CAPTION_LISTS[detail.shape]
     if not isinstance(document, dict) or not isinstance(document.get(name), list):
         raise Unreadable(entity.path, f"a {detail.shape} file needs a {name!r} list")

@@ -90,6 +90,8 @@ def loads(data: bytes, shape: str | None = None) -> list[dict[str, Any]]:
             record = json.loads(line)
         except ValueError as error:
             raise NdjsonError(f"line {number}: not JSON ({error})") from None
+        except RecursionError:
+            raise NdjsonError(f"line {number}: JSON nested deeper than a record can be") from None
         problem = _problem(record, record_type)
         if problem is not None:
             raise NdjsonError(f"line {number}: {problem}")

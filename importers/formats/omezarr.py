@@ -257,8 +257,28 @@ def read_multiscales(document: Any) -> Multiscales:
     return Multiscales(paths, scales, axes, first.get("version"), metadata)
 
 
+#: The largest dimension, chunk (elements) and chunk grid a ``.zarray`` may declare. The portal's largest
+#: arrays are ~10⁴ voxels a side in ~10⁴ chunks; a shape of 10¹² would make a reader allocate or
+#: iterate without end.
+MAX_DIMENSION = 1 << 20
+MAX_CHUNK_ELEMENTS = 1 << 28
+MAX_CHUNKS = 1 << 24
+
+
+def _check_extent(shape: list[int], chunks: list[int]) -> None:
+    if any(n < 0 or n > MAX_DIMENSION for n in shape):
+        raise ZarrFormatError(f".zarray shape {shape} is outside [0, {MAX_DIMENSION}] on an axis")
+    if any(n < 1 for n in chunks) or math.prod(chunks) > MAX_CHUNK_ELEMENTS:
+        raise ZarrFormatError(f".zarray chunks {chunks} are not between 1 and {MAX_CHUNK_ELEMENTS} elements")
+    if len(shape) == len(chunks):
+        grid = math.prod(-(-n // c) for n, c in zip(shape, chunks, strict=True))
+        if grid > MAX_CHUNKS:
+            raise ZarrFormatError(f".zarray shape {shape} in chunks {chunks} makes {grid} chunks, over {MAX_CHUNKS}")
+
+
 def read_zarray(document: Any) -> dict[str, Any]:
-    """A level's ``.zarray`` with the keys checks rely on; raises :class:`ZarrFormatError`."""
+    """A level's ``.zarray`` with the keys checks rely on, within :data:`MAX_DIMENSION`,
+    :data:`MAX_CHUNK_ELEMENTS` and :data:`MAX_CHUNKS`; raises :class:`ZarrFormatError`."""
     if not isinstance(document, dict):
         raise ZarrFormatError(".zarray is not a JSON object")
     for key in ("shape", "chunks", "dtype"):
@@ -268,6 +288,7 @@ def read_zarray(document: Any) -> dict[str, Any]:
         values = document[key]
         if not isinstance(values, list) or not all(isinstance(n, int) and not isinstance(n, bool) for n in values):
             raise ZarrFormatError(f".zarray {key} is not a list of integers: {values!r}")
+    _check_extent(document["shape"], document["chunks"])
     if not isinstance(document["dtype"], str):
         raise ZarrFormatError(f".zarray dtype {document['dtype']!r} is not a dtype string")
     try:

@@ -1,7 +1,8 @@
 """Finders: how a config source entry turns into named source items (config.md §3).
 
 A finder gets the glob variables of its entity's ancestors and returns ``{name: path}``. Globs
-are matched against one cached listing of the input (or output) bucket, never one listing per glob.
+are matched against one cached listing of the input (or output) bucket, never one listing per glob;
+``match_regex`` and ``name_regex`` in linear time (``importers.patterns``).
 """
 
 from __future__ import annotations
@@ -13,6 +14,7 @@ from functools import cache
 from pathlib import PurePosixPath
 from typing import Any
 
+from importers import patterns
 from importers.storage import Bucket
 
 FINDER_NAMES = (
@@ -91,11 +93,11 @@ def glob_keys(bucket: Bucket, pattern: str) -> list[str]:
     return sorted(candidate for candidate in candidates if regex.match(candidate))
 
 
-def _search(pattern: str, text: str, what: str) -> re.Match[str] | None:
+def _search(pattern: str, text: str, what: str) -> Any:
     try:
-        return re.search(pattern, text)
-    except re.error as error:
-        raise FinderError(f"bad {what} {pattern!r}: {error}") from None
+        return patterns.search(pattern, text)
+    except patterns.PatternError as error:
+        raise FinderError(f"bad {what} {error}") from None
 
 
 def source_glob(
@@ -114,9 +116,9 @@ def source_glob(
             continue
         basename = PurePosixPath(key).name
         try:
-            named = re.match(name_regex, basename)
-        except re.error as error:
-            raise FinderError(f"bad name_regex {name_regex!r}: {error}") from None
+            named = patterns.match(name_regex, basename)
+        except patterns.PatternError as error:
+            raise FinderError(f"bad name_regex {error}") from None
         if named is None:
             continue
         found.append(FoundItem(named.group(1) if named.groups() else named.group(0), key))

@@ -12,7 +12,6 @@ options ask for them.
 from __future__ import annotations
 
 import functools
-import re
 from pathlib import Path
 from typing import TYPE_CHECKING
 
@@ -96,11 +95,13 @@ def _session(config: pytest.Config) -> SourceSession | None:
         raise pytest.UsageError("--ingestion-config needs --input-bucket URL (where the lab's files are)")
     if not Path(path).is_file():
         raise pytest.UsageError(f"--ingestion-config {path}: no such file")
+    from importers.patterns import PatternError, compile_pattern
+
     for pattern in [p for patterns in (*filters.values(), *excludes.values()) for p in patterns]:
         try:
-            re.compile(pattern)
-        except re.error as error:
-            raise pytest.UsageError(f"bad name filter {pattern!r}: {error}") from None
+            compile_pattern(pattern)
+        except PatternError as error:
+            raise pytest.UsageError(f"bad name filter {error}") from None
     output = config.getoption("cryoet_output_bucket")
     if output:
         from importers.storage import Bucket

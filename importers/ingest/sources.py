@@ -14,7 +14,6 @@ from __future__ import annotations
 
 import contextlib
 import io
-import re
 import tempfile
 from collections.abc import Mapping
 from dataclasses import replace
@@ -30,7 +29,7 @@ from data_validation.source.snapshot import (
     VolumeSource,
     list_source_root,
 )
-from importers import layout
+from importers import layout, patterns
 from importers.ingest.config import ConfigError, load_config
 from importers.ingest.config.validate import Problem, validate_file
 from importers.ingest.entities.context import CONFIG_KEYS, Ingestion, IngestOptions, parents_pass
@@ -275,7 +274,7 @@ class _Walk:
                 self._problem(voxel_spacing, f"{where}: {shape} needs glob_string or glob_strings")
                 continue
             items = source_glob(self.ingestion.source, self.ingestion.source_root, {"list_glob": glob}, variables)
-            items = [i for i in items if not any(re.match(p, i.name) for p in source.get("exclude") or [])]
+            items = [i for i in items if not any(patterns.match(p, i.name) for p in source.get("exclude") or [])]
             if not items:
                 line = f"{where}: {shape} glob {self._shown(glob, variables)} matched nothing"
                 self._problem(voxel_spacing, line, unmatched="annotations")

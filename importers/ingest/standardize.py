@@ -2,16 +2,19 @@
 
 Children are written before their parent's metadata (layout.md §1), so a folder without its
 metadata JSON is recognisably a partial write. A failing entity is reported with its path and
-the walk goes on with the others; the exit code says whether anything failed.
+the walk goes on with the others; the exit code says whether anything failed. What depends on a
+failed entity is not written either (its ancestors' metadata, and the siblings of :data:`REQUIRES`),
+so that no entity looks complete while it names, lacks or misnumbers a part, and the next run,
+once the cause is fixed, writes exactly what a clean run writes.
 """
 
 from __future__ import annotations
 
 import argparse
-import re
 import sys
 import time
 from collections.abc import Callable
+from functools import partial
 from pathlib import Path
 from typing import TextIO
 
@@ -25,12 +28,14 @@ from importers.ingest.entities.identified_objects import write_identified_object
 from importers.ingest.entities.images import note_key_image, write_dataset_keyphoto, write_deposition_keyphoto
 from importers.ingest.entities.metadata import OverwriteRefused
 from importers.ingest.entities.report import Report
+from importers.ingest.entities.sets import NotImported
 from importers.ingest.entities.simple import write_dataset, write_deposition, write_run
 from importers.ingest.entities.tiltseries import prepare_tiltseries, write_ctf, write_rawtilt, write_tiltseries
 from importers.ingest.entities.tomogram import prepare_tomogram, write_tomogram
 from importers.ingest.entities.tree import CHILDREN, NAME_FILTERED, Entity
 from importers.ingest.entities.viewer import defer_tomogram_views
 from importers.ingest.finders import FinderError
+from importers.patterns import PatternError, compile_pattern
 from importers.storage import Bucket, StorageError
 
 Step = Callable[[Ingestion, Entity], None]
@@ -63,52 +68,101 @@ WRITERS: dict[str, Step] = {
     "identified_object": write_identified_objects,
 }
 
+#: Entity kinds that name another kind of their run in their metadata or their identity: an alignment its
+#: tilt series (``tiltseries_path``), tomograms and annotations the alignment (``alignment_metadata_path``,
+#: part of their identity). They are not written when that entity of the run failed.
+REQUIRES: dict[str, tuple[str, ...]] = {
+    "alignment": ("tiltseries",),
+    "tomogram": ("alignment",),
+    "annotation": ("alignment",),
+}
+
 #: Problems that belong to one entity: reported, and the walk goes on.
 ENTITY_ERRORS = (StorageError, MrcFormatError, FinderError, OverwriteRefused, ValueError, KeyError, OSError)
 
 
-def _attempt(ingestion: Ingestion, what: str, action: Callable[[], object]) -> object | None:
+def _attempt(ingestion: Ingestion, what: str, action: Callable[[], object]) -> bool:
+    """Run one step; False (reported) if it failed or could not be done for want of an input."""
     try:
-        return action()
+        action()
+    except NotImported as reason:
+        ingestion.report.skipped(what, str(reason))
+        return False
     except ENTITY_ERRORS as error:
         ingestion.report.failed(what, str(error) or type(error).__name__)
-        return None
+        return False
+    return True
 
 
 def _handled(kind: str) -> bool:
     return kind in PREPARERS or kind in WRITERS or kind in CHILDREN
 
 
-def visit(ingestion: Ingestion, entity: Entity) -> None:
-    """Prepare ``entity``, ingest its children, then write the entity's metadata.
+def _find_into(ingestion: Ingestion, kind: str, parent: Entity | None, found: list[Entity]) -> None:
+    found.extend(ingestion.find(kind, parent))
 
-    An entity whose preparation failed has no children written and no metadata. Work that its
-    descendants deferred (``outputs["deferred"]``: what, action) runs after all its children.
+
+def _failed_requirement(entity: Entity) -> str | None:
+    """The kind this entity requires that failed in one of its ancestors' walks, if any."""
+    for ancestor in entity.lineage():
+        failed = ancestor.outputs.get("incomplete", set()) & set(REQUIRES.get(entity.kind, ()))
+        if failed:
+            return sorted(failed)[0]
+    return None
+
+
+def visit(ingestion: Ingestion, entity: Entity) -> bool:
+    """Prepare ``entity``, ingest its children, then write the entity's metadata; whether the entity
+    and everything below it were imported.
+
+    An entity whose preparation failed has no children written and no metadata, and an entity with
+    a child that was not imported gets no metadata. Work that its descendants deferred
+    (``outputs["deferred"]``: what, action) runs after all its children, if they were all imported.
+    The kinds of children that were not imported are kept in ``outputs["incomplete"]`` for
+    :data:`REQUIRES`.
     """
     own = ingestion if ingestion.options.writes(entity.kind) or ingestion.options.dry_run else ingestion.planning()
+    if (failed := _failed_requirement(entity)) is not None:
+        own.report.skipped(entity.describe(), f"needs the run's {failed.replace('_', ' ')}, which was not imported")
+        return False
     preparer = PREPARERS.get(entity.kind)
-    if preparer is not None and not _attempt(own, entity.describe(), lambda: preparer(own, entity) or True):
-        return
+    if preparer is not None and not _attempt(own, entity.describe(), lambda: preparer(own, entity)):
+        return False
+    incomplete: set[str] = entity.outputs.setdefault("incomplete", set())
     for kind in CHILDREN.get(entity.kind, ()):
         if not _handled(kind):
             continue
-        children = _attempt(
-            ingestion, f"{entity.describe()}: finding {kind}s", lambda k=kind: ingestion.find(k, entity)
-        )
-        for child in children or []:
-            visit(ingestion, child)
+        children: list[Entity] = []
+        what = f"{entity.describe()}: finding {kind}s"
+        if not _attempt(ingestion, what, partial(_find_into, ingestion, kind, entity, children)):
+            incomplete.add(kind)
+        for child in children:
+            if not visit(ingestion, child):
+                incomplete.add(kind)
     for what, action in entity.outputs.pop("deferred", []):
-        _attempt(ingestion, what, action)
+        if incomplete:
+            ingestion.report.skipped(what, "left for a later run: part of the run was not imported")
+        elif not _attempt(ingestion, what, action):
+            incomplete.add("deferred")
     writer = WRITERS.get(entity.kind)
-    if writer is not None:
-        _attempt(own, entity.describe(), lambda: writer(own, entity))
+    if incomplete:
+        if writer is not None:
+            own.report.skipped(
+                entity.describe(), f"metadata left for a later run: {', '.join(sorted(incomplete))} not imported"
+            )
+        return False
+    return writer is None or _attempt(own, entity.describe(), lambda: writer(own, entity))
 
 
 def standardize(ingestion: Ingestion) -> int:
     """Run the whole ingestion; 0 if every entity succeeded, 1 otherwise."""
     started = time.monotonic()
-    depositions = _attempt(ingestion, "finding depositions", lambda: ingestion.find("deposition", None))
-    for deposition in depositions or []:
+    if not ingestion.options.dry_run:
+        for key in ingestion.output.remove_stale_temporaries():
+            ingestion.report.removed(key, "a temporary file left by an interrupted run")
+    depositions: list[Entity] = []
+    _attempt(ingestion, "finding depositions", partial(_find_into, ingestion, "deposition", None, depositions))
+    for deposition in depositions:
         visit(ingestion, deposition)
     written = ingestion.output.stats.bytes_written
     print(
@@ -200,9 +254,9 @@ def run_command(args: argparse.Namespace) -> int:
     for patterns in (*options.name_filters.values(), *options.name_excludes.values()):
         for pattern in patterns:
             try:
-                re.compile(pattern)
-            except re.error as error:
-                print(f"error: bad name filter {pattern!r}: {error}", file=sys.stderr)
+                compile_pattern(pattern)
+            except PatternError as error:
+                print(f"error: bad name filter {error}", file=sys.stderr)
                 return 2
     try:
         status, _ = standardize_config(

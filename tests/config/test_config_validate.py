@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import copy
 import shutil
-import time
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
@@ -66,15 +65,6 @@ def test_portal_configs_migrate_then_validate(tmp_path: Path, name: str) -> None
     shutil.copy(portal_dir() / name, path)
     migrate_file(path)
     assert [str(problem) for problem in validate_file(path)] == []
-
-
-def test_hundred_configs_validate_fast(tmp_path: Path) -> None:
-    for index in range(100):
-        shutil.copy(portal_dir() / "10000.yaml", tmp_path / f"{10000 + index}.yaml")
-    start = time.perf_counter()
-    results = [validate_file(path, check_name=False) for path in tmp_path.iterdir()]
-    assert time.perf_counter() - start < 3
-    assert not any(results)
 
 
 # -- schema: structure, types, required keys, patterns, enums -----------------------------------------------------
@@ -294,6 +284,15 @@ RULE_CASES = {
     "regex": (
         _set("runs.0.sources.0.source_glob.name_regex", "(.*\\.mrc"),
         "runs[0].sources[0].source_glob.name_regex: invalid regular expression '(.*\\\\.mrc': missing ), unterminated",
+    ),
+    "regex that backtracks exponentially": (
+        _set("runs.0.sources.0.source_glob.match_regex", "(a+)+b"),
+        "runs[0].sources[0].source_glob.match_regex: regular expression '(a+)+b' has a quantifier inside a repeated "
+        "group: Python's re (the portal's importer) takes exponential time",
+    ),
+    "regex that needs backtracking": (
+        _set("runs.0.sources.0.source_glob.name_regex", "(TS)_\\1"),
+        "runs[0].sources[0].source_glob.name_regex: invalid regular expression '(TS)_\\\\1': invalid escape",
     ),
     "regex in parent filters": (
         _set("runs.0.sources.0.parent_filters", {"exclude": {"dataset": ["[a-"]}}),

@@ -15,6 +15,7 @@ from typing import Any
 from importers.ingest.config.models import FINDERS, SHAPES
 from importers.metadata import rules as document_rules
 from importers.metadata.rules import Finding, KeyPath
+from importers.patterns import PatternError, backtracking_risk, compile_pattern
 
 Rule = Callable[[Mapping[str, Any]], Iterator[Finding]]
 RULES: list[Rule] = []
@@ -309,13 +310,23 @@ def _regexes(node: Any, path: KeyPath, regex_context: bool = False) -> Iterator[
 
 @_rule
 def valid_regexes(data: Mapping[str, Any]) -> Iterator[Finding]:
+    """Every regex compiles for linear-time matching, and none backtracks exponentially in Python's ``re``
+    (the portal's importer would hang on it)."""
     for key in (*ENTITY_KEYS, "annotations"):
         for path, entity in _entities(data, key):
             for where, pattern in _regexes(entity.get("sources"), (*path, "sources")):
                 try:
-                    re.compile(pattern)
-                except re.error as error:
-                    yield Finding(where, f"invalid regular expression {pattern!r}: {error}", "regex")
+                    compile_pattern(pattern)
+                except PatternError as error:
+                    yield Finding(where, f"invalid regular expression {error}", "regex")
+                    continue
+                if (risk := backtracking_risk(pattern)) is not None:
+                    yield Finding(
+                        where,
+                        f"regular expression {pattern!r} has {risk}: Python's re (the portal's importer) takes "
+                        "exponential time on a path it almost matches; write it without the nesting",
+                        "regex",
+                    )
 
 
 DATASET_FILE = re.compile(r"(?P<id>\d+)(_draft)?\.yaml")

@@ -22,7 +22,6 @@ from importers.ingest.entities.metadata import compose, write_document
 from importers.ingest.entities.sets import claim_set
 from importers.ingest.entities.tree import Entity
 from importers.metadata.identity import alignment_identity
-from importers.storage import StorageError
 
 #: Config keys the portal fills when absent, in the order it appends them.
 DEFAULTS: dict[str, Any] = {
@@ -51,8 +50,9 @@ def first_tomogram_dimension(ingestion: Ingestion, run: Entity) -> dict[str, flo
     """Voxel spacing × size (Å) of the run's first source tomogram; None if the run has none.
 
     The portal takes ``volume_dimension`` from the *source* tomogram's header (metadata.md §6), so only
-    the header is read. An unreadable tomogram is passed over: its own import reports it, and one broken
-    file should be one failure.
+    the header is read. One that cannot be read fails the alignment (naming the file) rather than being
+    passed over: another tomogram's size would make another alignment than a clean run's, and the
+    tomograms, which need the alignment, are then not written, so the file is reported once.
     """
     for spacing in ingestion.find("voxel_spacing", run):
         for tomogram in ingestion.find("tomogram", spacing):
@@ -60,8 +60,8 @@ def first_tomogram_dimension(ingestion: Ingestion, run: Entity) -> dict[str, flo
                 continue
             try:
                 header = parse_header(ingestion.source.read_range(tomogram.path, 0, HEADER_SIZE))
-            except (StorageError, MrcFormatError):
-                continue
+            except MrcFormatError as error:
+                raise ValueError(f"{ingestion.source.url_of(tomogram.path)}: {error}") from None
             angstrom = layout.voxel_spacing_from_name(spacing.name)
             return {"x": angstrom * header.nx, "y": angstrom * header.ny, "z": angstrom * header.nz}
     return None

@@ -10,12 +10,11 @@ mask, mesh or caption output takes exactly one source file.
 from __future__ import annotations
 
 import json
-import re
 import struct
 from dataclasses import dataclass, field
 from typing import Any
 
-from importers import layout
+from importers import layout, patterns
 from importers.formats import ndjson
 from importers.formats.mrc import MrcFormatError
 from importers.formats.omezarr import ZATTRS, VolumeKind, read_multiscales
@@ -27,7 +26,6 @@ from importers.ingest.finders import format_template, source_glob
 from importers.ingest.volumes import instance_conversion, mask_conversion, open_source_volume, write_volume
 from importers.metadata.computed import CAPTION_LISTS
 from importers.metadata.identity import annotation_identity, object_slug
-from importers.storage import StorageError
 
 #: Config shape → the ``files[].shape`` it is published as (semantic masks and mesh groups are
 #: not shapes of their own, layout.md §3).
@@ -115,7 +113,7 @@ def _match(ingestion: Ingestion, annotation: Entity) -> list[_Output]:
         suffix = _suffix(shape, arguments)
         for glob in globs:
             for item in source_glob(ingestion.source, ingestion.source_root, {"list_glob": glob}, variables):
-                if any(re.match(pattern, item.name) for pattern in source.get("exclude") or []):
+                if any(patterns.match(pattern, item.name) for pattern in source.get("exclude") or []):
                     continue
                 output = outputs.setdefault(suffix, _Output(shape, suffix))
                 output.sources.append((item.path, arguments))
@@ -281,8 +279,8 @@ def _stored_label_count(ingestion: Ingestion, output: _Output) -> int | None:
     zarr_key = next(entry["path"] for entry in output.files if entry["format"] == "zarr")
     try:
         multiscales = read_multiscales(json.loads(ingestion.output.read(f"{zarr_key}/{ZATTRS}")))
-    except (StorageError, ValueError):
-        return None
+    except ValueError:
+        return None  # a broken .zattrs; one that cannot be read raises (StorageError)
     colors = (multiscales.metadata.get("image-label") or {}).get("colors")
     return len(colors) if isinstance(colors, list) else None
 

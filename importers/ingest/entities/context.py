@@ -2,14 +2,13 @@
 
 from __future__ import annotations
 
-import re
 import time
 from collections.abc import Mapping
 from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any
 
-from importers import layout
+from importers import layout, patterns
 from importers.ingest.entities.ids import IdAllocator, Identity
 from importers.ingest.entities.report import Report
 from importers.ingest.entities.templating import run_glob_variables
@@ -77,9 +76,9 @@ class IngestOptions:
     def keeps(self, kind: str, name: str) -> bool:
         """Whether the name filters let an entity of ``kind`` through."""
         includes, excludes = self.name_filters.get(kind, []), self.name_excludes.get(kind, [])
-        if any(re.search(pattern, name) for pattern in excludes):
+        if any(patterns.search(pattern, name) for pattern in excludes):
             return False
-        return all(re.search(pattern, name) for pattern in includes)
+        return all(patterns.search(pattern, name) for pattern in includes)
 
 
 @dataclass
@@ -140,7 +139,7 @@ class Ingestion:
                 if not parents_pass(source.get("parent_filters"), parent):
                     continue
                 for item in self._run_finder(source, variables):
-                    if any(re.match(pattern, item.name) for pattern in source.get("exclude") or []):
+                    if any(patterns.match(pattern, item.name) for pattern in source.get("exclude") or []):
                         continue
                     name = layout.format_voxel_spacing(float(item.name)) if kind == "voxel_spacing" else item.name
                     found.setdefault(name, Entity(kind, name, item.path, metadata, parent))
@@ -168,10 +167,10 @@ def parents_pass(filters: Mapping[str, Any] | None, parent: Entity | None) -> bo
     if not filters or parent is None:
         return True
     names = {entity.kind: entity.name for entity in parent.lineage()}
-    for kind, patterns in (filters.get("exclude") or {}).items():
-        if kind in names and any(re.search(p, names[kind]) for p in patterns):
+    for kind, excluded in (filters.get("exclude") or {}).items():
+        if kind in names and any(patterns.search(p, names[kind]) for p in excluded):
             return False
-    for kind, patterns in (filters.get("include") or {}).items():
-        if kind in names and not any(re.search(p, names[kind]) for p in patterns):
+    for kind, included in (filters.get("include") or {}).items():
+        if kind in names and not any(patterns.search(p, names[kind]) for p in included):
             return False
     return True

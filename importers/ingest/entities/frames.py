@@ -81,9 +81,7 @@ def write_frames(ingestion: Ingestion, frame: Entity) -> None:
         copy_object(ingestion, movie.path, key, f"{movie.describe()} -> Frames/{name}")
         copied[name] = key
     what = f"{run.describe()} / frames"
-    mdoc = prerequisite(ingestion, run.outputs, "mdoc", what, "the run's mdoc (a collection_metadata source)")
-    if mdoc is None:
-        return
+    mdoc = prerequisite(run.outputs, "mdoc", what, "the run's mdoc (a collection_metadata source)")
     metadata = run_templated_metadata(ingestion, members[0])
     dose_rate = metadata.get("dose_rate")
     if not isinstance(dose_rate, int | float) or isinstance(dose_rate, bool) or dose_rate <= 0:

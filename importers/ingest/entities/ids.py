@@ -7,7 +7,7 @@ from collections.abc import Callable, Hashable
 from typing import Any
 
 from importers import layout
-from importers.storage import Bucket, StorageError
+from importers.storage import Bucket
 
 Identity = Callable[[dict[str, Any]], Hashable]
 
@@ -27,8 +27,8 @@ class IdAllocator:
             self._next = max(self._next, identifier + 1)
             try:
                 document = json.loads(bucket.read(key))
-            except (StorageError, ValueError):
-                continue  # an unreadable document still reserves its id
+            except ValueError:
+                continue  # a broken document still reserves its id; a read that fails raises (StorageError)
             if isinstance(document, dict):
                 self._known.setdefault(identity(document), identifier)
 

@@ -7,7 +7,6 @@ import json
 from typing import Any
 
 from importers.ingest.entities.context import Ingestion
-from importers.storage import StorageError
 
 JSON_CONTENT_TYPE = "application/json"
 #: Keys that change on every run and so do not make a document different.
@@ -47,12 +46,13 @@ def _comparable(document: dict[str, Any]) -> dict[str, Any]:
 
 
 def existing_document(ingestion: Ingestion, key: str) -> dict[str, Any] | None:
-    """The metadata already at ``key``, or None; unreadable JSON counts as absent (a broken write)."""
+    """The metadata already at ``key``, or None; JSON that does not parse counts as absent (a broken
+    write). A read that fails raises: taking the document for absent would overwrite it unasked."""
     if not ingestion.output.exists(key):
         return None
     try:
         document = json.loads(ingestion.output.read(key))
-    except (StorageError, ValueError):
+    except ValueError:
         return None
     return document if isinstance(document, dict) else None
 

@@ -31,6 +31,9 @@ class Report:
     def planned(self, what: str, detail: str = "") -> None:
         self._log("planned", what, detail)
 
+    def removed(self, what: str, detail: str = "") -> None:
+        self._log("removed", what, detail)
+
     def failed(self, what: str, reason: str) -> None:
         self.failures.append(f"{what}: {reason}")
         self._log("failed", what, reason, always=True)
@@ -42,5 +45,6 @@ class Report:
         print(f"{outcome:>8}  {what}" + (f"  ({detail})" if detail else ""), file=self.stream, flush=True)
 
     def summary(self) -> str:
-        parts = [f"{self.outcomes[o]} {o}" for o in ("written", "skipped", "planned", "failed") if self.outcomes[o]]
+        outcomes = ("written", "skipped", "planned", "removed", "failed")
+        parts = [f"{self.outcomes[o]} {o}" for o in outcomes if self.outcomes[o]]
         return ", ".join(parts) or "nothing to do"

@@ -7,7 +7,7 @@ the whole set; the others find it done.
 
 Prerequisites: an entity leaves what others need in its parent's ``outputs`` (the parsed mdoc, the raw
 tilt angles). When that input was found but could not be imported, its own failure is the one report;
-the entities that needed it are skipped rather than failed a second time.
+the entities that needed it are skipped (:class:`NotImported`) rather than failed a second time.
 """
 
 from __future__ import annotations
@@ -16,6 +16,11 @@ from typing import Any
 
 from importers.ingest.entities.context import Ingestion
 from importers.ingest.entities.tree import Entity
+
+
+class NotImported(Exception):
+    """An entity is not written because an input it needs was not imported (that input's own failure
+    is the report; ``standardize`` reports this one as skipped, and the entity as not imported)."""
 
 
 def claim_set(ingestion: Ingestion, member: Entity) -> list[Entity] | None:
@@ -39,13 +44,12 @@ def found_source(outputs: dict[str, Any], name: str, path: str) -> None:
     outputs[key] = path
 
 
-def prerequisite(ingestion: Ingestion, outputs: dict[str, Any], name: str, what: str, hint: str) -> Any | None:
-    """``outputs[name]``; None (reported as skipped) if its source was found but failed; raises if there
-    was no source at all (``hint`` says which config entry provides it)."""
+def prerequisite(outputs: dict[str, Any], name: str, what: str, hint: str) -> Any:
+    """``outputs[name]``; raises :class:`NotImported` if its source was found but failed, and
+    ``ValueError`` if there was no source at all (``hint`` says which config entry provides it)."""
     if name in outputs:
         return outputs[name]
     source = outputs.get(f"{name}_source")
     if source is None:
         raise ValueError(f"{what} needs {hint}")
-    ingestion.report.skipped(what, f"{source} could not be imported")
-    return None
+    raise NotImported(f"{source} could not be imported")

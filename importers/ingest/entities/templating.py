@@ -3,7 +3,9 @@
 ``standardization_config.run_data_map_file`` is a table (TSV if its name ends in ``tsv``, else CSV) with
 a ``run_name`` column; ``run_to_tomo_map_csv``, ``run_to_frame_map_csv`` and ``run_to_ts_map_csv`` are
 two-column CSVs without a header (run -> mapped name). Like the portal, the files are read from the input
-root (``{input}/{source_prefix}/{file}``); a file kept beside the config is used when the input has none.
+root (``{input}/{source_prefix}/{file}``); a file kept in the config's folder (config.md §1:
+``run_data_map/{id}/…``) is used when the input has none. A name is a relative path inside one of those:
+an absolute path or a ``..`` is refused, so a config cannot make the importer read any other host file.
 
 Tomogram, tilt-series and frames metadata are templated with the run's row: every string holding a
 ``{column}`` placeholder is formatted, and a whole-string ``"float {col}"`` / ``"int {col}"`` is cast.
@@ -54,6 +56,8 @@ class TemplateError(ValueError):
 
 
 def _read_map_file(ingestion: MapFiles, name: str) -> str:
+    if name.startswith(("/", "\\")) or ".." in re.split(r"[/\\]", name):
+        raise TemplateError(f"map file {name!r}: give a path inside the input root or the config's folder")
     key = f"{ingestion.source_root}/{name}".strip("/")
     if ingestion.source.exists(key):
         return ingestion.source.read(key).decode("utf-8-sig")

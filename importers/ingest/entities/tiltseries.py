@@ -186,12 +186,10 @@ def write_tiltseries(ingestion: Ingestion, tiltseries: Entity) -> None:
     outputs = tiltseries.outputs
     run = tiltseries.ancestor("run")
     what = outputs["what"]
-    mdoc = prerequisite(ingestion, run.outputs, "mdoc", what, "the run's mdoc (a collection_metadata source)")
-    raw_angles = prerequisite(ingestion, outputs, "rawtilt", what, "the raw tilt angles (a rawtilts source)")
+    mdoc = prerequisite(run.outputs, "mdoc", what, "the run's mdoc (a collection_metadata source)")
+    raw_angles = prerequisite(outputs, "rawtilt", what, "the raw tilt angles (a rawtilts source)")
     # The CTF file is optional, but one that was found and failed must not leave its values out.
-    ctf_rows = prerequisite(ingestion, outputs, "ctf", what, "") if "ctf_source" in outputs else []
-    if mdoc is None or raw_angles is None or ctf_rows is None:
-        return
+    ctf_rows = prerequisite(outputs, "ctf", what, "") if "ctf_source" in outputs else []
     computed = outputs["computed"] | {
         "frames_count": run.outputs.get("frames_count", 0),
         "pixel_spacing": outputs["pixel_spacing"],

@@ -81,10 +81,16 @@ def prepare_tomogram(ingestion: Ingestion, tomogram: Entity) -> None:
 
 
 def write_tomogram(ingestion: Ingestion, tomogram: Entity) -> None:
-    """Write ``tomogram_metadata.json`` once the volumes and the key images are there."""
+    """Leave the tomogram to its voxel spacing: ``tomogram_metadata.json`` names the key images and the
+    viewer state, which are made after the run's annotations (``viewer.defer_tomogram_views``), so it
+    is written after them (:func:`write_tomogram_metadata`)."""
+    if not ingestion.options.dry_run:
+        tomogram.ancestor("voxel_spacing").outputs.setdefault("tomograms", []).append(tomogram)
+
+
+def write_tomogram_metadata(ingestion: Ingestion, tomogram: Entity) -> None:
+    """Write ``tomogram_metadata.json`` once the volumes, the key images and the viewer state are there."""
     outputs = tomogram.outputs
-    if ingestion.options.dry_run:
-        return
     if outputs.get("complete"):
         ingestion.report.skipped(outputs["what"], "complete and unchanged")
         return

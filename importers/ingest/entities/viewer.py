@@ -3,7 +3,8 @@
 Annotations are ingested after the tomograms of their voxel spacing, and a viewer state shows the
 annotations of every spacing of the run (formats.md §7). So once a voxel spacing is done, each of
 its tomograms (of the ingesting deposition) leaves work on its run, which ``standardize`` runs
-after the run's last child and before the run's metadata.
+after the run's last child and before the run's metadata: the key images, the viewer state, and then
+the metadata of a tomogram imported by this run, which names both.
 """
 
 from __future__ import annotations
@@ -35,6 +36,7 @@ from importers.formats.omezarr import LEVELS, ZARRAY, ZATTRS, ZarrFormatError, r
 from importers.ingest.entities.context import Ingestion
 from importers.ingest.entities.images import StoredTomogram, write_key_images
 from importers.ingest.entities.metadata import compose, existing_document, write_document
+from importers.ingest.entities.tomogram import write_tomogram_metadata
 from importers.ingest.entities.tree import Entity
 from importers.storage import Bucket
 
@@ -201,10 +203,25 @@ def _write_key_images(ingestion: Ingestion, voxel_spacing: Entity, tomogram: Sto
     write_key_images(ingestion, voxel_spacing, tomogram, layers)
 
 
+def _finish_tomogram(
+    ingestion: Ingestion, voxel_spacing: Entity, tomogram: StoredTomogram, imported: Entity | None
+) -> None:
+    _write_key_images(ingestion, voxel_spacing, tomogram)
+    write_viewer_state(ingestion, voxel_spacing, tomogram)
+    if imported is not None:
+        write_tomogram_metadata(ingestion, imported)
+
+
 def defer_tomogram_views(ingestion: Ingestion, voxel_spacing: Entity) -> None:
-    """Leave each tomogram's key images and viewer state to be made after the run's annotations."""
+    """Leave each tomogram's key images and viewer state (then the metadata of the tomograms this run
+    imports) to be made after the run's annotations: the tomograms already stored and those imported."""
     deferred = voxel_spacing.ancestor("run").outputs.setdefault("deferred", [])
-    for tomogram in stored_tomograms(ingestion, voxel_spacing):
-        what = f"{voxel_spacing.describe()} / tomogram {tomogram.identifier}"
-        deferred.append((f"{what}: key images", partial(_write_key_images, ingestion, voxel_spacing, tomogram)))
-        deferred.append((f"{what}: viewer state", partial(write_viewer_state, ingestion, voxel_spacing, tomogram)))
+    imported = {entity.identifier: entity for entity in voxel_spacing.outputs.get("tomograms", [])}
+    tomograms = {tomogram.identifier: tomogram for tomogram in stored_tomograms(ingestion, voxel_spacing)}
+    for identifier, entity in imported.items():
+        fields = layout.parse(entity.outputs["metadata_key"]).fields  # as a stored tomogram's: strings
+        tomograms[identifier] = StoredTomogram(fields, entity.outputs["document"])
+    for identifier in sorted(tomograms):
+        what = f"{voxel_spacing.describe()} / tomogram {identifier}: key images, viewer state"
+        action = partial(_finish_tomogram, ingestion, voxel_spacing, tomograms[identifier], imported.get(identifier))
+        deferred.append((what + (", metadata" if identifier in imported else ""), action))
