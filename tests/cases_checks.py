@@ -457,9 +457,9 @@ def case_tomogram_processing_unknown() -> Corruption:
 
 
 @case(tags="tomogram")
-def case_tomogram_affine_bottom_row() -> Corruption:
+def case_tomogram_affine_singular() -> Corruption:
     def edit(document: dict) -> None:
-        document["affine_transformation_matrix"] = [[1, 0, 0, 0], [0, 1, 0, 0], [0, 0, 1, 0], [0, 0, 1, 1]]
+        document["affine_transformation_matrix"] = [[1, 0, 0, 0], [0, 1, 0, 0], [0, 0, 0, 0], [0, 0, 0, 1]]
 
     return Corruption("TOMO-AFFINE", TOMOGRAM, json_edit(TOMOGRAM_METADATA, edit))
 

@@ -27,7 +27,7 @@ from data_validation.checks.acquisition import (
     tiltseries_of_reference,
 )
 from data_validation.checks.context import CheckContext
-from data_validation.checks.tomogram import affine_problem
+from data_validation.checks.tomogram import check_affine
 from data_validation.entities import Entity
 from data_validation.reader import Unreadable
 from data_validation.registry import CheckSkipped, EntityKind, Severity, Tier, check, fail, fail_summary, not_applicable
@@ -137,9 +137,9 @@ def alignment_tiltseries_reference(context: CheckContext, alignment: Entity) -> 
 )
 def alignment_affine(context: CheckContext, alignment: Entity) -> None:
     matrix = _metadata(context, alignment).get("affine_transformation_matrix")
-    problem = "affine_transformation_matrix is missing" if matrix is None else affine_problem(matrix)
-    if problem:
-        fail(problem, observed=matrix)
+    if matrix is None:
+        fail("affine_transformation_matrix is missing")
+    check_affine(matrix)
 
 
 def _rotation_problem(matrix: Any) -> str | None:

@@ -117,19 +117,23 @@ def tomogram_enums(context: CheckContext, tomogram: Entity) -> None:
         fail("; ".join(problems), observed=problems)
 
 
-def affine_problem(matrix: Any) -> str | None:
-    """Why a 4×4 affine matrix (rows) is not usable, or None."""
+def check_affine(matrix: Any) -> None:
+    """Fail on a 4×4 affine matrix (rows) that cannot be used; a bottom row other than [0, 0, 0, 1] only warns:
+    published portal configs (10002) put the translation there (a transposed matrix) and the portal ingests them."""
     if not (isinstance(matrix, list) and len(matrix) == 4 and all(isinstance(r, list) and len(r) == 4 for r in matrix)):
-        return f"affine_transformation_matrix is not 4×4: {matrix!r}"
+        fail(f"affine_transformation_matrix is not 4×4: {matrix!r}", observed=matrix)
     try:
         values = np.array(matrix, dtype=float)
     except (TypeError, ValueError):
-        return "affine_transformation_matrix holds non-numbers"
-    if not np.allclose(values[3], [0, 0, 0, 1]):
-        return f"bottom row is {matrix[3]}, expected [0, 0, 0, 1]"
+        fail("affine_transformation_matrix holds non-numbers", observed=matrix)
     if abs(np.linalg.det(values[:3, :3])) < 1e-9:
-        return "the 3×3 block is not invertible"
-    return None
+        fail("the 3×3 block is not invertible", observed=matrix)
+    if not np.allclose(values[3], [0, 0, 0, 1]):
+        fail(
+            f"bottom row is {matrix[3]}, expected [0, 0, 0, 1] (a transposed matrix?)",
+            observed=matrix,
+            severity=Severity.WARNING,
+        )
 
 
 @check(
@@ -140,9 +144,8 @@ def affine_problem(matrix: Any) -> str | None:
 )
 def tomogram_affine(context: CheckContext, tomogram: Entity) -> None:
     matrix = _metadata(context, tomogram).get("affine_transformation_matrix")
-    problem = None if matrix is None else affine_problem(matrix)
-    if problem:
-        fail(problem, observed=matrix)
+    if matrix is not None:
+        check_affine(matrix)
 
 
 def _run_tomograms(context: CheckContext, tomogram: Entity) -> list[tuple[str, dict[str, Any]]]:

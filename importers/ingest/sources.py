@@ -343,7 +343,10 @@ def plan_sources(
     ]
     config_entity = SourceEntity.of(EntityKind.SOURCE_CONFIG, path=str(config_path))
     snapshot.entities = {kind: [] for kind in EntityKind} | {EntityKind.SOURCE_CONFIG: [config_entity]}
-    snapshot.config_problems = [(problem.severity, _config_problem(problem)) for problem in validate_file(config_path)]
+    # The file-name rule is the convention of a repository of configs (dataset_configs/); a lab's upload is
+    # checked with whatever its config is called (reference-90001's config.yaml).
+    problems = validate_file(config_path, check_name=False)
+    snapshot.config_problems = [(problem.severity, _config_problem(problem)) for problem in problems]
     try:
         config = load_config(config_path)
     except ConfigError:

@@ -372,7 +372,9 @@ class Confidence(Model):
 
 
 class AnnotationMetadata(Model):
-    annotation_ingest_id: Annotated[str, pattern_field("ingest_id")]
+    # Any name the portal accepts ('byu_kaggle_flagellar_motor_10485' in published configs); the words-and-number
+    # convention of PATTERNS["ingest_id"] is a warning (config rule ingest-id, check ANNO-INGEST-ID).
+    annotation_ingest_id: Annotated[str, Field(min_length=1)]
     annotation_object: AnnotationObject
     annotation_method: str
     method_type: AnnotationMethodType

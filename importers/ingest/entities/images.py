@@ -139,6 +139,11 @@ def _copy_photo(ingestion: Ingestion, photo: Entity, key_of: Callable[[str, str]
         raise ValueError(f"unknown key photo {photo.name!r} (one of {', '.join(PHOTO_NAMES)})")
     if photo.path is None:
         raise ValueError(f"key photo {photo.name} needs a path (literal value {{{photo.name}: <path>}})")
+    in_place = key_of(photo.name, PurePosixPath(photo.path).suffix.lstrip("."))
+    if photo.path == in_place and ingestion.output.exists(in_place):
+        # A destination_glob found the photo where an earlier ingestion wrote it (published portal configs).
+        photo.parent.outputs.setdefault("key_photos", {})[photo.name] = in_place
+        return
     source = source_key(ingestion, photo.path)
     data = ingestion.source.read(source)
     image_format, width, height = image_size(data)
