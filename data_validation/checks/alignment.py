@@ -57,8 +57,14 @@ def alignment_metadata_exists(context: CheckContext, alignment: Entity) -> None:
         fail(f"{key} is missing (an interrupted write?)")
 
 
+def _copied_files(document: dict[str, Any]) -> list[Any]:
+    """``files`` without the null the portal lists for the default alignment's (absent) file."""
+    files = document.get("files", [])
+    return [path for path in files if path is not None] if isinstance(files, list) else files
+
+
 def _is_identity_default(document: dict[str, Any]) -> bool:
-    return not document.get("files") and not document.get(PSAP)
+    return not _copied_files(document) and not document.get(PSAP)
 
 
 @check(
@@ -91,9 +97,11 @@ def alignment_enums(context: CheckContext, alignment: Entity) -> None:
 )
 def alignment_files(context: CheckContext, alignment: Entity) -> None:
     document = _metadata(context, alignment)
-    files = document.get("files", [])
+    files = _copied_files(document)
     if not isinstance(files, list) or not all(isinstance(path, str) for path in files):
         fail(f"files is not a list of paths: {str(files)[:80]}")
+    if len(files) != len(document.get("files", [])) and not _is_identity_default(document):
+        fail("files holds null: only the default alignment (no files, no per-section parameters) lists one")
     listed = {layout.strip_bucket_name(path) for path in files}
     problems = [
         f"files[] entry {path!r} does not exist"

@@ -107,6 +107,8 @@ class _Walk:
         if finder == "source_multi_glob":
             globs = arguments.get("list_globs") or []
             return "source_multi_glob [" + ", ".join(self._shown(g, variables) for g in globs) + "]"
+        if finder == "tomogram_header":
+            return f"tomogram_header {self._shown(arguments.get('list_glob'), variables)}"
         if finder == "destination_glob":
             return f"destination_glob {self._shown(arguments.get('list_glob'), variables, rooted=False)}"
         return finder

@@ -320,7 +320,8 @@ class AlignmentMetadata(Model):
     is_portal_standard: bool | None = None
     volume_offset: XYZ | None = None
     volume_dimension: XYZ | None = None
-    x_rotation_offset: int | None = None
+    # The portal's schema says integer, but its importer writes AreTomo's BetaOffset as it is (0.0, or -1.5).
+    x_rotation_offset: Num | None = None
     tilt_offset: Num | None = None
     affine_transformation_matrix: Matrix4 | None = None
 
@@ -476,7 +477,7 @@ class SectionAlignment(Model):
 class AlignmentFile(AlignmentMetadata, FileModel):
     format: AlignmentFormat | None = Field(None, description="absent on default alignments")
     per_section_alignment_parameters: list[SectionAlignment]
-    files: list[str]
+    files: list[str | None] = Field(description="the portal's default alignment lists one null (no files)")
     alignment_path: str | None = None
     tilt_path: str | None = None
     tiltx_path: str | None = None

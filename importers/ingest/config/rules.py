@@ -73,7 +73,9 @@ def empty_lists(data: Mapping[str, Any]) -> Iterator[Finding]:
     # Published portal configs write `annotations: []` / `gains: []` for "none"; the key is then noise.
     for key in (*ENTITY_KEYS, "annotations"):
         if data.get(key) == []:
-            yield Finding((key,), f"{key} is an empty list (nothing to ingest); leave the key out", "empty-list", "warning")
+            yield Finding(
+                (key,), f"{key} is an empty list (nothing to ingest); leave the key out", "empty-list", "warning"
+            )
 
 
 @_rule

@@ -14,7 +14,15 @@ from importers.ingest.entities.ids import IdAllocator, Identity
 from importers.ingest.entities.report import Report
 from importers.ingest.entities.templating import expand_metadata, run_data_row, run_glob_variables
 from importers.ingest.entities.tree import Entity
-from importers.ingest.finders import FinderError, FoundItem, finder_of, literal, source_glob, source_multi_glob
+from importers.ingest.finders import (
+    FinderError,
+    FoundItem,
+    finder_of,
+    literal,
+    source_glob,
+    source_multi_glob,
+    tomogram_header,
+)
 from importers.storage import Bucket
 
 #: Config list key of each entity kind (config.md §2).
@@ -170,6 +178,8 @@ class Ingestion:
             return source_glob(self.output, "", arguments, variables)
         if name == "literal":
             return literal(arguments)
+        if name == "tomogram_header":
+            return tomogram_header(self.source, self.source_root, arguments, variables)
         raise FinderError(f"finder {name} is not supported yet")
 
 
