@@ -164,7 +164,8 @@ def _unknown_top_level_key(data: dict[str, Any]) -> None:
 CASES: list[Corruption] = [
     Corruption("SRC-CONFIG-VALID", CONFIG, config_edit(_unknown_top_level_key)),
     Corruption("SRC-RUNS-EXIST", CONFIG, set_list_glob("runs", "tomograms_v2/*.mrc")),
-    Corruption("SRC-SOURCES-FOUND", RUN, delete(f"{SOURCE}/ctf/TS_001_ctffind4.txt")),
+    # An entry that matches nothing in any run (in some runs only: a warning, as the importer takes it).
+    Corruption("SRC-SOURCES-FOUND", RUN, set_list_glob("ctfs", "ctf/{run_name}_ctffind5.txt")),
     Corruption(
         "SRC-TS-PER-RUN",
         RUN,

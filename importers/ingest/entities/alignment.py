@@ -60,11 +60,11 @@ def first_tomogram_dimension(ingestion: Ingestion, run: Entity) -> dict[str, flo
             if tomogram.path is None:
                 continue
             try:
-                header = parse_header(ingestion.source.read_range(tomogram.path, 0, HEADER_SIZE))
+                size = parse_header(ingestion.source.read_range(tomogram.path, 0, HEADER_SIZE)).xyz_size
             except (StorageError, MrcFormatError):
                 continue
             angstrom = layout.voxel_spacing_from_name(spacing.name)
-            return {"x": angstrom * header.nx, "y": angstrom * header.ny, "z": angstrom * header.nz}
+            return {axis: angstrom * voxels for axis, voxels in zip("xyz", size, strict=True)}
     return None
 
 
