@@ -167,7 +167,7 @@ def case_mrc_file_size_large_difference() -> Corruption:
 
 
 def case_mrc_stats_order() -> Corruption:
-    return Corruption("TOMO-MRC-STATS-ORDER", TOMOGRAM, mrc(dmin=10.0, dmax=-10.0))
+    return Corruption("TOMO-MRC-STATS-ORDER", TOMOGRAM, mrc(dmean=1e9))
 
 
 def case_mrc_label_not_portal() -> Corruption:
@@ -674,7 +674,7 @@ def case_ts_mrc_file_size() -> Corruption:
 
 @case(tags="tiltseries")
 def case_ts_mrc_stats_order() -> Corruption:
-    return _ts("TS-MRC-STATS-ORDER", _ts_mrc(dmin=10.0, dmax=-10.0))
+    return _ts("TS-MRC-STATS-ORDER", _ts_mrc(dmean=1e9))
 
 
 @case(tags="tiltseries")

@@ -144,7 +144,7 @@ MRC_DEFECTS: dict[str, Callable[[str], Change]] = {
     "MRC-NSTART": lambda key: header(key, nxstart=3),
     "MRC-VOXEL-SPACING": lambda key: scale_cell_x(key, 1.05),
     "MRC-FILE-SIZE": lambda key: append_bytes(key, 2 << 20),
-    "MRC-STATS-ORDER": lambda key: header(key, dmin=10.0, dmax=-10.0),
+    "MRC-STATS-ORDER": lambda key: header(key, dmean=1e9),
 }
 
 MRC_CASES = [

@@ -449,7 +449,7 @@ def volume_defects(mrc_key: str, zarr_key: str) -> dict[str, Callable[[Path], No
         "MRC-NSTART": mrc_at(mrc_key, nxstart=3),
         "MRC-VOXEL-SPACING": scale_cell_x_at(mrc_key, 14.0 / 13.48),
         "MRC-FILE-SIZE": append_bytes(mrc_key, 2 << 20),
-        "MRC-STATS-ORDER": mrc_at(mrc_key, dmin=10.0, dmax=-10.0),
+        "MRC-STATS-ORDER": mrc_at(mrc_key, dmean=1e9),
         "MRC-LABEL-PORTAL": mrc_at(mrc_key, label=[b"lab label"] + [b""] * 9),
         "ZARR-CHILDREN": write_file(f"{zarr_key}/notes.txt", b"x"),
         "ZARR-PATHS": level(2, lambda d: d.update(path="3")),
