@@ -92,6 +92,7 @@ def test_source_check_fails_on_its_defect(corruption: Corruption, extended: tupl
     entity = corruption.entity.format(config=config)
     targeted = [f for f in failures if f.code == corruption.code and f.entity == entity]
     assert targeted, f"{corruption.code} did not fail on {entity}; failures: {[f.line() for f in failures]}"
+    assert any(f.severity is corruption.severity for f in targeted), [f.line() for f in targeted]
     assert all("\n" not in f.message and "internal error" not in f.message for f in failures)
 
 

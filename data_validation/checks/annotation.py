@@ -351,6 +351,8 @@ def _expected_path(annotation: Entity, document: dict[str, Any], entry: dict[str
     "ANNO-FILE-NAMING",
     entity=EntityKind.ANNOTATION,
     tier=Tier.HEADER,
+    # files[] names every file and ANNO-METADATA-GLOB proves the portal finds the metadata: names are convention.
+    severity=Severity.WARNING,
     title="metadata and files[] are named {slug}-{ver}[_{shape}.{format}] from annotation_object and version",
 )
 def annotation_file_naming(context: CheckContext, annotation: Entity) -> None:

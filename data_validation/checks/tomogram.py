@@ -8,13 +8,12 @@ from typing import Any
 import numpy as np
 
 from data_validation.checks.context import CheckContext
-from data_validation.checks.images import key_photo_problems
+from data_validation.checks.images import check_key_photos
 from data_validation.checks.volumes import FAMILIES
 from data_validation.entities import Entity
 from data_validation.registry import EntityKind, Severity, Tier, check, fail
 from importers import layout
 from importers.enums import FiducialAlignmentStatus, Processing, ReconstructionMethod, values
-from importers.formats.images import image_size
 from importers.metadata.identity import tomogram_identity
 
 TOMOGRAM = next(family for family in FAMILIES if family.prefix == "TOMO")
@@ -228,15 +227,8 @@ def tomogram_neuroglancer_reference(context: CheckContext, tomogram: Entity) -> 
     "TOMO-KEYPHOTO",
     entity=EntityKind.TOMOGRAM,
     tier=Tier.HEADER,
-    title="key_photo snapshot ≥ 512×384 and thumbnail ≥ 133.3×100 exist",
+    title="key_photo snapshot and thumbnail exist and are images (under 512×384 / 133.3×100 px: warning)",
 )
 def tomogram_key_photos(context: CheckContext, tomogram: Entity) -> None:
     photos = _metadata(context, tomogram).get("key_photo")
-    problems = key_photo_problems(context, photos, minimum=(133.3, 100))
-    snapshot = photos.get("snapshot") if isinstance(photos, dict) else None
-    if not problems and isinstance(snapshot, str):
-        _, width, height = image_size(context.reader.image_header(layout.strip_bucket_name(snapshot)))
-        if width < 512 or height < 384:
-            problems.append(f"snapshot is {width}×{height} px, smaller than 512×384")
-    if problems:
-        fail("; ".join(problems), observed=problems)
+    check_key_photos(context, photos, {"snapshot": (512, 384), "thumbnail": (133.3, 100)})
