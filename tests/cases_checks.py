@@ -9,6 +9,7 @@ from pathlib import Path
 
 from pytest_cases import case
 
+from data_validation.registry import Severity
 from tests.corruptions import (
     DATASET,
     DATASET_METADATA,
@@ -18,6 +19,7 @@ from tests.corruptions import (
     TOMOGRAM_METADATA,
     TOMOGRAM_MRC,
     TOMOGRAM_ZARR,
+    VOLUME_DEFECT_SEVERITY,
     VOXEL_SPACING,
     Corruption,
     append_bytes,
@@ -28,6 +30,7 @@ from tests.corruptions import (
     mrc,
     scale_cell_x,
     set_zattrs_level,
+    warns,
     write_file,
 )
 
@@ -107,7 +110,7 @@ def case_mrc_truncated() -> Corruption:
 
 
 def case_mrc_spacegroup() -> Corruption:
-    return Corruption("TOMO-MRC-SPACEGROUP", TOMOGRAM, mrc(ispg=0))
+    return warns(Corruption("TOMO-MRC-SPACEGROUP", TOMOGRAM, mrc(ispg=0)))
 
 
 def case_mrc_map_id() -> Corruption:
@@ -131,19 +134,23 @@ def case_mrc_cell_angles() -> Corruption:
 
 
 def case_mrc_sampling() -> Corruption:
-    return Corruption("TOMO-MRC-SAMPLING", TOMOGRAM, mrc(my=1))
+    return warns(Corruption("TOMO-MRC-SAMPLING", TOMOGRAM, mrc(my=1)))
 
 
 def case_mrc_nlabl() -> Corruption:
-    return Corruption("TOMO-MRC-NLABL", TOMOGRAM, mrc(nlabl=3))
+    return warns(Corruption("TOMO-MRC-NLABL", TOMOGRAM, mrc(nlabl=3)))
 
 
 def case_mrc_nversion() -> Corruption:
-    return Corruption("TOMO-MRC-NVERSION", TOMOGRAM, mrc(nversion=20130))
+    return warns(Corruption("TOMO-MRC-NVERSION", TOMOGRAM, mrc(nversion=20130)))
 
 
 def case_mrc_exttyp() -> Corruption:
-    return Corruption("TOMO-MRC-EXTTYP", TOMOGRAM, mrc(nsymbt=16, exttyp=b"ABCD"))
+    return warns(Corruption("TOMO-MRC-EXTTYP", TOMOGRAM, mrc(nsymbt=16, exttyp=b"ABCD")))
+
+
+def case_mrc_extended_header_beyond_the_file() -> Corruption:
+    return Corruption("TOMO-MRC-EXTTYP", TOMOGRAM, mrc(nsymbt=1 << 30, exttyp=b"MRCO"))
 
 
 def case_mrc_axis_map() -> Corruption:
@@ -167,11 +174,11 @@ def case_mrc_file_size_large_difference() -> Corruption:
 
 
 def case_mrc_stats_order() -> Corruption:
-    return Corruption("TOMO-MRC-STATS-ORDER", TOMOGRAM, mrc(dmin=10.0, dmax=-10.0))
+    return warns(Corruption("TOMO-MRC-STATS-ORDER", TOMOGRAM, mrc(dmean=1e9)))
 
 
 def case_mrc_label_not_portal() -> Corruption:
-    return Corruption("TOMO-MRC-LABEL-PORTAL", TOMOGRAM, mrc(label=[b"lab label"] + [b""] * 9))
+    return warns(Corruption("TOMO-MRC-LABEL-PORTAL", TOMOGRAM, mrc(label=[b"lab label"] + [b""] * 9)), Severity.INFO)
 
 
 # -- the shared OME-Zarr suite, on the tomogram --------------------------------------------
@@ -214,10 +221,12 @@ def case_zarr_level_shape() -> Corruption:
 
 
 def case_zarr_chunking() -> Corruption:
-    return Corruption(
-        "TOMO-ZARR-CONVENTIONS",
-        TOMOGRAM,
-        json_edit(f"{TOMOGRAM_ZARR}/0/.zarray", lambda d: d.update(chunks=[64, 64, 64])),
+    return warns(
+        Corruption(
+            "TOMO-ZARR-CONVENTIONS",
+            TOMOGRAM,
+            json_edit(f"{TOMOGRAM_ZARR}/0/.zarray", lambda d: d.update(chunks=[64, 64, 64])),
+        )
     )
 
 
@@ -225,8 +234,12 @@ def case_zarr_level_without_chunks() -> Corruption:
     return Corruption("TOMO-ZARR-LEVEL-NO-CHUNKS", TOMOGRAM, delete(f"{TOMOGRAM_ZARR}/2/0"))
 
 
+def case_zarr_chunk_missing() -> Corruption:
+    return Corruption("TOMO-ZARR-CHUNK-COVERAGE", TOMOGRAM, delete(f"{TOMOGRAM_ZARR}/0/0/0/0"))
+
+
 def case_zarr_chunk_outside_grid() -> Corruption:
-    return Corruption("TOMO-ZARR-CHUNK-COVERAGE", TOMOGRAM, write_file(f"{TOMOGRAM_ZARR}/0/9/9/9", b"x"))
+    return warns(Corruption("TOMO-ZARR-CHUNK-COVERAGE", TOMOGRAM, write_file(f"{TOMOGRAM_ZARR}/0/9/9/9", b"x")))
 
 
 def case_zarr_store_missing() -> Corruption:
@@ -312,7 +325,7 @@ def case_entity_id_below_100() -> Corruption:
 
 @case(tags="dataset")
 def case_stray_file() -> Corruption:
-    return Corruption("GEN-ORPHAN", DATASET, write_file(f"{RUN}/notes.txt", b"x"))
+    return warns(Corruption("GEN-ORPHAN", DATASET, write_file(f"{RUN}/notes.txt", b"x")))
 
 
 # -- dataset and deposition -----------------------------------------------------------------
@@ -330,7 +343,7 @@ def case_unknown_sample_type() -> Corruption:
 
 @case(tags="dataset")
 def case_dataset_key_photo_too_small() -> Corruption:
-    return Corruption("DS-KEYPHOTO", DATASET, write_file(f"{DATASET}/Images/thumbnail.png", fake_png(40, 30)))
+    return warns(Corruption("DS-KEYPHOTO", DATASET, write_file(f"{DATASET}/Images/thumbnail.png", fake_png(40, 30))))
 
 
 @case(tags="dataset")
@@ -339,7 +352,7 @@ def case_dataset_without_runs() -> Corruption:
         for metadata in (root / DATASET).glob("*/run_metadata.json"):
             metadata.unlink()
 
-    return Corruption("DS-HAS-RUNS", DATASET, remove)
+    return warns(Corruption("DS-HAS-RUNS", DATASET, remove))
 
 
 @case(tags="deposition")
@@ -388,16 +401,18 @@ def case_deposition_key_photo_missing() -> Corruption:
 
 @case(tags="run")
 def case_run_without_data() -> Corruption:
-    return Corruption(
-        "RUN-HAS-DATA",
-        f"{DATASET}/TS_009",
-        write_file(f"{DATASET}/TS_009/run_metadata.json", b'{"run_name": "TS_009"}'),
+    return warns(
+        Corruption(
+            "RUN-HAS-DATA",
+            f"{DATASET}/TS_009",
+            write_file(f"{DATASET}/TS_009/run_metadata.json", b'{"run_name": "TS_009"}'),
+        )
     )
 
 
 @case(tags="run")
 def case_two_tiltseries() -> Corruption:
-    return Corruption("RUN-TS-COUNT", RUN, copy_dir(f"{RUN}/TiltSeries/100", f"{RUN}/TiltSeries/101"))
+    return warns(Corruption("RUN-TS-COUNT", RUN, copy_dir(f"{RUN}/TiltSeries/100", f"{RUN}/TiltSeries/101")))
 
 
 @case(tags="run")
@@ -416,19 +431,24 @@ def case_voxel_spacing_name_not_canonical() -> Corruption:
 
 @case(tags="voxel_spacing")
 def case_voxel_spacing_out_of_range() -> Corruption:
-    return Corruption(
-        "VS-RANGE",
-        f"{RECONSTRUCTIONS}/VoxelSpacing40.000",
-        write_file(f"{RECONSTRUCTIONS}/VoxelSpacing40.000/x", b""),
+    return warns(
+        Corruption(
+            "VS-RANGE",
+            f"{RECONSTRUCTIONS}/VoxelSpacing40.000",
+            write_file(f"{RECONSTRUCTIONS}/VoxelSpacing40.000/x", b""),
+        )
     )
 
 
 @case(tags="voxel_spacing")
 def case_voxel_spacing_integral() -> Corruption:
-    return Corruption(
-        "VS-INTEGRAL",
-        f"{RECONSTRUCTIONS}/VoxelSpacing10.000",
-        write_file(f"{RECONSTRUCTIONS}/VoxelSpacing10.000/x", b""),
+    return warns(
+        Corruption(
+            "VS-INTEGRAL",
+            f"{RECONSTRUCTIONS}/VoxelSpacing10.000",
+            write_file(f"{RECONSTRUCTIONS}/VoxelSpacing10.000/x", b""),
+        ),
+        Severity.INFO,
     )
 
 
@@ -443,8 +463,8 @@ def case_voxel_spacing_without_tomograms() -> Corruption:
 
 @case(tags="voxel_spacing")
 def case_sibling_spacing_with_the_same_dims() -> Corruption:
-    return Corruption(
-        "VS-SIBLING-DIMS", VOXEL_SPACING, copy_dir(VOXEL_SPACING, f"{RECONSTRUCTIONS}/VoxelSpacing26.960")
+    return warns(
+        Corruption("VS-SIBLING-DIMS", VOXEL_SPACING, copy_dir(VOXEL_SPACING, f"{RECONSTRUCTIONS}/VoxelSpacing26.960"))
     )
 
 
@@ -457,9 +477,9 @@ def case_tomogram_processing_unknown() -> Corruption:
 
 
 @case(tags="tomogram")
-def case_tomogram_affine_bottom_row() -> Corruption:
+def case_tomogram_affine_singular() -> Corruption:
     def edit(document: dict) -> None:
-        document["affine_transformation_matrix"] = [[1, 0, 0, 0], [0, 1, 0, 0], [0, 0, 1, 0], [0, 0, 1, 1]]
+        document["affine_transformation_matrix"] = [[1, 0, 0, 0], [0, 1, 0, 0], [0, 0, 0, 0], [0, 0, 0, 1]]
 
     return Corruption("TOMO-AFFINE", TOMOGRAM, json_edit(TOMOGRAM_METADATA, edit))
 
@@ -471,7 +491,7 @@ def case_tomogram_identity_twin() -> Corruption:
 
 @case(tags="tomogram")
 def case_two_visualization_defaults() -> Corruption:
-    return Corruption("TOMO-VIS-DEFAULT", TOMOGRAM, copy_dir(TOMOGRAM, TOMOGRAM.replace("/100", "/102")))
+    return warns(Corruption("TOMO-VIS-DEFAULT", TOMOGRAM, copy_dir(TOMOGRAM, TOMOGRAM.replace("/100", "/102"))))
 
 
 @case(tags="tomogram")
@@ -488,15 +508,17 @@ def case_tomogram_alignment_of_another_run() -> Corruption:
 
 @case(tags="tomogram")
 def case_tomogram_neuroglancer_path_wrong() -> Corruption:
-    return Corruption(
-        "TOMO-NG-REF", TOMOGRAM, json_edit(TOMOGRAM_METADATA, lambda d: d.update(neuroglancer_config_path="x.json"))
+    return warns(
+        Corruption(
+            "TOMO-NG-REF", TOMOGRAM, json_edit(TOMOGRAM_METADATA, lambda d: d.update(neuroglancer_config_path="x.json"))
+        )
     )
 
 
 @case(tags="tomogram")
 def case_tomogram_snapshot_too_small() -> Corruption:
     snapshot = f"{VOXEL_SPACING}/Images/100/key-photo-snapshot.png"
-    return Corruption("TOMO-KEYPHOTO", TOMOGRAM, write_file(snapshot, fake_png(200, 150)))
+    return warns(Corruption("TOMO-KEYPHOTO", TOMOGRAM, write_file(snapshot, fake_png(200, 150))))
 
 
 # -- the shared volume content suite (SAMPLE tier), on the tomogram ---------------------------
@@ -599,7 +621,7 @@ def case_ts_mrc_truncated() -> Corruption:
 
 @case(tags="tiltseries")
 def case_ts_mrc_spacegroup_volume() -> Corruption:
-    return _ts("TS-MRC-SPACEGROUP", _ts_mrc(ispg=1))
+    return warns(_ts("TS-MRC-SPACEGROUP", _ts_mrc(ispg=1)))
 
 
 @case(tags="tiltseries")
@@ -629,22 +651,22 @@ def case_ts_mrc_cell_angles() -> Corruption:
 
 @case(tags="tiltseries")
 def case_ts_mrc_sampling_mz_is_nz() -> Corruption:
-    return _ts("TS-MRC-SAMPLING", _ts_mrc(mz=41))
+    return warns(_ts("TS-MRC-SAMPLING", _ts_mrc(mz=41)))
 
 
 @case(tags="tiltseries")
 def case_ts_mrc_nlabl() -> Corruption:
-    return _ts("TS-MRC-NLABL", _ts_mrc(nlabl=3))
+    return warns(_ts("TS-MRC-NLABL", _ts_mrc(nlabl=3)))
 
 
 @case(tags="tiltseries")
 def case_ts_mrc_nversion() -> Corruption:
-    return _ts("TS-MRC-NVERSION", _ts_mrc(nversion=20130))
+    return warns(_ts("TS-MRC-NVERSION", _ts_mrc(nversion=20130)))
 
 
 @case(tags="tiltseries")
 def case_ts_mrc_exttyp() -> Corruption:
-    return _ts("TS-MRC-EXTTYP", _ts_mrc(nsymbt=16, exttyp=b"ABCD"))
+    return warns(_ts("TS-MRC-EXTTYP", _ts_mrc(nsymbt=16, exttyp=b"ABCD")))
 
 
 @case(tags="tiltseries")
@@ -674,12 +696,12 @@ def case_ts_mrc_file_size() -> Corruption:
 
 @case(tags="tiltseries")
 def case_ts_mrc_stats_order() -> Corruption:
-    return _ts("TS-MRC-STATS-ORDER", _ts_mrc(dmin=10.0, dmax=-10.0))
+    return warns(_ts("TS-MRC-STATS-ORDER", _ts_mrc(dmean=1e9)))
 
 
 @case(tags="tiltseries")
 def case_ts_mrc_label_not_portal() -> Corruption:
-    return _ts("TS-MRC-LABEL-PORTAL", _ts_mrc(label=[b"lab label"] + [b""] * 9))
+    return warns(_ts("TS-MRC-LABEL-PORTAL", _ts_mrc(label=[b"lab label"] + [b""] * 9)), Severity.INFO)
 
 
 # The shared OME-Zarr suite on the tilt series.
@@ -726,7 +748,9 @@ def case_ts_zarr_level_shape() -> Corruption:
 
 @case(tags="tiltseries")
 def case_ts_zarr_volume_chunking() -> Corruption:
-    return _ts("TS-ZARR-CONVENTIONS", json_edit(f"{acq.TS_ZARR}/0/.zarray", lambda d: d.update(chunks=[64, 64, 64])))
+    return warns(
+        _ts("TS-ZARR-CONVENTIONS", json_edit(f"{acq.TS_ZARR}/0/.zarray", lambda d: d.update(chunks=[64, 64, 64])))
+    )
 
 
 @case(tags="tiltseries")
@@ -736,7 +760,7 @@ def case_ts_zarr_level_without_chunks() -> Corruption:
 
 @case(tags="tiltseries")
 def case_ts_zarr_chunk_outside_grid() -> Corruption:
-    return _ts("TS-ZARR-CHUNK-COVERAGE", write_file(f"{acq.TS_ZARR}/0/99/0/0", b"x"))
+    return warns(_ts("TS-ZARR-CHUNK-COVERAGE", write_file(f"{acq.TS_ZARR}/0/99/0/0", b"x")))
 
 
 @case(tags="tiltseries")
@@ -894,7 +918,7 @@ def case_ts_psp_one_short() -> Corruption:
     def drop_last(document: dict) -> None:
         del document["per_section_parameter"][-1]
 
-    return _ts("TS-PSP-COUNT", _ts_meta(drop_last))
+    return warns(_ts("TS-PSP-COUNT", _ts_meta(drop_last)))
 
 
 @case(tags="tiltseries")
@@ -919,7 +943,7 @@ def case_ts_ctf_path_missing() -> Corruption:
 
 @case(tags="tiltseries")
 def case_ts_frames_count_differs() -> Corruption:
-    return _ts("TS-FRAMES-COUNT", _ts_meta(lambda d: d.update(frames_count=5)))
+    return warns(_ts("TS-FRAMES-COUNT", _ts_meta(lambda d: d.update(frames_count=5))))
 
 
 # Tilt angles: rawtlt, mdoc, tlt and the alignment's parameters.
@@ -932,7 +956,7 @@ def case_tilt_second_rawtlt() -> Corruption:
 
 @case(tags="tiltseries")
 def case_tilt_rawtlt_missing() -> Corruption:
-    return _ts("TILT-RAWTLT-UNIQUE", delete(acq.RAWTLT))
+    return warns(_ts("TILT-RAWTLT-UNIQUE", delete(acq.RAWTLT)))
 
 
 @case(tags="tiltseries")
@@ -1039,7 +1063,7 @@ def case_ctf_unknown_format_name() -> Corruption:
 
 @case(tags="tiltseries")
 def case_ctf_section_repeated() -> Corruption:
-    return _ts("CTF-SECTIONS", acq.edit_lines(acq.CTF_FILE, lambda lines: [*lines, lines[1]]))
+    return warns(_ts("CTF-SECTIONS", acq.edit_lines(acq.CTF_FILE, lambda lines: [*lines, lines[1]])))
 
 
 @case(tags="tiltseries")
@@ -1137,7 +1161,7 @@ def case_aln_aretomo_dark_frames_unaccounted() -> Corruption:
 
 @case(tags="alignment")
 def case_aln_volume_dimension_matches_no_tomogram() -> Corruption:
-    return _aln("ALN-VOLUME-DIM", _aln_meta(lambda d: d["volume_dimension"].update(x=999.0)))
+    return warns(_aln("ALN-VOLUME-DIM", _aln_meta(lambda d: d["volume_dimension"].update(x=999.0))))
 
 
 @case(tags="run")
@@ -1196,7 +1220,7 @@ def case_frames_movie_no_section_names() -> Corruption:
 
 @case(tags="run")
 def case_frames_fewer_pages_than_subframes() -> Corruption:
-    return _run("FRAME-NUMSUBFRAMES", acq.add_movies(pages=3))
+    return _run("FRAME-NUMSUBFRAMES", acq.add_movies(pages=3))  # subframes lost: an error
 
 
 @case(tags="run")
@@ -1249,7 +1273,7 @@ def case_frames_mrc_movie_cut() -> Corruption:
 
 @case(tags="run")
 def case_frames_unknown_extension() -> Corruption:
-    return _run("FRAME-EXT", write_file(f"{acq.FRAMES}/TS_001_000.avi", b"x"))
+    return warns(_run("FRAME-EXT", write_file(f"{acq.FRAMES}/TS_001_000.avi", b"x")))
 
 
 @case(tags="run")
@@ -1269,7 +1293,7 @@ def case_gain_dm4() -> Corruption:
 
 @case(tags="run")
 def case_gain_unknown_extension() -> Corruption:
-    return _run("GAIN-EXT", write_file(f"{acq.GAINS}/gain.png", b"x"))
+    return warns(_run("GAIN-EXT", write_file(f"{acq.GAINS}/gain.png", b"x")))
 
 
 @case(tags="run")
@@ -1332,11 +1356,13 @@ IDENTIFIED_OBJECTS = f"{RUN}/IdentifiedObjects"
 
 
 def _seg(suffix: str) -> Corruption:
-    return Corruption(f"SEG-{suffix}", MASK, SEGMENTATION_DEFECTS[suffix])
+    severity = VOLUME_DEFECT_SEVERITY.get(suffix, Severity.ERROR)
+    return Corruption(f"SEG-{suffix}", MASK, SEGMENTATION_DEFECTS[suffix], severity)
 
 
 def _iseg(suffix: str) -> Corruption:
-    return Corruption(f"ISEG-{suffix}", INSTANCE_MASK, on_shapes(INSTANCE_MASK_DEFECTS[suffix]))
+    severity = VOLUME_DEFECT_SEVERITY.get(suffix, Severity.ERROR)
+    return Corruption(f"ISEG-{suffix}", INSTANCE_MASK, on_shapes(INSTANCE_MASK_DEFECTS[suffix]), severity)
 
 
 # -- annotation metadata and files --------------------------------------------------------------------------
@@ -1375,8 +1401,10 @@ def case_annotation_negative_object_count() -> Corruption:
 
 @case(tags="annotation")
 def case_annotation_ingest_id_malformed() -> Corruption:
-    return Corruption(
-        "ANNO-INGEST-ID", POINTS, json_edit(POINTS_METADATA, lambda d: d.update(annotation_ingest_id="Ribosomes"))
+    return warns(
+        Corruption(
+            "ANNO-INGEST-ID", POINTS, json_edit(POINTS_METADATA, lambda d: d.update(annotation_ingest_id="Ribosomes"))
+        )
     )
 
 
@@ -1402,10 +1430,12 @@ def case_annotation_unlisted_file() -> Corruption:
 
 @case(tags="annotation")
 def case_annotation_renamed_object() -> Corruption:
-    return Corruption(
-        "ANNO-FILE-NAMING",
-        POINTS,
-        json_edit(POINTS_METADATA, lambda d: d["annotation_object"].update(name="ribosome")),
+    return warns(
+        Corruption(
+            "ANNO-FILE-NAMING",
+            POINTS,
+            json_edit(POINTS_METADATA, lambda d: d["annotation_object"].update(name="ribosome")),
+        )
     )
 
 
@@ -1846,29 +1876,33 @@ def case_deposition_thumbnail_too_small() -> Corruption:
         write_file(photos["thumbnail"], fake_png(40, 30)),
         json_edit(DEPOSITION_METADATA, lambda d: d.update(key_photos=photos)),
     )
-    return Corruption("KEY-MIN-SIZE", DATASET, small)
+    return warns(Corruption("KEY-MIN-SIZE", DATASET, small))
 
 
 @case(tags="tomogram")
 def case_tomogram_thumbnail_too_small() -> Corruption:
-    return Corruption("KEY-TOMO-SIZE", TOMOGRAM, write_file(f"{KEY_IMAGES}/key-photo-thumbnail.png", fake_png(120, 90)))
+    return warns(
+        Corruption("KEY-TOMO-SIZE", TOMOGRAM, write_file(f"{KEY_IMAGES}/key-photo-thumbnail.png", fake_png(120, 90)))
+    )
 
 
 @case(tags="tomogram")
 def case_tomogram_expanded_image_missing() -> Corruption:
-    return Corruption("KEY-TOMO-SET", TOMOGRAM, delete(f"{KEY_IMAGES}/key-photo-expanded.png"))
+    return warns(Corruption("KEY-TOMO-SET", TOMOGRAM, delete(f"{KEY_IMAGES}/key-photo-expanded.png")))
 
 
 @case(tags="tomogram")
 def case_tomogram_expanded_image_resized() -> Corruption:
-    return Corruption(
-        "KEY-TOMO-EXACT", TOMOGRAM, write_file(f"{KEY_IMAGES}/key-photo-expanded.png", fake_png(1000, 768))
+    return warns(
+        Corruption("KEY-TOMO-EXACT", TOMOGRAM, write_file(f"{KEY_IMAGES}/key-photo-expanded.png", fake_png(1000, 768)))
     )
 
 
 @case(tags="dataset")
 def case_dataset_stray_image() -> Corruption:
-    return Corruption("KEY-DATASET-FILES", DATASET, write_file(f"{DATASET}/Images/snapshot-old.png", fake_png(60, 60)))
+    return warns(
+        Corruption("KEY-DATASET-FILES", DATASET, write_file(f"{DATASET}/Images/snapshot-old.png", fake_png(60, 60)))
+    )
 
 
 # -- viewer states ----------------------------------------------------------------------------------------------
@@ -1881,7 +1915,7 @@ def case_viewer_state_without_layers() -> Corruption:
 
 @case(tags="voxel_spacing")
 def case_viewer_state_missing() -> Corruption:
-    return Corruption("NG-PER-TOMOGRAM", VOXEL_SPACING, delete(NEUROGLANCER))
+    return warns(Corruption("NG-PER-TOMOGRAM", VOXEL_SPACING, delete(NEUROGLANCER)))
 
 
 @case(tags="voxel_spacing")
@@ -1902,8 +1936,8 @@ def case_viewer_state_image_of_another_store() -> Corruption:
 
 @case(tags="voxel_spacing")
 def case_viewer_state_source_without_info() -> Corruption:
-    return Corruption(
-        "NG-SOURCES-EXIST", VOXEL_SPACING, precomputed_infos(except_for="101-membrane-1.0_segmentationmask")
+    return warns(
+        Corruption("NG-SOURCES-EXIST", VOXEL_SPACING, precomputed_infos(except_for="101-membrane-1.0_segmentationmask"))
     )
 
 
@@ -1912,7 +1946,7 @@ def case_viewer_state_without_the_mask_layer() -> Corruption:
     def edit(document: dict) -> None:
         document["layers"] = [layer for layer in document["layers"] if not layer["name"].startswith("101 ")]
 
-    return Corruption("NG-LAYER-COVERAGE", VOXEL_SPACING, json_edit(NEUROGLANCER, edit))
+    return warns(Corruption("NG-LAYER-COVERAGE", VOXEL_SPACING, json_edit(NEUROGLANCER, edit)))
 
 
 @case(tags="voxel_spacing")
@@ -1921,7 +1955,7 @@ def case_viewer_state_two_prefixes() -> Corruption:
         source = document["layers"][1]["source"]
         source["url"] = source["url"].replace("https://files.cryoetdataportal.cziscience.com", "https://mirror.example")
 
-    return Corruption("NG-URL-PREFIX", VOXEL_SPACING, json_edit(NEUROGLANCER, edit))
+    return warns(Corruption("NG-URL-PREFIX", VOXEL_SPACING, json_edit(NEUROGLANCER, edit)))
 
 
 # -- identified objects ---------------------------------------------------------------------------------------
@@ -1941,4 +1975,4 @@ def case_identified_objects_metadata_missing() -> Corruption:
 @case(tags="run")
 def case_identified_object_id_unknown() -> Corruption:
     edit = json_edit(f"{IDENTIFIED_OBJECTS}/identified_objects.json", lambda d: d[0].update(object_id="mito"))
-    return Corruption("IDO-IDS", RUN, on_shapes(edit))
+    return warns(Corruption("IDO-IDS", RUN, on_shapes(edit)))

@@ -19,6 +19,7 @@ import mrcfile
 import numpy as np
 import yaml
 
+from data_validation.registry import Severity
 from importers.formats.mdoc import parse_mdoc
 from importers.ingest.config import load_config
 from tests.conftest import REPO_ROOT
@@ -144,13 +145,36 @@ MRC_DEFECTS: dict[str, Callable[[str], Change]] = {
     "MRC-NSTART": lambda key: header(key, nxstart=3),
     "MRC-VOXEL-SPACING": lambda key: scale_cell_x(key, 1.05),
     "MRC-FILE-SIZE": lambda key: append_bytes(key, 2 << 20),
-    "MRC-STATS-ORDER": lambda key: header(key, dmin=10.0, dmax=-10.0),
+    "MRC-STATS-ORDER": lambda key: header(key, dmean=1e9),
+}
+
+#: Defects of header fields that standardize writes anew, or that depart from convention and read correctly
+#: (a permuted axis map is reordered): warnings on a source (docs/checks.md).
+SOURCE_WARNINGS = {
+    "MRC-SPACEGROUP",
+    "MRC-MAP-ID",
+    "MRC-SAMPLING",
+    "MRC-NLABL",
+    "MRC-NVERSION",
+    "MRC-EXTTYP",
+    "MRC-AXIS-MAP",
+    "MRC-ORIGIN",
+    "MRC-NSTART",
+    "MRC-STATS-ORDER",
 }
 
 MRC_CASES = [
-    Corruption(f"{prefix}-{suffix}", key, defect(key))
+    Corruption(
+        f"{prefix}-{suffix}",
+        key,
+        defect(key),
+        Severity.WARNING if suffix in SOURCE_WARNINGS else Severity.ERROR,
+    )
     for prefix, key in (("SRC-TS", TS), ("SRC-TOMO", TOMOGRAM))
     for suffix, defect in MRC_DEFECTS.items()
+] + [
+    # Axes that are no permutation cannot be reordered: standardize refuses the file.
+    Corruption("SRC-TOMO-MRC-AXIS-MAP", TOMOGRAM, header(TOMOGRAM, mapc=1, mapr=1)),
 ]
 
 
@@ -164,7 +188,8 @@ def _unknown_top_level_key(data: dict[str, Any]) -> None:
 CASES: list[Corruption] = [
     Corruption("SRC-CONFIG-VALID", CONFIG, config_edit(_unknown_top_level_key)),
     Corruption("SRC-RUNS-EXIST", CONFIG, set_list_glob("runs", "tomograms_v2/*.mrc")),
-    Corruption("SRC-SOURCES-FOUND", RUN, delete(f"{SOURCE}/ctf/TS_001_ctffind4.txt")),
+    # An entry that matches nothing in any run (in some runs only: a warning, as the importer takes it).
+    Corruption("SRC-SOURCES-FOUND", RUN, set_list_glob("ctfs", "ctf/{run_name}_ctffind5.txt")),
     Corruption(
         "SRC-TS-PER-RUN",
         RUN,
@@ -199,11 +224,13 @@ CASES: list[Corruption] = [
         "SRC-FRAME-EXT",
         RUN,
         all_of(set_list_glob("frames", "frames/{run_name}_*"), write_file(f"{SOURCE}/frames/TS_001_notes.txt", b"x")),
+        Severity.WARNING,
     ),
     Corruption(
         "SRC-GAIN-EXT",
         RUN,
         all_of(set_list_glob("gains", "gains/{run_name}_gain.*"), rename(GAIN, f"{SOURCE}/gains/TS_001_gain.dat")),
+        Severity.WARNING,
     ),
     Corruption("SRC-GAIN-READABLE", RUN, write_file(GAIN, b"not a gain reference")),
     # A CSV with the wrong column count: x, y only.

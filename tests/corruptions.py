@@ -9,12 +9,14 @@ from __future__ import annotations
 import json
 import shutil
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 from mrcfile.dtypes import HEADER_DTYPE
+
+from data_validation.registry import Severity
 
 DATASET = "10001"
 RUN = f"{DATASET}/TS_001"
@@ -32,6 +34,30 @@ class Corruption:
     code: str
     entity: str
     apply: Callable[[Path], None]
+    #: How bad the defect is (docs/checks.md: error = data lost, unreadable or wrong for a user; warning = a
+    #: departure from convention that reads correctly): the check must report it at exactly this severity.
+    severity: Severity = Severity.ERROR
+
+
+def warns(corruption: Corruption, severity: Severity = Severity.WARNING) -> Corruption:
+    """The same defect, reported below error: it departs from convention but reads correctly."""
+    return replace(corruption, severity=severity)
+
+
+#: Severity of the defects ``volume_defects`` makes that depart from convention but read correctly (the portal's
+#: stamp is information); the others are errors.
+VOLUME_DEFECT_SEVERITY = {
+    "MRC-SPACEGROUP": Severity.WARNING,
+    "MRC-SAMPLING": Severity.WARNING,
+    "MRC-NLABL": Severity.WARNING,
+    "MRC-NVERSION": Severity.WARNING,
+    "MRC-EXTTYP": Severity.WARNING,  # an unknown type; an extended header that does not fit is an error
+    "MRC-STATS-ORDER": Severity.WARNING,
+    "MRC-LABEL-PORTAL": Severity.INFO,
+    "ZARR-CONVENTIONS": Severity.WARNING,
+    "ZARR-CHUNK-COVERAGE": Severity.WARNING,  # a chunk outside the grid; a missing chunk is an error
+    "VOL-NOT-CONSTANT": Severity.WARNING,  # an all-zero mask
+}
 
 
 def patch_mrc_header(path: Path, **fields: Any) -> None:
@@ -449,7 +475,7 @@ def volume_defects(mrc_key: str, zarr_key: str) -> dict[str, Callable[[Path], No
         "MRC-NSTART": mrc_at(mrc_key, nxstart=3),
         "MRC-VOXEL-SPACING": scale_cell_x_at(mrc_key, 14.0 / 13.48),
         "MRC-FILE-SIZE": append_bytes(mrc_key, 2 << 20),
-        "MRC-STATS-ORDER": mrc_at(mrc_key, dmin=10.0, dmax=-10.0),
+        "MRC-STATS-ORDER": mrc_at(mrc_key, dmean=1e9),
         "MRC-LABEL-PORTAL": mrc_at(mrc_key, label=[b"lab label"] + [b""] * 9),
         "ZARR-CHILDREN": write_file(f"{zarr_key}/notes.txt", b"x"),
         "ZARR-PATHS": level(2, lambda d: d.update(path="3")),

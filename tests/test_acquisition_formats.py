@@ -126,7 +126,7 @@ def test_aln() -> None:
     aln = parse_aln(ALN, "a.aln")
     assert aln.raw_size == (2032, 2032, 6) and aln.dark_frames == [0] and aln.local_rows == 2
     assert (aln.alpha_offset, aln.beta_offset) == (1.5, -0.25)
-    assert [s.z_index for s in aln.sections] == [1, 2, 3] and aln.sections[0].tilt == -61.5
+    assert aln.z_indices == [1, 2, 3] and aln.sections[0].tilt == -61.5
     rotation = aln.sections[2].in_plane_rotation
     assert rotation[0] == pytest.approx([0.0, -1.0], abs=1e-12) and rotation[1] == pytest.approx([1.0, 0.0], abs=1e-12)
     assert (aln.sections[1].tx, aln.sections[1].ty) == (34.451, -8.599)
@@ -170,7 +170,8 @@ def test_imod_defocus_files() -> None:
         (1, 30005.0, 30005.0),
         (2, 30100.0, 30100.0),
     ]
-    assert plain[0].cross_correlation is None and plain[0].max_resolution is None
+    # IMOD fits have neither: 0.0, as the portal's converter stores them.
+    assert plain[0].cross_correlation == 0.0 and plain[0].max_resolution == 0.0
     # Flag 1 (astigmatism) + 2 (axis in radians) + 4 (phase shift, degrees).
     astigmatic = parse_ctf("7 0 0.0 0.0 0.0 3\n1 1 -60 -60 3000 2900 0.5 90\n", "IMOD", "i")[0]
     assert (astigmatic.major_defocus, astigmatic.minor_defocus) == (30000.0, 29000.0)

@@ -15,10 +15,13 @@ import pytest
 import yaml
 import zarr
 
+from data_validation.engine import Status, validate
+from data_validation.registry import Severity
 from importers.formats.mrc import parse_header
 from importers.ingest.entities.context import IngestOptions
 from importers.ingest.entities.templating import TemplateError, expand_metadata
 from importers.ingest.standardize import standardize_config
+from importers.storage import Bucket
 from tests.conftest import REPO_ROOT, output_files, shared_dir, upload_tree
 
 SAMPLE_CONFIG = REPO_ROOT / "dataset_configs" / "10001.yaml"
@@ -262,7 +265,7 @@ def test_default_alignment(sample_source: Path, tmp_path: Path) -> None:
     assert status == 0, failures
     document = json.loads((output / "10001/TS_001/Alignments/100/alignment_metadata.json").read_text())
     assert "format" not in document and document["method_type"] == "undefined"
-    assert document["per_section_alignment_parameters"] == [] and document["files"] == []
+    assert document["per_section_alignment_parameters"] == [] and document["files"] == [None]
     assert document["alignment_path"] is None and document["affine_transformation_matrix"][3] == [0, 0, 0, 1]
     assert document["volume_dimension"] == {"x": 215.68, "y": 215.68, "z": 107.84}
     assert document["tiltseries_path"] == "10001/TS_001/TiltSeries/100/tiltseries_metadata.json"
@@ -294,7 +297,8 @@ ALN = """# AreTomo Alignment / Priims bprmMn
 def test_aretomo3_alignment(sample_source: Path, tmp_path: Path) -> None:
     source = _sample_copy(sample_source, tmp_path)
     row = "{:5d}   84.7000    1.00000      1.500     -2.000     1.00     1.00     1.00     0.00  {:8.2f}\n"
-    rows = "".join(row.format(sec, -60 + 3 * (sec - 1)) for sec in range(2, 42))
+    # AreTomo3 numbers SEC from 0 among the kept sections: with raw section 0 dark, row SEC 0 is raw section 1.
+    rows = "".join(row.format(sec, -57 + 3 * sec) for sec in range(40))
     (source / "sample_10001/alignments/TS_001.aln").write_text(ALN + rows)
 
     def aretomo(config: dict[str, Any]) -> None:
@@ -317,9 +321,16 @@ def test_aretomo3_alignment(sample_source: Path, tmp_path: Path) -> None:
     assert (sections[0]["x_offset"], sections[0]["y_offset"]) == (1.5, -2.0)
     rotation = sections[0]["in_plane_rotation"]
     assert math.degrees(math.atan2(rotation[1][0], rotation[0][0])) == pytest.approx(84.7)
+    # Our own output passes: x_rotation_offset is AreTomo's float BetaOffset, z_index is never SEC − 1 = −1.
+    errors = [
+        r.line()
+        for r in validate(Bucket(str(output), read_only=True), ["10001"])
+        if r.status is Status.FAILED and r.severity is Severity.ERROR
+    ]
+    assert errors == []
     # TS_002 has no .aln: it gets the default alignment (identity, no files; config.md §3).
     default = json.loads((output / "10001/TS_002/Alignments/100/alignment_metadata.json").read_text())
-    assert default["files"] == [] and default["per_section_alignment_parameters"] == []
+    assert default["files"] == [None] and default["per_section_alignment_parameters"] == []
     assert "format" not in default
 
 

@@ -87,6 +87,7 @@ def test_check_fails_on_its_defect(corruption: Corruption, bucket_copy: Path) ->
     targeted = [f for f in failures if f.code == corruption.code and f.entity == corruption.entity]
     assert targeted, f"{corruption.code} did not fail on {corruption.entity}; failures: {[f.line() for f in failures]}"
     assert all("\n" not in f.message for f in targeted)
+    assert any(f.severity is corruption.severity for f in targeted), [f.line() for f in targeted]
 
 
 def test_small_file_size_difference_is_a_warning(bucket_copy: Path) -> None:

@@ -11,7 +11,7 @@ import numpy as np
 import pytest
 
 from data_validation.engine import Result, Status
-from data_validation.registry import NOT_APPLICABLE, REGISTRY
+from data_validation.registry import NOT_APPLICABLE, REGISTRY, Severity
 from data_validation.source import is_source_check
 from data_validation.source.validate import validate_sources
 from importers.ingest.entities.context import IngestOptions
@@ -19,7 +19,7 @@ from importers.ingest.sources import plan_sources
 from importers.storage import Bucket
 from tests import cases_source
 from tests.cases_source import CONFIG_NAME, RUN, SOURCE, extend_source
-from tests.conftest import REPO_ROOT, upload_tree
+from tests.conftest import REPO_ROOT, shared_dir, upload_tree
 from tests.corruptions import Corruption
 from tests.test_validation_suite import _recorder, run_suite
 
@@ -92,17 +92,49 @@ def test_source_check_fails_on_its_defect(corruption: Corruption, extended: tupl
     entity = corruption.entity.format(config=config)
     targeted = [f for f in failures if f.code == corruption.code and f.entity == entity]
     assert targeted, f"{corruption.code} did not fail on {entity}; failures: {[f.line() for f in failures]}"
+    assert any(f.severity is corruption.severity for f in targeted), [f.line() for f in targeted]
     assert all("\n" not in f.message and "internal error" not in f.message for f in failures)
 
 
-def test_a_finder_matching_nothing_is_named(extended: tuple[Path, Path]) -> None:
+def test_a_finder_matching_nothing_in_one_run_warns(extended: tuple[Path, Path]) -> None:
+    """As the importer takes it: a CTF fit for some runs only is normal."""
     root, config = extended
     (root / SOURCE / "ctf/TS_001_ctffind4.txt").unlink()
     (finding,) = [f for f in _failures(_results(root, config)) if f.code == "SRC-SOURCES-FOUND"]
-    assert finding.entity == RUN
+    assert finding.entity == RUN and finding.severity is Severity.WARNING
     assert "ctfs[0].sources[0]: source_glob 'sample_10001/ctf/TS_001_ctffind4.txt' matched nothing" in finding.message
+    assert "(it matches in other runs)" in finding.message
     # The mdoc's tilt axis, its angles and the tilt series are still checked.
     assert len(_failures(_results(root, config))) == 1
+
+
+def test_a_finder_matching_nothing_in_every_run_is_an_error(extended: tuple[Path, Path]) -> None:
+    root, config = extended
+    cases_source.set_list_glob("ctfs", "ctf/{run_name}_ctffind5.txt")(root)
+    findings = [f for f in _failures(_results(root, config)) if f.code == "SRC-SOURCES-FOUND"]
+    assert sorted(f.entity for f in findings) == ["10001/TS_001", "10001/TS_002"]
+    assert all(f.severity is Severity.ERROR and "matched nothing in any run" in f.message for f in findings)
+
+
+def test_an_mdoc_for_one_run_only_is_normal_where_nothing_needs_it(extended: tuple[Path, Path]) -> None:
+    """The mdoc entry matches in TS_002 only: a warning for TS_001, whose tilt series still needs one (the
+    importer's tilt-series metadata reads it): SRC-MDOC-PRESENT says so."""
+    root, config = extended
+    (root / cases_source.MDOC).unlink()
+    failures = {(f.code, f.severity) for f in _failures(_results(root, config)) if f.entity == RUN}
+    assert ("SRC-SOURCES-FOUND", Severity.WARNING) in failures
+    assert ("SRC-MDOC-PRESENT", Severity.ERROR) in failures
+
+
+def test_mixed_alignment_formats_are_normal(extended: tuple[Path, Path]) -> None:
+    """An AreTomo entry beside the IMOD one, each matching in some runs: no error."""
+    root, config = extended
+    aretomo = {"metadata": {"format": "ARETOMO3"}, "sources": [{"source_glob": {"list_glob": "aln/{run_name}.aln"}}]}
+    (root / SOURCE / "aln").mkdir()
+    (root / SOURCE / "aln/TS_002.aln").write_text("# AreTomo Alignment\n")
+    cases_source.config_edit(lambda data: data["alignments"].append(aretomo))(root)
+    errors = [f for f in _failures(_results(root, config)) if f.severity is Severity.ERROR]
+    assert not errors, [f.line() for f in errors]
 
 
 def test_each_of_several_source_entries_must_match(extended: tuple[Path, Path]) -> None:
@@ -275,3 +307,15 @@ def test_destination_finders_need_an_output_bucket(extended: tuple[Path, Path], 
     results = validate_sources(bucket, plan_sources(bucket, config, output=Bucket(str(output), read_only=True)))
     assert not _failures(results), [f.line() for f in _failures(results)]
     shutil.rmtree(output)
+
+
+def test_the_portals_reference_upload_has_no_error(tmp_path: Path) -> None:
+    """reference-90001's input with the portal's own config: what the portal ingested passes (its tilt series
+    has ispg 1, its config calls an automated annotation ground truth and is named config.yaml: warnings)."""
+    reference = shared_dir() / "reference-90001"
+    (tmp_path / "anchor_synthetic").symlink_to(reference / "input", target_is_directory=True)
+    results = _results(tmp_path, reference / "config.yaml")
+    errors = [r for r in _failures(results) if r.severity is Severity.ERROR]
+    assert not errors, [r.line() for r in errors]
+    warned = {r.code for r in _failures(results)}
+    assert {"SRC-CONFIG-VALID", "SRC-TS-MRC-SPACEGROUP"} <= warned

@@ -17,7 +17,17 @@ from data_validation.checks.context import CheckContext
 from data_validation.checks.volumes import FAMILIES, VolumeFamily
 from data_validation.entities import Entity
 from data_validation.reader import Unreadable
-from data_validation.registry import EntityKind, Tier, check, fail, fail_summary, not_applicable, register, skip
+from data_validation.registry import (
+    EntityKind,
+    Severity,
+    Tier,
+    check,
+    fail,
+    fail_summary,
+    not_applicable,
+    register,
+    skip,
+)
 from importers import layout
 from importers.enums import AnnotationFileFormat, AnnotationMethodType, AnnotationShape, MethodLinkType, values
 from importers.formats.omezarr import ZarrFormatError, read_multiscales
@@ -224,8 +234,8 @@ def _spacing_annotations(context: CheckContext, annotation: Entity) -> list[tupl
 def annotation_ingest_id(context: CheckContext, annotation: Entity) -> None:
     key, document = annotation_document(context, annotation)
     ingest_id = document.get("annotation_ingest_id")
-    if not isinstance(ingest_id, str) or not INGEST_ID.match(ingest_id):
-        fail(f"annotation_ingest_id {ingest_id!r} does not match {INGEST_ID.pattern}", observed=ingest_id)
+    if not isinstance(ingest_id, str) or not ingest_id:
+        fail(f"annotation_ingest_id {ingest_id!r} is not a name", observed=ingest_id)
     twins = [
         k
         for k, d in _spacing_annotations(context, annotation)
@@ -236,6 +246,13 @@ def annotation_ingest_id(context: CheckContext, annotation: Entity) -> None:
             f"{twins} share annotation_ingest_id {ingest_id!r}, deposition {document.get('deposition_id')} and "
             "alignment with this annotation (one annotation per identity, layout.md §4)",
             observed=twins,
+        )
+    if not INGEST_ID.match(ingest_id):
+        # The portal ingests any name (published configs use 'byu_kaggle_flagellar_motor_10485'): a convention.
+        fail(
+            f"annotation_ingest_id {ingest_id!r} does not match {INGEST_ID.pattern}",
+            observed=ingest_id,
+            severity=Severity.WARNING,
         )
 
 
@@ -334,6 +351,8 @@ def _expected_path(annotation: Entity, document: dict[str, Any], entry: dict[str
     "ANNO-FILE-NAMING",
     entity=EntityKind.ANNOTATION,
     tier=Tier.HEADER,
+    # files[] names every file and ANNO-METADATA-GLOB proves the portal finds the metadata: names are convention.
+    severity=Severity.WARNING,
     title="metadata and files[] are named {slug}-{ver}[_{shape}.{format}] from annotation_object and version",
 )
 def annotation_file_naming(context: CheckContext, annotation: Entity) -> None:

@@ -23,7 +23,7 @@ from data_validation.entities import Entity
 from data_validation.reader import Unreadable
 from data_validation.registry import EntityKind, Severity, Tier, check, fail, not_applicable, skip
 from importers import layout
-from importers.formats.ctf import CTF_FORMATS, CtfSection, parse_ctf
+from importers.formats.ctf import CTF_FORMATS, MISSING_FIELDS, CtfSection, parse_ctf
 
 TS = EntityKind.TILTSERIES
 CTF_SUFFIX = "_ctf.txt"
@@ -169,27 +169,33 @@ def ctf_defocus_range(context: CheckContext, tiltseries: Entity) -> None:
         )
 
 
-def _agrees(stored: Any, expected: float | None) -> bool:
-    if expected is None or stored is None:
-        return stored is None and expected is None
-    return is_number(stored) and math.isclose(stored, expected, rel_tol=AGREE_RTOL, abs_tol=1e-9)
+def _agrees(stored: Any, expected: float | None, missing: bool) -> bool:
+    """``missing``: the format has no such column, so the row holds the portal's 0.0 and metadata.md's null is
+    right too."""
+    if stored is None:
+        return expected is None or missing
+    return (
+        expected is not None and is_number(stored) and math.isclose(stored, expected, rel_tol=AGREE_RTOL, abs_tol=1e-9)
+    )
 
 
 @check(
     "CTF-PSP-AGREE",
     entity=TS,
     tier=Tier.HEADER,
-    title="per-section CTF fields equal the CTF row with section − 1 == z_index (rel 1e-6; null without one)",
+    title="per-section CTF fields equal the CTF row with section − 1 == z_index (rel 1e-6; null without one; "
+    "0.0 or null for a column the format lacks)",
 )
 def ctf_psp_agree(context: CheckContext, tiltseries: Entity) -> None:
-    _, rows = _ctf(context, tiltseries)
+    key, rows = _ctf(context, tiltseries)
+    missing = MISSING_FIELDS[_format(key)]
     by_section = {row.section: row for row in rows}
     problems = []
     for parameter in sections(tiltseries_document(context, tiltseries), PSP):
         row = by_section.get(parameter.get("z_index", -1) + 1) if isinstance(parameter.get("z_index"), int) else None
         for field, attribute in PSP_FIELDS.items():
             expected = getattr(row, attribute) if row is not None else None
-            if not _agrees(parameter.get(field), expected):
+            if not _agrees(parameter.get(field), expected, attribute in missing):
                 problems.append(f"z_index {parameter.get('z_index')}: {field} {parameter.get(field)!r} ≠ {expected!r}")
     if problems:
         more = f"; … {len(problems) - 3} more" if len(problems) > 3 else ""

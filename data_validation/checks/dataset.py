@@ -6,7 +6,7 @@ import re
 from typing import Any
 
 from data_validation.checks.context import CheckContext
-from data_validation.checks.images import key_photo_problems
+from data_validation.checks.images import check_key_photos
 from data_validation.entities import Entity
 from data_validation.registry import EntityKind, Severity, Tier, check, fail
 from importers import layout
@@ -89,12 +89,12 @@ def dataset_sample_type(context: CheckContext, dataset: Entity) -> None:
     "DS-KEYPHOTO",
     entity=EntityKind.DATASET,
     tier=Tier.HEADER,
-    title="key_photos.snapshot / thumbnail exist and are images of at least 50×50 px",
+    title="key_photos.snapshot / thumbnail exist and are images (under 50×50 px: warning)",
 )
 def dataset_key_photos(context: CheckContext, dataset: Entity) -> None:
-    problems = key_photo_problems(context, _metadata(context, dataset).get("key_photos"), minimum=(50, 50))
-    if problems:
-        fail("; ".join(problems), observed=problems)
+    check_key_photos(
+        context, _metadata(context, dataset).get("key_photos"), {"snapshot": (50, 50), "thumbnail": (50, 50)}
+    )
 
 
 @check(

@@ -5,7 +5,7 @@ from __future__ import annotations
 from typing import Any
 
 from data_validation.checks.context import CheckContext
-from data_validation.checks.images import key_photo_problems
+from data_validation.checks.images import check_key_photos
 from data_validation.entities import Entity
 from data_validation.registry import EntityKind, Tier, check, fail
 from importers import layout
@@ -75,12 +75,10 @@ def deposition_types(context: CheckContext, deposition: Entity) -> None:
     "DEP-KEYPHOTO",
     entity=EntityKind.DEPOSITION,
     tier=Tier.HEADER,
-    title="key photos, when set, exist and are images of at least 50×50 px",
+    title="key photos, when set, exist and are images (under 50×50 px: warning)",
 )
 def deposition_key_photos(context: CheckContext, deposition: Entity) -> None:
     photos = _metadata(context, deposition).get("key_photos")
     if photos is None:
         return
-    problems = key_photo_problems(context, photos, minimum=(50, 50))
-    if problems:
-        fail("; ".join(problems), observed=problems)
+    check_key_photos(context, photos, {"snapshot": (50, 50), "thumbnail": (50, 50)})

@@ -6,16 +6,18 @@ from typing import Any
 
 from data_validation.checks.context import CheckContext
 from data_validation.reader import Unreadable
+from data_validation.registry import Severity, fail
 from importers import layout
 from importers.formats.images import ImageFormatError, image_size
 
 
-def key_photo_problems(context: CheckContext, photos: Any, *, minimum: tuple[float, float]) -> list[str]:
-    """What is wrong with a ``key_photos`` / ``key_photo`` mapping: missing, unreadable or too small."""
+def check_key_photos(context: CheckContext, photos: Any, minimums: dict[str, tuple[float, float]]) -> None:
+    """Fail on a ``key_photos`` / ``key_photo`` mapping with a photo missing or unreadable (an error: the portal
+    shows a broken image); a photo smaller than ``minimums[name]`` only warns (it displays, blurred)."""
     if not isinstance(photos, dict):
-        return [f"key photos are {photos!r}, expected {{snapshot, thumbnail}}"]
-    problems = []
-    for name in ("snapshot", "thumbnail"):
+        fail(f"key photos are {photos!r}, expected {{snapshot, thumbnail}}", observed=photos)
+    problems, small = [], []
+    for name, minimum in minimums.items():
         path = photos.get(name)
         if not isinstance(path, str):
             problems.append(f"{name} is {path!r}")
@@ -29,5 +31,8 @@ def key_photo_problems(context: CheckContext, photos: Any, *, minimum: tuple[flo
             problems.append(f"{name} {key}: {error}")
             continue
         if width < minimum[0] or height < minimum[1]:
-            problems.append(f"{name} {key} is {width}×{height} px, smaller than {minimum[0]}×{minimum[1]}")
-    return problems
+            small.append(f"{name} {key} is {width}×{height} px, smaller than {minimum[0]}×{minimum[1]}")
+    if problems:
+        fail("; ".join(problems), observed=problems)
+    if small:
+        fail("; ".join(small), observed=small, severity=Severity.WARNING)

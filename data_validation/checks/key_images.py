@@ -122,6 +122,7 @@ def key_images_decode(context: CheckContext, dataset: Entity) -> None:
     "KEY-MIN-SIZE",
     entity=EntityKind.DATASET,
     tier=Tier.HEADER,
+    severity=Severity.WARNING,
     title="dataset and deposition key photos are at least 50×50 px",
 )
 def key_photos_minimum(context: CheckContext, dataset: Entity) -> None:
@@ -142,6 +143,7 @@ def _tomogram_document(context: CheckContext, tomogram: Entity) -> dict[str, Any
     "KEY-TOMO-SIZE",
     entity=EntityKind.TOMOGRAM,
     tier=Tier.HEADER,
+    severity=Severity.WARNING,
     title="tomogram key_photo thumbnail >= 133.3×100 and snapshot >= 512×384 px",
 )
 def tomogram_key_photo_size(context: CheckContext, tomogram: Entity) -> None:

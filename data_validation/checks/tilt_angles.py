@@ -194,7 +194,8 @@ def tlt_vs_size(context: CheckContext, alignment: Entity) -> None:
 def _reference_angles(context: CheckContext, alignment: Entity) -> tuple[str, dict[int, float]]:
     """The angle each z_index should have: tlt line (IMOD) or the aln row's TILT (ARETOMO3)."""
     if alignment_document(context, alignment).get("format") == "ARETOMO3":
-        return "aln TILT", {section.z_index: section.tilt for section in alignment_aln(context, alignment).sections}
+        aln = alignment_aln(context, alignment)
+        return "aln TILT", {z: section.tilt for z, section in zip(aln.z_indices, aln.sections, strict=True)}
     return "tlt", dict(enumerate(alignment_tlt(context, alignment)))
 
 

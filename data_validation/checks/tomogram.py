@@ -8,13 +8,12 @@ from typing import Any
 import numpy as np
 
 from data_validation.checks.context import CheckContext
-from data_validation.checks.images import key_photo_problems
+from data_validation.checks.images import check_key_photos
 from data_validation.checks.volumes import FAMILIES, level_array
 from data_validation.entities import Entity
 from data_validation.registry import EntityKind, Severity, Tier, check, fail
 from importers import layout
 from importers.enums import FiducialAlignmentStatus, Processing, ReconstructionMethod, values
-from importers.formats.images import image_size
 from importers.metadata.identity import tomogram_identity
 
 TOMOGRAM = next(family for family in FAMILIES if family.prefix == "TOMO")
@@ -117,19 +116,23 @@ def tomogram_enums(context: CheckContext, tomogram: Entity) -> None:
         fail("; ".join(problems), observed=problems)
 
 
-def affine_problem(matrix: Any) -> str | None:
-    """Why a 4×4 affine matrix (rows) is not usable, or None."""
+def check_affine(matrix: Any) -> None:
+    """Fail on a 4×4 affine matrix (rows) that cannot be used; a bottom row other than [0, 0, 0, 1] only warns:
+    published portal configs (10002) put the translation there (a transposed matrix) and the portal ingests them."""
     if not (isinstance(matrix, list) and len(matrix) == 4 and all(isinstance(r, list) and len(r) == 4 for r in matrix)):
-        return f"affine_transformation_matrix is not 4×4: {matrix!r}"
+        fail(f"affine_transformation_matrix is not 4×4: {matrix!r}", observed=matrix)
     try:
         values = np.array(matrix, dtype=float)
     except (TypeError, ValueError):
-        return "affine_transformation_matrix holds non-numbers"
-    if not np.allclose(values[3], [0, 0, 0, 1]):
-        return f"bottom row is {matrix[3]}, expected [0, 0, 0, 1]"
+        fail("affine_transformation_matrix holds non-numbers", observed=matrix)
     if abs(np.linalg.det(values[:3, :3])) < 1e-9:
-        return "the 3×3 block is not invertible"
-    return None
+        fail("the 3×3 block is not invertible", observed=matrix)
+    if not np.allclose(values[3], [0, 0, 0, 1]):
+        fail(
+            f"bottom row is {matrix[3]}, expected [0, 0, 0, 1] (a transposed matrix?)",
+            observed=matrix,
+            severity=Severity.WARNING,
+        )
 
 
 @check(
@@ -140,9 +143,8 @@ def affine_problem(matrix: Any) -> str | None:
 )
 def tomogram_affine(context: CheckContext, tomogram: Entity) -> None:
     matrix = _metadata(context, tomogram).get("affine_transformation_matrix")
-    problem = None if matrix is None else affine_problem(matrix)
-    if problem:
-        fail(problem, observed=matrix)
+    if matrix is not None:
+        check_affine(matrix)
 
 
 def _run_tomograms(context: CheckContext, tomogram: Entity) -> list[tuple[str, dict[str, Any]]]:
@@ -225,15 +227,8 @@ def tomogram_neuroglancer_reference(context: CheckContext, tomogram: Entity) -> 
     "TOMO-KEYPHOTO",
     entity=EntityKind.TOMOGRAM,
     tier=Tier.HEADER,
-    title="key_photo snapshot ≥ 512×384 and thumbnail ≥ 133.3×100 exist",
+    title="key_photo snapshot and thumbnail exist and are images (under 512×384 / 133.3×100 px: warning)",
 )
 def tomogram_key_photos(context: CheckContext, tomogram: Entity) -> None:
     photos = _metadata(context, tomogram).get("key_photo")
-    problems = key_photo_problems(context, photos, minimum=(133.3, 100))
-    snapshot = photos.get("snapshot") if isinstance(photos, dict) else None
-    if not problems and isinstance(snapshot, str):
-        _, width, height = image_size(context.reader.image_header(layout.strip_bucket_name(snapshot)))
-        if width < 512 or height < 384:
-            problems.append(f"snapshot is {width}×{height} px, smaller than 512×384")
-    if problems:
-        fail("; ".join(problems), observed=problems)
+    check_key_photos(context, photos, {"snapshot": (512, 384), "thumbnail": (133.3, 100)})

@@ -200,11 +200,14 @@ def mrc_sampling(header: MrcHeader, family: VolumeFamily, spacing: float, size: 
 
 
 def mrc_nlabl(header: MrcHeader, family: VolumeFamily, spacing: float, size: int) -> None:
-    used = [label for label in header.labels if label.strip()]
-    if any(label and not label.strip() for label in header.labels):
-        fail("a label is whitespace only", observed=header.labels)
-    if len(used) != header.nlabl:
-        fail(f"nlabl = {header.nlabl} but {len(used)} labels are non-blank", observed=header.nlabl, expected=len(used))
+    # An unused label is blank: NULs, or spaces as EMDB and CCP4 pad them (MRC2014 allows both).
+    used = [index for index, label in enumerate(header.labels) if label.strip()]
+    if used != list(range(header.nlabl)):
+        fail(
+            f"nlabl = {header.nlabl} but labels {used} are non-blank (expected the first {header.nlabl})",
+            observed=header.labels,
+            expected=header.nlabl,
+        )
 
 
 def mrc_nversion(header: MrcHeader, family: VolumeFamily, spacing: float, size: int) -> None:
@@ -215,14 +218,24 @@ def mrc_nversion(header: MrcHeader, family: VolumeFamily, spacing: float, size: 
 def mrc_exttyp(header: MrcHeader, family: VolumeFamily, spacing: float, size: int) -> None:
     if header.nsymbt == 0:
         return
-    if header.exttyp not in VALID_EXTTYPES:
-        fail(f"exttyp {header.exttyp!r} with nsymbt={header.nsymbt} not in {sorted(VALID_EXTTYPES)}")
     if size < header.data_offset:
         fail(f"extended header of {header.nsymbt} bytes does not fit in a {size}-byte file")
+    if header.exttyp not in VALID_EXTTYPES:
+        # The data still start after nsymbt bytes: only the extended header's meaning is unknown.
+        fail(
+            f"exttyp {header.exttyp!r} with nsymbt={header.nsymbt} not in {sorted(VALID_EXTTYPES)}",
+            severity=Severity.WARNING,
+        )
 
 
 def mrc_axis_map(header: MrcHeader, family: VolumeFamily, spacing: float, size: int) -> None:
     observed = (header.mapc, header.mapr, header.maps)
+    if sorted(observed) != [1, 2, 3]:
+        fail(
+            f"mapc,mapr,maps = {observed} is no permutation of 1, 2, 3: the axes are unknown",
+            observed=observed,
+            severity=Severity.ERROR,
+        )
     if observed != (1, 2, 3):
         fail(f"mapc,mapr,maps = {observed}, expected (1, 2, 3)", observed=observed, expected=(1, 2, 3))
 
@@ -256,7 +269,9 @@ def mrc_file_size(header: MrcHeader, family: VolumeFamily, spacing: float, size:
     expected = header.expected_file_size
     if size != expected:
         difference = size - expected
-        severity = Severity.WARNING if abs(difference) < MIB else Severity.ERROR
+        # Shorter: voxels the header promises are missing (data lost). Longer: trailing bytes after the data,
+        # harmless below the portal's 1 MiB tolerance, a wrong header above it.
+        severity = Severity.WARNING if 0 < difference < MIB else Severity.ERROR
         fail(
             f"file is {size} bytes, header implies {expected} (1024 + nsymbt + nx·ny·nz·itemsize); "
             f"difference {difference:+d}",
@@ -270,10 +285,11 @@ def mrc_stats_order(header: MrcHeader, family: VolumeFamily, spacing: float, siz
     values = (header.dmin, header.dmean, header.dmax, header.rms)
     if not all(math.isfinite(v) for v in values):
         fail(f"dmin, dmean, dmax, rms not all finite: {values}", observed=values)
-    if not (header.dmin <= header.dmean <= header.dmax and header.rms >= 0):
+    # MRC2014 marks statistics it did not compute: dmax < dmin, dmean < min(dmin, dmax), rms < 0 (FEI / TFS
+    # software writes rms = -1). Only determined values can contradict each other.
+    if header.dmin <= header.dmax and header.dmean > header.dmax:
         fail(
-            f"expected dmin <= dmean <= dmax and rms >= 0; got dmin={header.dmin}, dmean={header.dmean}, "
-            f"dmax={header.dmax}, rms={header.rms}",
+            f"dmean {header.dmean} is above dmax {header.dmax} (dmin {header.dmin})",
             observed=values,
         )
 
@@ -286,22 +302,40 @@ def mrc_label_portal(header: MrcHeader, family: VolumeFamily, spacing: float, si
 #: (code suffix, tier, severity, title, function); MRC-READABLE owns the header's readability.
 MRC_SUITE: list[tuple[str, Tier, Severity, str, MrcCheck]] = [
     ("MRC-READABLE", Tier.HEADER, Severity.ERROR, "the 1024-byte MRC header parses", mrc_readable),
-    ("MRC-SPACEGROUP", Tier.HEADER, Severity.ERROR, "ispg is the family's space group", mrc_spacegroup),
+    ("MRC-SPACEGROUP", Tier.HEADER, Severity.WARNING, "ispg is the family's space group", mrc_spacegroup),
     ("MRC-MAP-ID", Tier.HEADER, Severity.ERROR, "map field is 'MAP '", mrc_map_id),
     ("MRC-MACHINE-STAMP", Tier.HEADER, Severity.ERROR, "machine stamp gives a byte order", mrc_machine_stamp),
     ("MRC-DTYPE", Tier.HEADER, Severity.ERROR, "mode is an allowed data type", mrc_dtype),
     ("MRC-DIMS", Tier.HEADER, Severity.ERROR, "dimensions and samplings are positive", mrc_dims),
     ("MRC-CELL", Tier.HEADER, Severity.ERROR, "cell lengths are sampling × spacing, angles 90°", mrc_cell),
-    ("MRC-SAMPLING", Tier.HEADER, Severity.ERROR, "mx, my, mz follow the family's convention", mrc_sampling),
-    ("MRC-NLABL", Tier.HEADER, Severity.ERROR, "nlabl counts the non-blank labels", mrc_nlabl),
-    ("MRC-NVERSION", Tier.HEADER, Severity.ERROR, "nversion is 20140 or 20141", mrc_nversion),
-    ("MRC-EXTTYP", Tier.HEADER, Severity.ERROR, "an extended header has a known type", mrc_exttyp),
+    ("MRC-SAMPLING", Tier.HEADER, Severity.WARNING, "mx, my, mz follow the family's convention", mrc_sampling),
+    ("MRC-NLABL", Tier.HEADER, Severity.WARNING, "the first nlabl labels are used, the others blank", mrc_nlabl),
+    ("MRC-NVERSION", Tier.HEADER, Severity.WARNING, "nversion is 20140 or 20141", mrc_nversion),
+    (
+        "MRC-EXTTYP",
+        Tier.HEADER,
+        Severity.ERROR,
+        "an extended header fits in the file (an unknown type warns)",
+        mrc_exttyp,
+    ),
     ("MRC-AXIS-MAP", Tier.HEADER, Severity.ERROR, "axes map to columns, rows, sections = 1, 2, 3", mrc_axis_map),
     ("MRC-ORIGIN", Tier.HEADER, Severity.ERROR, "origin is zero", mrc_origin),
     ("MRC-NSTART", Tier.HEADER, Severity.ERROR, "nxstart, nystart, nzstart are zero", mrc_nstart),
     ("MRC-VOXEL-SPACING", Tier.HEADER, Severity.ERROR, "voxel size equals the expected spacing", mrc_voxel_spacing),
-    ("MRC-FILE-SIZE", Tier.HEAD, Severity.ERROR, "object size matches the header", mrc_file_size),
-    ("MRC-STATS-ORDER", Tier.HEADER, Severity.ERROR, "dmin <= dmean <= dmax, rms >= 0", mrc_stats_order),
+    (
+        "MRC-FILE-SIZE",
+        Tier.HEAD,
+        Severity.ERROR,
+        "object size matches the header (< 1 MiB longer warns)",
+        mrc_file_size,
+    ),
+    (
+        "MRC-STATS-ORDER",
+        Tier.HEADER,
+        Severity.WARNING,
+        "dmin <= dmean <= dmax where determined (MRC2014's not-determined markers pass)",
+        mrc_stats_order,
+    ),
     ("MRC-LABEL-PORTAL", Tier.HEADER, Severity.INFO, "label[0] carries the portal stamp", mrc_label_portal),
 ]
 
@@ -464,9 +498,11 @@ def zarr_chunk_coverage(context: CheckContext, family: VolumeFamily, entity: Ent
         present = _chunk_keys(context, store.key, level)
         missing, extra = expected - present, present - expected
         if missing or extra:
+            # A missing chunk reads as the fill value: its voxels are lost. A chunk outside the grid is never read.
             fail(
                 f"level {level}: {len(missing)} chunks missing (e.g. {sorted(missing)[:3]}), "
-                f"{len(extra)} outside the grid (e.g. {sorted(extra)[:3]})"
+                f"{len(extra)} outside the grid (e.g. {sorted(extra)[:3]})",
+                severity=Severity.ERROR if missing else Severity.WARNING,
             )
 
 
@@ -516,7 +552,13 @@ ZARR_SUITE: list[tuple[str, Tier, Severity, str, ZarrCheck]] = [
     ("ZARR-LEVEL-SHAPE", Tier.HEADER, Severity.ERROR, "each level halves the previous", zarr_level_shape),
     ("ZARR-CONVENTIONS", Tier.HEADER, Severity.WARNING, "portal chunking and compression", zarr_conventions),
     ("ZARR-LEVEL-NO-CHUNKS", Tier.LIST, Severity.ERROR, "every level has chunks", zarr_level_no_chunks),
-    ("ZARR-CHUNK-COVERAGE", Tier.LIST, Severity.WARNING, "chunk keys cover the chunk grid", zarr_chunk_coverage),
+    (
+        "ZARR-CHUNK-COVERAGE",
+        Tier.LIST,
+        Severity.ERROR,
+        "chunk keys cover the chunk grid (extra keys warn)",
+        zarr_chunk_coverage,
+    ),
     ("MRC-ZARR-PAIR", Tier.LIST, Severity.ERROR, "every .mrc has its .zarr and back", mrc_zarr_pair),
     ("MRC-ZARR-SHAPE", Tier.HEADER, Severity.ERROR, "zarr level shapes follow the MRC dims", mrc_zarr_shape),
     ("MRC-ZARR-DTYPE", Tier.HEADER, Severity.ERROR, "MRC and zarr dtypes agree", mrc_zarr_dtype),

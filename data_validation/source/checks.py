@@ -31,7 +31,7 @@ from data_validation.reader import Unreadable
 from data_validation.registry import EntityKind, Severity, Tier, check, fail, not_applicable, register, skip
 from data_validation.source.snapshot import AnnotationSource, SourceRun, SourceSnapshot, VolumeSource
 from importers.formats.mdoc import Mdoc, parse_mdoc
-from importers.formats.mrc import MrcHeader
+from importers.formats.mrc import MrcFormatError, MrcHeader
 from importers.formats.ndjson import RECORD_TYPES
 from importers.formats.points import PointFormatError, Points, read_points
 from importers.formats.tiff import read_pages_many
@@ -101,11 +101,35 @@ def runs_exist(context: CheckContext, entity: Entity) -> None:
 # -- what each run's finders found ---------------------------------------------------------------
 
 
-@check("SRC-SOURCES-FOUND", entity=RUN, tier=Tier.LIST, title="every source entry of the run matches a file")
+def _entries(lines: list[str]) -> str:
+    return f"{len(lines)} source entr{'y' if len(lines) == 1 else 'ies'}: {_listed(lines)}"
+
+
+@check(
+    "SRC-SOURCES-FOUND",
+    entity=RUN,
+    tier=Tier.LIST,
+    title="the run's source entries run, and each matches a file in some run (not in this one: warning)",
+)
 def sources_found(context: CheckContext, run: Entity) -> None:
-    problems = run_record(context, run).problems
-    if problems:
-        fail(f"{len(problems)} source entr{'y' if len(problems) == 1 else 'ies'}: {_listed(problems)}")
+    record = run_record(context, run)
+    matched = sources(context).matched_entries
+    # As the importer: an entry that finds nothing in this run but something in another is normal (annotations
+    # of some runs, an IMOD entry beside an AreTomo one, an mdoc for one run); one that finds nothing anywhere
+    # is a wrong glob.
+    nowhere = [line for entry, line in record.nothing_found.items() if entry not in matched]
+    elsewhere = [line for entry, line in record.nothing_found.items() if entry in matched]
+    if record.problems or nowhere:
+        fail(_entries(record.problems + [f"{line} in any run" for line in nowhere]))
+    if elsewhere:
+        fail(f"{_entries(elsewhere)} here (it matches in other runs)", severity=Severity.WARNING)
+
+
+def _matches_nowhere(context: CheckContext, record: SourceRun, config_key: str) -> bool:
+    """Whether an entry of ``config_key`` that found nothing in this run found nothing in any run either
+    (SRC-SOURCES-FOUND's error; one that matches elsewhere leaves this run's gap to the check that needs it)."""
+    matched = sources(context).matched_entries
+    return any(entry.startswith(f"{config_key}[") and entry not in matched for entry in record.nothing_found)
 
 
 @check("SRC-TS-PER-RUN", entity=RUN, tier=Tier.LIST, title="at most one tilt series per run")
@@ -125,7 +149,7 @@ def mdoc_present(context: CheckContext, run: Entity) -> None:
     if not _movies(record) and not record.paths("tiltseries"):
         not_applicable("no movies and no tilt series")
     mdocs = record.paths("collection_metadata")
-    if not mdocs and "collection_metadata" in record.unmatched:
+    if not mdocs and _matches_nowhere(context, record, "collection_metadata"):
         skip("the collection_metadata source matched nothing (reported by SRC-SOURCES-FOUND)")
     if not mdocs:
         fail("no mdoc found: movies and tilt series need one (a collection_metadata source)", expected=1)
@@ -139,7 +163,7 @@ def rawtlt_present(context: CheckContext, run: Entity) -> None:
     if not record.rawtilts:
         not_applicable("no tilt series")
     for tiltseries, rawtilts in record.rawtilts.items():
-        if not rawtilts and "rawtilts" in record.unmatched:
+        if not rawtilts and _matches_nowhere(context, record, "rawtilts"):
             skip("the rawtilts source matched nothing (reported by SRC-SOURCES-FOUND)")
         if not rawtilts:
             fail(f"{tiltseries}: no rawtlt found (a rawtilts source)", expected=1)
@@ -354,6 +378,21 @@ SOURCE_TOMO = SourceFamily(
 
 #: The MRC header suite on sources; the portal stamp is written by ingestion, never found in an upload.
 SOURCE_MRC_SUITE = {entry[0] for entry in MRC_SUITE} - {"MRC-LABEL-PORTAL"}
+#: Header fields ``standardize`` writes anew (space group, version, labels, sampling, origin, start, map id,
+#: statistics) or honours (a permuted axis map: the data are reordered to x, y, z): on a source they depart from
+#: convention but do not change what is ingested, so they warn (RELION writes nversion 0 and ispg 0, EMDB pads
+#: labels, the portal's own 90001 tilt series has ispg 1).
+REWRITTEN = {
+    "MRC-SPACEGROUP",
+    "MRC-NVERSION",
+    "MRC-NLABL",
+    "MRC-SAMPLING",
+    "MRC-ORIGIN",
+    "MRC-NSTART",
+    "MRC-MAP-ID",
+    "MRC-STATS-ORDER",
+    "MRC-AXIS-MAP",
+}
 
 for _family in (SOURCE_TS, SOURCE_TOMO):
     for _suffix, _tier, _severity, _title, _runner in SUITE:
@@ -362,7 +401,7 @@ for _family in (SOURCE_TS, SOURCE_TOMO):
                 f"{_family.prefix}-{_suffix}",
                 entity=_family.entity,
                 tier=_tier,
-                severity=_severity,
+                severity=Severity.WARNING if _suffix in REWRITTEN else _severity,
                 title=_title,
                 function=_runner(_family),
                 owns_inputs=_suffix in INPUT_OWNERS,
@@ -406,7 +445,16 @@ def _mask_header(context: CheckContext, entity: Entity, detail: AnnotationSource
     header = context.reader.mrc_header(entity.path)
     if header.dtype is None:
         raise Unreadable(entity.path, f"unsupported MRC mode {header.mode}")
+    _xyz_size(entity.path, header)
     return header
+
+
+def _xyz_size(key: str, header: MrcHeader) -> tuple[int, int, int]:
+    """Voxels along x, y, z as ``standardize`` writes them (a permuted axis map is reordered)."""
+    try:
+        return header.xyz_size
+    except MrcFormatError as error:
+        raise Unreadable(key, str(error)) from None
 
 
 def _caption(context: CheckContext, entity: Entity, detail: AnnotationSource) -> None:
@@ -452,10 +500,9 @@ def _tomogram_sizes(context: CheckContext, detail: AnnotationSource) -> list[tup
     sizes = []
     for key in detail.tomograms:
         try:
-            header = context.reader.mrc_header(key)
+            sizes.append(_xyz_size(key, context.reader.mrc_header(key)))
         except Unreadable:
-            continue  # SRC-TOMO-MRC-READABLE
-        sizes.append((header.nx, header.ny, header.nz))
+            continue  # SRC-TOMO-MRC-READABLE / SRC-TOMO-MRC-AXIS-MAP
     if not sizes:
         not_applicable(f"no readable source tomogram at voxel spacing {detail.voxel_spacing:.3f}")
     return sizes
@@ -470,14 +517,10 @@ def _tomogram_sizes(context: CheckContext, detail: AnnotationSource) -> list[tup
 def anno_in_volume(context: CheckContext, entity: Entity) -> None:
     detail = _annotation(context, entity)
     if detail.shape in MASK_SHAPES:
-        header = _mask_header(context, entity, detail)
+        size = _xyz_size(entity.path, _mask_header(context, entity, detail))
         sizes = _tomogram_sizes(context, detail)
-        if (header.nx, header.ny, header.nz) not in sizes:
-            fail(
-                f"mask (nx, ny, nz) = {(header.nx, header.ny, header.nz)}, the tomogram's {sizes[0]}",
-                observed=(header.nx, header.ny, header.nz),
-                expected=sizes[0],
-            )
+        if size not in sizes:
+            fail(f"mask size (x, y, z) = {size}, the tomogram's {sizes[0]}", observed=size, expected=sizes[0])
         return
     if detail.shape not in RECORD_TYPES:
         not_applicable(f"{detail.shape} has no locations")

@@ -41,10 +41,10 @@ class SourceRun:
     rawtilts: dict[str, list[str]] = field(default_factory=dict)
     #: Voxel-spacing name -> the tomogram keys found in it.
     tomograms: dict[str, list[str]] = field(default_factory=dict)
-    #: Source entries of the run's subtree that matched nothing or could not be run, one line each.
+    #: Source entries of the run's subtree that could not be run, one line each.
     problems: list[str] = field(default_factory=list)
-    #: Config keys (``rawtilts``) with an entry that matched nothing here (SRC-SOURCES-FOUND says which).
-    unmatched: set[str] = field(default_factory=set)
+    #: Config path of each source entry (``ctfs[0].sources[0]``) that matched nothing in the run -> the line saying so.
+    nothing_found: dict[str, str] = field(default_factory=dict)
 
     def paths(self, kind: str) -> list[str]:
         """The source files found for ``kind`` (literal items without a file left out)."""
@@ -86,6 +86,9 @@ class SourceSnapshot(Snapshot):
     source_root: str = ""
     #: Deposition, dataset and run entries that matched nothing or could not be run.
     top_problems: list[str] = field(default_factory=list)
+    #: Config paths of the source entries that found something in at least one run: an entry that matches
+    #: nothing in some runs only is normal (annotations of some runs, mixed alignment formats).
+    matched_entries: set[str] = field(default_factory=set)
     #: Run entity path (``{dataset}/{run}``) -> what was found for it.
     runs: dict[str, SourceRun] = field(default_factory=dict)
     #: Volume and annotation entities -> :class:`VolumeSource` / :class:`AnnotationSource`.

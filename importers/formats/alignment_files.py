@@ -6,6 +6,7 @@ offsets in pixels applied after it.
 
 from __future__ import annotations
 
+import itertools
 import math
 from dataclasses import dataclass
 
@@ -71,12 +72,6 @@ class AlnSection:
     tilt: float
 
     @property
-    def z_index(self) -> int:
-        """0-based section of the raw tilt series: AreTomo3 numbers sections from 1 and keeps the raw
-        numbering when it drops dark frames."""
-        return self.sec - 1
-
-    @property
     def in_plane_rotation(self) -> list[list[float]]:
         return rotation_matrix(self.rot)
 
@@ -88,10 +83,19 @@ class AlnFile:
     raw_size: tuple[int, int, int]
     alpha_offset: float
     beta_offset: float
-    #: Raw section indices AreTomo3 excluded as dark.
+    #: Raw section indices (0-based, first number of each ``# DarkFrame`` line) AreTomo excluded as dark.
     dark_frames: list[int]
     sections: list[AlnSection]
     local_rows: int
+
+    @property
+    def z_indices(self) -> list[int]:
+        """The tilt-series section (0-based) of each global row, as the portal's converter pairs them: the rows
+        follow the raw sections that are not dark frames, in order. SEC is no raw index: it counts the kept
+        sections (from 0 in AreTomo3, from 1 in AreTomo2), so SEC − 1 is wrong as soon as a frame is dark."""
+        dark = set(self.dark_frames)
+        kept = (index for index in itertools.count() if index not in dark)
+        return [next(kept) for _ in self.sections]
 
 
 def _header_value(line: str, number: int, source: str) -> str:

@@ -1,7 +1,8 @@
 """Per-section CTF fits: CTFFIND, Gctf and IMOD ``.defocus`` files (formats.md §4).
 
 Every format becomes the same rows: 1-based section, defocus values in Å, astigmatism azimuth in degrees,
-phase shift in radians, and — where the format has them — cross correlation and max resolution.
+phase shift in radians, cross correlation and max resolution. A value the format does not have is 0.0, as the
+portal's converters store it (metadata.md says null: ``MISSING_FIELDS`` names them, where both are right).
 """
 
 from __future__ import annotations
@@ -27,6 +28,14 @@ _CUT_ON_FREQUENCY = 32
 _NM_TO_ANGSTROM = 10.0
 
 
+#: CtfSection fields each format has no column for (0.0 in its rows); a stored null is right there too.
+MISSING_FIELDS = {
+    "CTFFIND": frozenset(),
+    "Gctf": frozenset(),
+    "IMOD": frozenset({"cross_correlation", "max_resolution"}),
+}
+
+
 @dataclass(frozen=True)
 class CtfSection:
     """The CTF fit of one tilt-series section."""
@@ -36,8 +45,8 @@ class CtfSection:
     minor_defocus: float
     astigmatic_angle: float
     phase_shift: float
-    cross_correlation: float | None
-    max_resolution: float | None
+    cross_correlation: float
+    max_resolution: float
 
 
 def canonical_format(name: object) -> str:
@@ -135,8 +144,8 @@ def _imod(text: str, source: str) -> list[CtfSection]:
                 minor_defocus=float(row[defocus2]) * _NM_TO_ANGSTROM,
                 astigmatic_angle=angle,
                 phase_shift=shift,
-                cross_correlation=None,
-                max_resolution=None,
+                cross_correlation=0.0,
+                max_resolution=0.0,
             )
         )
     return sections

@@ -83,6 +83,24 @@ class MrcHeader:
         return (self.nz, self.ny, self.nx)
 
     @property
+    def zyx_axes(self) -> tuple[int, int, int]:
+        """``np.transpose`` axes that turn the stored array (sections, rows, columns) into (z, y, x): mapc, mapr
+        and maps say which axis (1 = x, 2 = y, 3 = z) columns, rows and sections run along (EMDB maps such as
+        EMD-3001 store 3, 1, 2). Raises :class:`MrcFormatError` when they are not a permutation of 1, 2, 3."""
+        stored = (self.maps, self.mapr, self.mapc)
+        if sorted(stored) != [1, 2, 3]:
+            raise MrcFormatError(
+                f"mapc, mapr, maps = {self.mapc}, {self.mapr}, {self.maps} is not a permutation of 1, 2, 3"
+            )
+        return tuple(stored.index(axis) for axis in (3, 2, 1))
+
+    @property
+    def xyz_size(self) -> tuple[int, int, int]:
+        """Voxels along x, y, z, whatever the axis map (``nx, ny, nz`` count columns, rows and sections)."""
+        z, y, x = (self.shape[axis] for axis in self.zyx_axes)
+        return x, y, z
+
+    @property
     def data_offset(self) -> int:
         return HEADER_SIZE + self.nsymbt
 

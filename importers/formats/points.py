@@ -11,6 +11,7 @@ from __future__ import annotations
 import io
 import json
 import math
+import re
 import struct
 from collections.abc import Callable
 from dataclasses import dataclass, replace
@@ -135,43 +136,57 @@ def _read_tardis(data: bytes, **_: Any) -> Points:
 # -- STAR --------------------------------------------------------------------------------------
 
 
+#: A STAR token: a quoted value (the quotes are not part of it), a comment (to the end of the line), or a word.
+_STAR_TOKEN = re.compile(r"""'([^']*)'(?=\s|$)|"([^"]*)"(?=\s|$)|(#.*)|(\S+)""")
+
+
+def _star_tokens(line: str) -> list[str]:
+    """A STAR line's values, without quotes and comments (``"quote string"`` is one value; ``""`` an empty one)."""
+    values = []
+    for single, double, comment, word in _STAR_TOKEN.findall(line):
+        if comment:
+            break
+        values.append(word or single or double)
+    return values
+
+
 def read_star(text: str) -> dict[str, pd.DataFrame]:
     """Every data block of a STAR file as a string table (loops; key-value blocks as one row)."""
     pd = _pandas()
     blocks: dict[str, pd.DataFrame] = {}
-    lines = [line.split("#", 1)[0].strip() for line in text.splitlines()]
+    lines = [_star_tokens(line) for line in text.splitlines()]
     index, name, pairs = 0, None, {}
     while index < len(lines):
-        line = lines[index]
+        tokens = lines[index]
         index += 1
-        if not line:
+        if not tokens:
             continue
-        if line.startswith("data_"):
-            name, pairs = line[len("data_") :], {}
+        first = tokens[0]
+        if first.startswith("data_"):
+            name, pairs = first[len("data_") :], {}
             continue
         if name is None:
-            raise _Problem(f"line {index}: {line[:40]!r} before any data_ block")
-        if line.startswith("loop_"):
+            raise _Problem(f"line {index}: {first[:40]!r} before any data_ block")
+        if first.startswith("loop_"):
             columns: list[str] = []
-            while index < len(lines) and (not lines[index] or lines[index].startswith("_")):
+            while index < len(lines) and (not lines[index] or lines[index][0].startswith("_")):
                 if lines[index]:
-                    columns.append(lines[index].split()[0][1:])
+                    columns.append(lines[index][0][1:])
                 index += 1
             rows = []
-            while index < len(lines) and not lines[index].startswith(("data_", "loop_", "_")):
+            while index < len(lines) and not (lines[index] and lines[index][0].startswith(("data_", "loop_", "_"))):
                 if lines[index]:
-                    row = lines[index].split()
+                    row = lines[index]
                     if len(row) != len(columns):
                         raise _Problem(f"line {index + 1}: {len(row)} values for {len(columns)} loop columns")
                     rows.append(row)
                 index += 1
             blocks[name] = pd.DataFrame(rows, columns=columns, dtype=object)
-        elif line.startswith("_"):
-            key, _, value = line[1:].partition(" ")
-            pairs[key] = value.strip()
+        elif first.startswith("_"):
+            pairs[first[1:]] = " ".join(tokens[1:])
             blocks[name] = pd.DataFrame([pairs], dtype=object)
         else:
-            raise _Problem(f"line {index}: unexpected {line[:40]!r}")
+            raise _Problem(f"line {index}: unexpected {first[:40]!r}")
     return blocks
 
 

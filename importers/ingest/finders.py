@@ -15,7 +15,8 @@ from pathlib import PurePosixPath
 from typing import Any
 
 from importers import patterns
-from importers.storage import Bucket
+from importers.formats.mrc import HEADER_SIZE, MrcFormatError, parse_header
+from importers.storage import Bucket, StorageError
 
 FINDER_NAMES = (
     "source_glob",
@@ -136,6 +137,26 @@ def source_multi_glob(
     for pattern in globs:
         found += source_glob(bucket, root, {"list_glob": pattern, "name_regex": "(.*)"}, variables)
     return [FoundItem(item.path, item.path) for item in found]
+
+
+def tomogram_header(
+    bucket: Bucket, root: str, arguments: Mapping[str, Any], variables: Mapping[str, Any]
+) -> list[FoundItem]:
+    """Voxel spacings read from the MRC headers ``list_glob`` (and ``match_regex``) finds: each file's y voxel size,
+    as the portal's finder reads it (the name is rounded to 3 dp like every spacing). The path is the file."""
+    if arguments.get("header_key") not in (None, "voxel_size"):
+        raise FinderError(f"tomogram_header header_key {arguments['header_key']!r} is not 'voxel_size'")
+    found = []
+    for item in source_glob(bucket, root, {**arguments, "name_regex": "(.*)"}, variables):
+        try:
+            header = parse_header(bucket.read_range(str(item.path), 0, HEADER_SIZE))
+        except (StorageError, MrcFormatError) as error:
+            raise FinderError(f"tomogram_header: {item.path}: {error}") from None
+        spacing = header.voxel_size[1]
+        if not spacing > 0:
+            raise FinderError(f"tomogram_header: {item.path}: the header gives no voxel size (y = {spacing})")
+        found.append(FoundItem(str(spacing), item.path))
+    return found
 
 
 def literal(arguments: Mapping[str, Any]) -> list[FoundItem]:

@@ -72,13 +72,24 @@ class _Walk:
             return None
         return self.snapshot.runs.get(f"{run.ancestor('dataset').name}/{run.name}")
 
-    def _problem(self, parent: Node | None, line: str, unmatched: str | None = None) -> None:
+    def _problem(self, parent: Node | None, line: str) -> None:
         record = self._run_of(parent)
         problems = record.problems if record is not None else self.snapshot.top_problems
         if line not in problems:
             problems.append(line)
-        if record is not None and unmatched is not None:
-            record.unmatched.add(unmatched)
+
+    def _nothing_found(self, parent: Node | None, where: str, line: str) -> None:
+        """An entry that matched nothing below ``parent``: per run (normal if it matches in other runs), or at the
+        top (deposition, dataset and run entries)."""
+        record = self._run_of(parent)
+        if record is None:
+            self._problem(parent, line)
+            return
+        record.nothing_found.setdefault(where, line)
+
+    def _found(self, where: str, items: list[Any]) -> None:
+        if items:
+            self.snapshot.matched_entries.add(where)
 
     def _variables(self, parent: Node | None) -> dict[str, Any]:
         """The glob variables ``find`` fills templates with, for messages."""
@@ -106,6 +117,8 @@ class _Walk:
         if finder == "source_multi_glob":
             globs = arguments.get("list_globs") or []
             return "source_multi_glob [" + ", ".join(self._shown(g, variables) for g in globs) + "]"
+        if finder == "tomogram_header":
+            return f"tomogram_header {self._shown(arguments.get('list_glob'), variables)}"
         if finder == "destination_glob":
             return f"destination_glob {self._shown(arguments.get('list_glob'), variables, rooted=False)}"
         return finder
@@ -183,9 +196,11 @@ class _Walk:
     ) -> None:
         """Record the entry if it found nothing (an alignment entry that matches nothing comes back as
         the default identity alignment, which has no path)."""
-        if not any(item.path is not None or finder == "literal" for item in items):
+        real = [item for item in items if item.path is not None or finder == "literal"]
+        self._found(where, real)
+        if not real:
             line = f"{where}: {self._describe(finder, source[finder], parent)} matched nothing"
-            self._problem(parent, line, unmatched=CONFIG_KEYS[kind])
+            self._nothing_found(parent, where, line)
 
     def visit(self, node: Node) -> None:
         for kind in CHILDREN.get(node.kind, ()):
@@ -275,9 +290,10 @@ class _Walk:
                 continue
             items = source_glob(self.ingestion.source, self.ingestion.source_root, {"list_glob": glob}, variables)
             items = [i for i in items if not any(patterns.match(p, i.name) for p in source.get("exclude") or [])]
+            self._found(where, items)
             if not items:
                 line = f"{where}: {shape} glob {self._shown(glob, variables)} matched nothing"
-                self._problem(voxel_spacing, line, unmatched="annotations")
+                self._nothing_found(voxel_spacing, where, line)
             for item in items:
                 entity = self._add(
                     EntityKind.SOURCE_ANNOTATION,
@@ -342,7 +358,10 @@ def plan_sources(
     ]
     config_entity = SourceEntity.of(EntityKind.SOURCE_CONFIG, path=str(config_path))
     snapshot.entities = {kind: [] for kind in EntityKind} | {EntityKind.SOURCE_CONFIG: [config_entity]}
-    snapshot.config_problems = [(problem.severity, _config_problem(problem)) for problem in validate_file(config_path)]
+    # The file-name rule is the convention of a repository of configs (dataset_configs/); a lab's upload is
+    # checked with whatever its config is called (reference-90001's config.yaml).
+    problems = validate_file(config_path, check_name=False)
+    snapshot.config_problems = [(problem.severity, _config_problem(problem)) for problem in problems]
     try:
         config = load_config(config_path)
     except ConfigError:

@@ -86,8 +86,11 @@ def open_source_volume(bucket: Bucket, key: str) -> Iterator[SourceVolume]:
             raise MrcFormatError(f"data truncated: file has {size} bytes, header implies {header.expected_file_size}")
         if header.data_nbytes == 0:
             raise MrcFormatError(f"empty volume (nx, ny, nz = {header.nx}, {header.ny}, {header.nz})")
+        axes = header.zyx_axes  # before mapping: a map that is no permutation is refused
         mapping = stack.enter_context(mmap.mmap(handle.fileno(), 0, access=mmap.ACCESS_READ))
-        data = np.ndarray(header.shape, dtype=header.dtype, buffer=mapping, offset=header.data_offset)
+        # Stored as (sections, rows, columns); the portal's volumes are (z, y, x) with mapc, mapr, maps = 1, 2, 3,
+        # so a permuted source is reordered here, never written out as it is under the standard labels.
+        data = np.ndarray(header.shape, dtype=header.dtype, buffer=mapping, offset=header.data_offset).transpose(axes)
         volume = SourceVolume(key=key, header=header, data=data, extended_header=extended, mapping=mapping)
         del data
         try:

@@ -274,7 +274,8 @@ class AlignmentMetadata(Model):
     is_portal_standard: bool | None = None
     volume_offset: XYZ | None = None
     volume_dimension: XYZ | None = None
-    x_rotation_offset: int | None = None
+    # The portal's schema says integer, but its importer writes AreTomo's BetaOffset as it is (0.0, or -1.5).
+    x_rotation_offset: Num | None = None
     tilt_offset: Num | None = None
     affine_transformation_matrix: Matrix4 | None = None
 
@@ -326,7 +327,9 @@ class Confidence(Model):
 
 
 class AnnotationMetadata(Model):
-    annotation_ingest_id: Annotated[str, pattern_field("ingest_id")]
+    # Any name the portal accepts ('byu_kaggle_flagellar_motor_10485' in published configs); the words-and-number
+    # convention of PATTERNS["ingest_id"] is a warning (config rule ingest-id, check ANNO-INGEST-ID).
+    annotation_ingest_id: Annotated[str, Field(min_length=1)]
     annotation_object: AnnotationObject
     annotation_method: str
     method_type: AnnotationMethodType
@@ -428,7 +431,7 @@ class SectionAlignment(Model):
 class AlignmentFile(AlignmentMetadata, FileModel):
     format: AlignmentFormat | None = Field(None, description="absent on default alignments")
     per_section_alignment_parameters: list[SectionAlignment]
-    files: list[str]
+    files: list[str | None] = Field(description="the portal's default alignment lists one null (no files)")
     alignment_path: str | None = None
     tilt_path: str | None = None
     tiltx_path: str | None = None

@@ -179,8 +179,10 @@ GainSource = _source("Gain", _DEFAULT_FINDERS, PARENTS["gains"])
 CollectionMetadataSource = _source("CollectionMetadata", _DEFAULT_FINDERS, PARENTS["collection_metadata"])
 IdentifiedObjectsSource = _source("IdentifiedObjects", _DEFAULT_FINDERS, PARENTS["identified_objects"])
 KeyImageSource = _source("KeyImage", _DEFAULT_FINDERS, PARENTS["key_images"])
-DatasetKeyPhotoSource = _source("DatasetKeyPhoto", {"literal": KeyPhotoLiteral}, PARENTS["dataset_keyphotos"])
-DepositionKeyPhotoSource = _source("DepositionKeyPhoto", {"literal": KeyPhotoLiteral}, PARENTS["deposition_keyphotos"])
+# A destination_glob finds photos an earlier ingestion already wrote to the output (published portal configs).
+_PHOTO_FINDERS = {"literal": KeyPhotoLiteral, "destination_glob": GlobFinder}
+DatasetKeyPhotoSource = _source("DatasetKeyPhoto", _PHOTO_FINDERS, PARENTS["dataset_keyphotos"])
+DepositionKeyPhotoSource = _source("DepositionKeyPhoto", _PHOTO_FINDERS, PARENTS["deposition_keyphotos"])
 
 
 class ShapeArgs(Model):
@@ -241,7 +243,8 @@ class TriangularMeshGroupArgs(ShapeArgs):
 
 
 class GlobalCaptionArgs(ShapeArgs):
-    file_format: Literal["json"]
+    # "saber": the SABER caption JSON the portal copies as it is (its only caption format; published configs use it).
+    file_format: Literal["json", "saber"]
 
 
 ShapeName = Literal[
@@ -375,6 +378,12 @@ def _entities(entity: type[Model]) -> Any:
     return Annotated[list[entity], Field(min_length=1)]  # type: ignore[valid-type]
 
 
+def _optional_entities(entity: type[Model]) -> Any:
+    """An optional entity list: never null, but it may be empty (``annotations: []`` in published portal configs
+    means none; rules.py warns)."""
+    return list[entity]  # type: ignore[valid-type]
+
+
 class ConfigV1_3_0(Model):
     """Ingestion config, version 1.3.0 (current)."""
 
@@ -386,27 +395,27 @@ class ConfigV1_3_0(Model):
     datasets: _entities(DatasetEntity)
     runs: _entities(RunEntity)
     voxel_spacings: _entities(VoxelSpacingEntity)
-    # Optional lists are never null: an entity key that is present must list at least one entity.
-    tiltseries: _entities(TiltSeriesEntity) = None
-    tomograms: _entities(TomogramEntity) = None
-    alignments: _entities(AlignmentEntity) = None
-    annotations: _entities(AnnotationEntity) = None
-    ctfs: _entities(CtfEntity) = None
-    frames: _entities(FramesEntity) = None
-    gains: _entities(GainEntity) = None
-    rawtilts: _entities(RawTiltEntity) = None
-    collection_metadata: _entities(CollectionMetadataEntity) = None
-    key_images: _entities(KeyImageEntity) = None
-    identified_objects: _entities(IdentifiedObjectsEntity) = None
-    dataset_keyphotos: _entities(DatasetKeyPhotoEntity) = None
-    deposition_keyphotos: _entities(DepositionKeyPhotoEntity) = None
+    # Optional lists are never null; an empty one ingests nothing (the empty-list rule warns).
+    tiltseries: _optional_entities(TiltSeriesEntity) = None
+    tomograms: _optional_entities(TomogramEntity) = None
+    alignments: _optional_entities(AlignmentEntity) = None
+    annotations: _optional_entities(AnnotationEntity) = None
+    ctfs: _optional_entities(CtfEntity) = None
+    frames: _optional_entities(FramesEntity) = None
+    gains: _optional_entities(GainEntity) = None
+    rawtilts: _optional_entities(RawTiltEntity) = None
+    collection_metadata: _optional_entities(CollectionMetadataEntity) = None
+    key_images: _optional_entities(KeyImageEntity) = None
+    identified_objects: _optional_entities(IdentifiedObjectsEntity) = None
+    dataset_keyphotos: _optional_entities(DatasetKeyPhotoEntity) = None
+    deposition_keyphotos: _optional_entities(DepositionKeyPhotoEntity) = None
 
 
 # Older versions: only what differs from the next version up (the migration steps in migrate.py undo it).
 
 
 class AnnotationMetadataV1_2_0(AnnotationMetadata):
-    annotation_ingest_id: Annotated[str, pattern_field("ingest_id")] | None = None
+    annotation_ingest_id: Annotated[str, Field(min_length=1)] | None = None
 
 
 class AnnotationEntityV1_2_0(AnnotationEntity):
@@ -417,7 +426,7 @@ class ConfigV1_2_0(ConfigV1_3_0):
     """Ingestion config, version 1.2.0: annotations may lack annotation_ingest_id."""
 
     model_config = ConfigDict(title="Ingestion config 1.2.0")
-    annotations: _entities(AnnotationEntityV1_2_0) = None
+    annotations: _optional_entities(AnnotationEntityV1_2_0) = None
 
 
 class StandardizationConfigV1_1_0(StandardizationConfig):
@@ -437,7 +446,7 @@ class ConfigV1_1_0(ConfigV1_2_0):
 
     model_config = ConfigDict(title="Ingestion config 1.1.0")
     standardization_config: StandardizationConfigV1_1_0
-    tiltseries: _entities(TiltSeriesEntityV1_1_0) = None
+    tiltseries: _optional_entities(TiltSeriesEntityV1_1_0) = None
 
 
 class TomogramMetadataV1_0_0(TomogramMetadata):
@@ -460,8 +469,8 @@ class ConfigV1_0_0(ConfigV1_1_0):
     """Ingestion config, version 1.0.0: tomogram dates and alignment formats may be missing."""
 
     model_config = ConfigDict(title="Ingestion config 1.0.0")
-    tomograms: _entities(TomogramEntityV1_0_0) = None
-    alignments: _entities(AlignmentEntityV1_0_0) = None
+    tomograms: _optional_entities(TomogramEntityV1_0_0) = None
+    alignments: _optional_entities(AlignmentEntityV1_0_0) = None
 
 
 CONFIG_MODELS: dict[str, type[Model]] = {

@@ -14,6 +14,7 @@ from typing import Any
 
 from importers.ingest.config.models import FINDERS, SHAPES
 from importers.metadata import rules as document_rules
+from importers.metadata.models import PATTERNS
 from importers.metadata.rules import Finding, KeyPath
 from importers.patterns import PatternError, backtracking_risk, compile_pattern
 
@@ -66,6 +67,16 @@ ENTITY_KEYS = (
     "deposition_keyphotos",
 )  # fmt: skip
 AUTHORED = ("depositions", "datasets", "tomograms", "annotations")
+
+
+@_rule
+def empty_lists(data: Mapping[str, Any]) -> Iterator[Finding]:
+    # Published portal configs write `annotations: []` / `gains: []` for "none"; the key is then noise.
+    for key in (*ENTITY_KEYS, "annotations"):
+        if data.get(key) == []:
+            yield Finding(
+                (key,), f"{key} is an empty list (nothing to ingest); leave the key out", "empty-list", "warning"
+            )
 
 
 @_rule
@@ -129,13 +140,24 @@ def annotation_sources(data: Mapping[str, Any]) -> Iterator[Finding]:
                     )
 
 
+INGEST_ID = re.compile(PATTERNS["ingest_id"][0])
+
+
 @_rule
-def unique_ingest_ids(data: Mapping[str, Any]) -> Iterator[Finding]:
+def ingest_ids(data: Mapping[str, Any]) -> Iterator[Finding]:
     first: dict[str, KeyPath] = {}
     for path, metadata in _metadata(data, "annotations"):
         ingest_id = metadata.get("annotation_ingest_id")
         if not isinstance(ingest_id, str):
             continue
+        if not INGEST_ID.match(ingest_id):
+            # The portal takes any name ('byu_kaggle_flagellar_motor_10485' is published); the convention warns.
+            yield Finding(
+                (*path, "annotation_ingest_id"),
+                f"{ingest_id!r} is not {PATTERNS['ingest_id'][1]}",
+                "ingest-id",
+                "warning",
+            )
         earlier = first.setdefault(ingest_id, path)
         if earlier != path:
             yield Finding(
@@ -175,10 +197,12 @@ def sample_type(data: Mapping[str, Any]) -> Iterator[Finding]:
 def annotation_method(data: Mapping[str, Any]) -> Iterator[Finding]:
     for path, metadata in _metadata(data, "annotations"):
         if metadata.get("method_type") == "automated" and metadata.get("ground_truth_status") is True:
+            # The portal ingests it (its own reference dataset 90001 does this): a doubtful claim, not a defect.
             yield Finding(
                 (*path, "ground_truth_status"),
-                "an automated annotation cannot be ground truth (ground_truth_status: true)",
+                "an automated annotation is rarely ground truth (ground_truth_status: true)",
                 "ground-truth",
+                "warning",
             )
         confidence = metadata.get("confidence")
         if isinstance(confidence, dict) and not confidence.get("ground_truth_used"):
@@ -252,8 +276,12 @@ def acquisition_files(data: Mapping[str, Any]) -> Iterator[Finding]:
         )
     if _imports(data.get("tiltseries")):
         if "collection_metadata" not in data:
+            # Published portal configs (10006) import tilt series without an mdoc; the portal ingests them.
             yield Finding(
-                ("tiltseries",), "imported tilt series need a collection_metadata (mdoc) source", "collection-metadata"
+                ("tiltseries",),
+                "imported tilt series usually need a collection_metadata (mdoc) source",
+                "collection-metadata",
+                "warning",
             )
         if "rawtilts" not in data:
             yield Finding(
@@ -286,7 +314,13 @@ def affine_matrices(data: Mapping[str, Any]) -> Iterator[Finding]:
                 continue  # shape and types are schema errors
             where = (*path, "affine_transformation_matrix")
             if matrix[3] != [0, 0, 0, 1]:
-                yield Finding(where, f"bottom row must be [0, 0, 0, 1], not {matrix[3]}", "affine-matrix")
+                # Published configs (10002) put the translation in the bottom row (a transposed matrix); ingested.
+                yield Finding(
+                    where,
+                    f"bottom row should be [0, 0, 0, 1], not {matrix[3]} (a transposed matrix?)",
+                    "affine-matrix",
+                    "warning",
+                )
             if abs(_det3(matrix)) < 1e-9:
                 yield Finding(where, "the 3×3 rotation/scale block is not invertible", "affine-matrix")
 

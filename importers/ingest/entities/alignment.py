@@ -1,7 +1,8 @@
 """Alignments: the source files renamed ``{run}{ext}`` and ``alignment_metadata.json`` (metadata.md §6).
 
 All alignment entities of a run form one alignment (a run has one per deposition). Without a source the
-run gets the *default* alignment: identity, no files, written only when the run has a tomogram.
+run gets the *default* alignment: identity, no format, ``files: [null]`` (as the portal writes it), written only
+when the run has a tomogram.
 ``run.outputs["alignment_metadata_path"]`` is what the run's tomograms and annotations point at.
 """
 
@@ -59,11 +60,11 @@ def first_tomogram_dimension(ingestion: Ingestion, run: Entity) -> dict[str, flo
             if tomogram.path is None:
                 continue
             try:
-                header = parse_header(ingestion.source.read_range(tomogram.path, 0, HEADER_SIZE))
+                size = parse_header(ingestion.source.read_range(tomogram.path, 0, HEADER_SIZE)).xyz_size
             except MrcFormatError as error:
                 raise ValueError(f"{ingestion.source.url_of(tomogram.path)}: {error}") from None
             angstrom = layout.voxel_spacing_from_name(spacing.name)
-            return {"x": angstrom * header.nx, "y": angstrom * header.ny, "z": angstrom * header.nz}
+            return {axis: angstrom * voxels for axis, voxels in zip("xyz", size, strict=True)}
     return None
 
 
@@ -93,14 +94,14 @@ def aretomo_sections(aln: AlnFile) -> list[dict[str, Any]]:
     """``per_section_alignment_parameters`` of an AreTomo3 alignment: one per global row."""
     return [
         {
-            "z_index": section.z_index,
+            "z_index": z_index,
             "tilt_angle": section.tilt,
             "volume_x_rotation": 0.0,
             "in_plane_rotation": section.in_plane_rotation,
             "x_offset": section.tx,
             "y_offset": section.ty,
         }
-        for section in aln.sections
+        for z_index, section in zip(aln.z_indices, aln.sections, strict=True)
     ]
 
 
@@ -144,6 +145,12 @@ def _parameters(alignment_format: str, files: _Files) -> dict[str, Any]:
         aln = files.values((".aln",))
         if aln is None:
             raise ValueError("an ARETOMO3 alignment needs its .aln file")
+        if aln.raw_size[2] != len(aln.sections) + len(aln.dark_frames):
+            # Rows pair with the raw sections that are not dark: with a wrong count they would pair wrongly.
+            raise ValueError(
+                f".aln RawSize has {aln.raw_size[2]} sections, not {len(aln.sections)} rows + "
+                f"{len(aln.dark_frames)} dark frames"
+            )
         return {
             "per_section_alignment_parameters": aretomo_sections(aln),
             "tilt_offset": aln.alpha_offset,
@@ -218,7 +225,8 @@ def write_default_alignment(ingestion: Ingestion, run: Entity, metadata: dict[st
         "tilt_path": None,
         "tiltx_path": None,
         "tiltseries_path": run.outputs.get("tiltseries_metadata_path"),
-        "files": [],
+        # The portal's importer lists the default's one (absent) file as null.
+        "files": [None],
         "volume_dimension": dimension,
     }
     key = layout.build("alignment_metadata", dataset_id=dataset, run_name=run.name, alignment_id=identifier)

@@ -11,9 +11,17 @@ from typing import Any
 from importers import layout, patterns
 from importers.ingest.entities.ids import IdAllocator, Identity
 from importers.ingest.entities.report import Report
-from importers.ingest.entities.templating import run_glob_variables
+from importers.ingest.entities.templating import expand_metadata, run_data_row, run_glob_variables
 from importers.ingest.entities.tree import Entity
-from importers.ingest.finders import FinderError, FoundItem, finder_of, literal, source_glob, source_multi_glob
+from importers.ingest.finders import (
+    FinderError,
+    FoundItem,
+    finder_of,
+    literal,
+    source_glob,
+    source_multi_glob,
+    tomogram_header,
+)
 from importers.storage import Bucket
 
 #: Config list key of each entity kind (config.md §2).
@@ -141,13 +149,23 @@ class Ingestion:
                 for item in self._run_finder(source, variables):
                     if any(patterns.match(pattern, item.name) for pattern in source.get("exclude") or []):
                         continue
-                    name = layout.format_voxel_spacing(float(item.name)) if kind == "voxel_spacing" else item.name
-                    found.setdefault(name, Entity(kind, name, item.path, metadata, parent))
+                    name = self._spacing_name(item.name, run) if kind == "voxel_spacing" else item.name
+                    entity = Entity(kind, name, item.path, metadata, parent)
+                    entity.output_path = _output_path(entity)
+                    found.setdefault(name, entity)
         found = {name: entity for name, entity in found.items() if self.options.keeps(kind, name)}
         if not found and kind in DEFAULT_WHEN_NOT_FOUND:
             # config.md §3: a run without an alignment source gets the default alignment.
             return [Entity(kind, DEFAULT_WHEN_NOT_FOUND[kind], None, {}, parent)]
         return list(found.values())
+
+    def _spacing_name(self, found: str, run: Entity | None) -> str:
+        """A voxel spacing's folder name; a literal may be a run-data-map template (``"float {spacing}"``)."""
+        value = expand_metadata(found, run_data_row(self, run) if run is not None else None, "voxel spacing")
+        try:
+            return layout.format_voxel_spacing(float(value))
+        except (TypeError, ValueError):
+            raise FinderError(f"voxel spacing {value!r} is not a number") from None
 
     def _run_finder(self, source: Mapping[str, Any], variables: Mapping[str, Any]) -> list[FoundItem]:
         name, arguments = finder_of(source)
@@ -159,7 +177,21 @@ class Ingestion:
             return source_glob(self.output, "", arguments, variables)
         if name == "literal":
             return literal(arguments)
+        if name == "tomogram_header":
+            return tomogram_header(self.source, self.source_root, arguments, variables)
         raise FinderError(f"finder {name} is not supported yet")
+
+
+#: Folder kinds named by their names alone (layout.md §1), with the layout field each name fills: their output
+#: folder is the ``{kind}_output_path`` glob variable of destination finders (config.md §5).
+_FOLDER_FIELDS = {"dataset": "dataset_id", "run": "run_name", "voxel_spacing": "voxel_spacing"}
+
+
+def _output_path(entity: Entity) -> str | None:
+    if entity.kind not in _FOLDER_FIELDS:
+        return None
+    fields = {_FOLDER_FIELDS[e.kind]: e.name for e in entity.lineage() if e.kind in _FOLDER_FIELDS}
+    return layout.build(entity.kind, **fields)
 
 
 def parents_pass(filters: Mapping[str, Any] | None, parent: Entity | None) -> bool:

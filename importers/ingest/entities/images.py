@@ -139,6 +139,12 @@ def _copy_photo(ingestion: Ingestion, photo: Entity, key_of: Callable[[str, str]
         raise ValueError(f"unknown key photo {photo.name!r} (one of {', '.join(PHOTO_NAMES)})")
     if photo.path is None:
         raise ValueError(f"key photo {photo.name} needs a path (literal value {{{photo.name}: <path>}})")
+    suffix = PurePosixPath(photo.path).suffix.lstrip(".")
+    in_place = key_of(photo.name, suffix) if suffix else None
+    if in_place is not None and photo.path == in_place and ingestion.output.exists(in_place):
+        # A destination_glob found the photo where an earlier ingestion wrote it (published portal configs).
+        photo.parent.outputs.setdefault("key_photos", {})[photo.name] = in_place
+        return
     source = source_key(ingestion, photo.path)
     data = ingestion.source.read(source)
     image_format, width, height = image_size(data)
