@@ -14,11 +14,12 @@ ENV PYTHONDONTWRITEBYTECODE=1 \
 
 WORKDIR /opt/cryoet-ingest
 
-# Dependencies first, in their own layer: it is rebuilt only when pyproject.toml changes.
-COPY pyproject.toml README.md ./
+# Dependencies first, in their own layer: it is rebuilt only when pyproject.toml or constraints.txt changes.
+# The runtime dependencies at the tested versions of constraints.txt.
+COPY pyproject.toml constraints.txt README.md ./
 RUN python -c "import tomllib; print('\n'.join(tomllib.load(open('pyproject.toml', 'rb'))['project']['dependencies']))" \
         > /tmp/requirements.txt \
-    && pip install -r /tmp/requirements.txt \
+    && pip install -c constraints.txt -r /tmp/requirements.txt \
     && rm /tmp/requirements.txt
 
 # The project itself. An editable install keeps the repository layout that some paths rely on

@@ -24,7 +24,6 @@ from pathlib import Path
 from typing import TYPE_CHECKING
 
 import pytest
-from _pytest.runner import CallInfo
 
 from data_validation import io_accounting
 from data_validation.checks import CheckContext
@@ -176,7 +175,7 @@ class CheckItem(pytest.Item):
     callspec = _NoParameters()
     cls = None  # not a method of a test class
 
-    def __init__(self, *, case: Case | None, problem: Result | None = None, lineno: int = 0, **kwargs) -> None:
+    def __init__(self, *, case: Case | None = None, problem: Result | None = None, lineno: int = 0, **kwargs) -> None:
         super().__init__(**kwargs)
         self.case = case
         self.problem = problem
@@ -233,9 +232,7 @@ class ValidationSession:
         items: list[CheckItem] = []
         for problem in discovery_results(self.snapshot):
             item_id = f"{DISCOVERY_CODE}:{problem.message.split(':')[0]}"
-            items.append(
-                CheckItem.from_parent(collector, name=f"{name}[{item_id}]", case=None, problem=problem, lineno=lineno)
-            )
+            items.append(CheckItem.from_parent(collector, name=f"{name}[{item_id}]", problem=problem, lineno=lineno))
         for case in cases(self.snapshot):
             item = CheckItem.from_parent(collector, name=f"{name}[{case.id}]", case=case, lineno=lineno)
             for mark in marks.of(case):
@@ -294,7 +291,7 @@ class ValidationSession:
                 item.nodeid, item.location, _NO_KEYWORDS, "passed", None, "call", duration=result.duration
             )
         else:
-            call = CallInfo.from_call(lambda: self.raise_outcome(outcome), when="call")
+            call = pytest.CallInfo.from_call(lambda: self.raise_outcome(outcome), when="call")
             report = ihook.pytest_runtest_makereport(item=item, call=call)
             report.duration = result.duration
         ihook.pytest_runtest_logreport(report=report)

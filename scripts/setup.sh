@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
-# Create .venv and install the project with its development extras; re-installs only when
-# pyproject.toml changed since the last install.
+# Create .venv and install the project with its development extras, at the tested versions of
+# constraints.txt, with the pip a fresh venv brings; re-installs only when pyproject.toml or
+# constraints.txt changed since the last install.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 python=${PYTHON:-python3}
@@ -8,11 +9,10 @@ if [ ! -x .venv/bin/python ]; then
     echo "setup: creating .venv" >&2
     "$python" -m venv .venv
 fi
-stamp=.venv/.installed-$(sha256sum pyproject.toml | cut -c1-16)
+stamp=.venv/.installed-$(cat pyproject.toml constraints.txt | sha256sum | cut -c1-16)
 if [ ! -f "$stamp" ]; then
-    echo "setup: installing cryoet-ingest and its dependencies into .venv (about a minute)" >&2
-    .venv/bin/python -m pip install --quiet --disable-pip-version-check --upgrade pip >&2
-    .venv/bin/python -m pip install --quiet --disable-pip-version-check -e ".[dev]" >&2
+    echo "setup: installing cryoet-ingest and its ~130 dependencies into .venv (a first install takes 2-3 minutes)" >&2
+    .venv/bin/python -m pip install --quiet --disable-pip-version-check -c constraints.txt -e ".[dev]" >&2
     rm -f .venv/.installed-*
     touch "$stamp"
 fi
