@@ -20,7 +20,9 @@ from __future__ import annotations
 
 import argparse
 import logging
+import math
 import os
+import shutil
 import subprocess
 import sys
 import tempfile
@@ -47,18 +49,24 @@ class Measure:
     outcome: str = ""
 
 
+#: Peak RSS is read by GNU time: a child forked from this process (which holds the moto server and its
+#: buckets) would report this process's high-water mark as its own.
+TIME = shutil.which("time") or "/usr/bin/time"
+
+
 def measured(command: list[str], env: dict[str, str] | None = None) -> tuple[float, float, float, str, int]:
     """Run ``command``; (wall s, CPU s, peak RSS MB, last line of its output, exit status)."""
-    start = time.perf_counter()
-    process = subprocess.Popen(
-        command, cwd=REPO, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True, env=env or os.environ.copy()
-    )
-    output = process.stdout.read() if process.stdout else ""
-    _, status, usage = os.wait4(process.pid, 0)
-    process.returncode = os.waitstatus_to_exitcode(status)
-    seconds = time.perf_counter() - start
-    lines = output.strip().splitlines()
-    return seconds, usage.ru_utime + usage.ru_stime, usage.ru_maxrss / 1024, lines[-1] if lines else "", status
+    with tempfile.NamedTemporaryFile("r", suffix=".rss") as rss_file:
+        timed = [TIME, "-f", "%M %U %S", "-o", rss_file.name, *command] if os.path.exists(TIME) else command
+        start = time.perf_counter()
+        process = subprocess.run(
+            timed, cwd=REPO, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True, env=env or os.environ.copy()
+        )
+        seconds = time.perf_counter() - start
+        figures = rss_file.read().split()
+    rss_kb, user, system = (float(value) for value in figures[-3:]) if len(figures) >= 3 else (math.nan,) * 3
+    lines = process.stdout.strip().splitlines()
+    return seconds, user + system, rss_kb / 1024, lines[-1] if lines else "", process.returncode
 
 
 def suite(runs: int, bucket: str, workers: str, endpoint: str | None, proxy: S3Proxy | None) -> Measure:
