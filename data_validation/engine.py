@@ -35,6 +35,8 @@ from importers.storage import Bucket
 #: Entities checked at once. Most of a check's time on S3 is request latency; the bound keeps the volume
 #: data in memory (what the checks of the entities in flight have read) to a few entities' worth.
 DEFAULT_THREADS = 16
+#: How far ahead of the results taken the entities are submitted, in batches of ``threads`` entities.
+LOOKAHEAD = 4
 
 
 @dataclass(frozen=True)
@@ -146,19 +148,12 @@ class Engine:
         self._workers: _Workers | None = None
         if processes > 0:
             self._workers = _Workers(context, self.budgets, processes, threads)
-        #: Per group: the future of its batch and its place in the batch.
+        #: Per group: the future of its batch and its place in the batch (submitted a window ahead of the
+        #: results taken, so that neither pending work nor results waiting to be taken grow with the session).
         self._futures: list[tuple[concurrent.futures.Future[list[list[Result]]], int]] = []
-        batch: list[int] = []
-        for group in range(len(starts)):
-            if self._workers is None or self._uses_database(group):
-                self._futures.append((self._threads.submit(self._evaluate_here, [group]), 0))
-                continue
-            batch.append(group)
-            if len(batch) == threads or group == len(starts) - 1:
-                self._submit_remote(batch)
-                batch = []
-        if batch:
-            self._submit_remote(batch)
+        self._batch = max(1, threads)
+        self._window = LOOKAHEAD * self._batch * max(1, processes)
+        self._submit_through(self._window)
 
     def _group(self, group: int) -> tuple[Entity, list[Check]]:
         start, stop = self._bounds[group], self._bounds[group + 1]
@@ -171,6 +166,25 @@ class Engine:
 
     def _evaluate_here(self, groups: list[int]) -> list[list[Result]]:
         return [evaluate_entity(self.context, *self._group(group), self.budgets) for group in groups]
+
+    def _submit_through(self, last: int) -> None:
+        """Submit every group up to ``last`` not submitted yet: here, or to the workers in batches."""
+        batch: list[int] = []
+        with self._lock:
+            end = min(last + 1, len(self._bounds) - 1)
+            for group in range(len(self._futures), end):
+                if self._workers is None or self._uses_database(group):
+                    if batch:  # futures are kept in group order
+                        self._submit_remote(batch)
+                        batch = []
+                    self._futures.append((self._threads.submit(self._evaluate_here, [group]), 0))
+                    continue
+                batch.append(group)
+                if len(batch) == self._batch:
+                    self._submit_remote(batch)
+                    batch = []
+            if batch:
+                self._submit_remote(batch)
 
     def _submit_remote(self, groups: list[int]) -> None:
         assert self._workers is not None
@@ -185,6 +199,7 @@ class Engine:
         result = self._results[index]
         if result is None:
             group = self._group_of[index]
+            self._submit_through(group + self._window)
             start = self._bounds[group]
             future, place = self._futures[group]
             results = future.result()[place]

@@ -7,6 +7,8 @@ failed check naming the object and the reason, never as an error of the session.
 from __future__ import annotations
 
 import bisect
+import threading
+from collections import OrderedDict
 from collections.abc import Callable
 from typing import Any, TypeVar
 
@@ -32,6 +34,33 @@ class _SortedKeys:
             self.sorted = sorted(self.snapshot.listing)
             self.children = {}
         return self.sorted
+
+
+#: Parsed JSON documents kept at once. A document is read by its entity's checks and by the dataset-wide ones:
+#: parsed once or twice, not kept for the session (the raw bytes are in the snapshot; the parsed form is larger).
+PARSED_DOCUMENTS = 4096
+
+
+class _Recent:
+    """The most recently used values, up to a count (thread-safe: entities are checked on several threads)."""
+
+    def __init__(self, size: int) -> None:
+        self.size = size
+        self._values: OrderedDict[str, Any] = OrderedDict()
+        self._lock = threading.Lock()
+
+    def get(self, key: str) -> Any:
+        with self._lock:
+            value = self._values.get(key)
+            if value is not None:
+                self._values.move_to_end(key)
+            return value
+
+    def put(self, key: str, value: Any) -> None:
+        with self._lock:
+            self._values[key] = value
+            while len(self._values) > self.size:
+                self._values.popitem(last=False)
 
 
 class Unreadable(Exception):
@@ -65,6 +94,7 @@ class ObjectReader:
         self.snapshot = snapshot
         self.bucket = bucket
         self._parsed: dict[tuple[str, str], Any] = {}
+        self._documents = _Recent(PARSED_DOCUMENTS)
         self._index = _SortedKeys(snapshot)
 
     def counting_into(self, account: IOStats) -> ObjectReader:
@@ -142,13 +172,14 @@ class ObjectReader:
 
     def json_value(self, key: str) -> Any:
         """A parsed JSON value, within its kind's size and depth limits; anything else is :class:`Unreadable`."""
-        cache_key = ("json", key)
-        if cache_key not in self._parsed:
+        document = self._documents.get(key)
+        if document is None:
             try:
-                self._parsed[cache_key] = limits.parse_json(key, self.read(key))
+                document = limits.parse_json(key, self.read(key))
             except ValueError as error:
                 raise Unreadable(key, str(error)) from None
-        return self._parsed[cache_key]
+            self._documents.put(key, document)
+        return document
 
     def json(self, key: str) -> Any:
         """A parsed JSON object (a mapping); anything else is :class:`Unreadable`."""

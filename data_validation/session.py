@@ -19,6 +19,7 @@ from __future__ import annotations
 
 import dataclasses
 import warnings
+from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING
@@ -40,6 +41,8 @@ from data_validation.suite import SUITE_PATH
 from data_validation.waivers import Waiver, WaiverError, load_waivers
 
 if TYPE_CHECKING:
+    from _pytest.nodes import Node
+
     from data_validation.allure_labels import AllureWriter
     from data_validation.database import DatabaseTarget
 from importers.storage import Bucket
@@ -170,18 +173,40 @@ class _NoParameters:
 
 
 class CheckItem(pytest.Item):
-    """One case of the suite, or one discovery problem (``case`` None, ``problem`` its result)."""
+    """One case of the suite, or one discovery problem (``case`` None, ``problem`` its result).
+
+    A bucket-wide session holds hundreds of thousands of these for its whole length, so an item keeps little of
+    its own: its markers are a tuple shared by every case of the same kind and tier, and the containers pytest
+    gives every node but nothing fills for these items are shared empty ones."""
 
     callspec = _NoParameters()
     cls = None  # not a method of a test class
 
-    def __init__(self, *, case: Case | None = None, problem: Result | None = None, lineno: int = 0, **kwargs) -> None:
+    def __init__(
+        self,
+        *,
+        case: Case | None = None,
+        problem: Result | None = None,
+        lineno: int = 0,
+        marks: tuple[pytest.Mark, ...] = (),
+        **kwargs,
+    ) -> None:
         super().__init__(**kwargs)
         self.case = case
         self.problem = problem
         self.lineno = lineno
+        self.marks = marks
         #: The case's place among the selected ones (the engine's index), once collection is done.
         self.index = -1
+        self.extra_keyword_matches = _NOTHING  # type: ignore[assignment]
+        self.user_properties = _NOTHING  # type: ignore[assignment]
+        self._report_sections = _NOTHING  # type: ignore[assignment]
+
+    def iter_markers_with_node(self, name: str | None = None) -> Iterator[tuple[Node, pytest.Mark]]:
+        for mark in self.marks:
+            if name is None or mark.name == name:
+                yield self, mark
+        yield from super().iter_markers_with_node(name)
 
     def runtest(self) -> None:
         """Only reached when another plugin runs pytest's own protocol for this item."""
@@ -190,6 +215,10 @@ class CheckItem(pytest.Item):
 
     def reportinfo(self) -> tuple[Path, int, str]:
         return self.path, self.lineno, self.name
+
+
+#: The shared empty containers of every item (see CheckItem).
+_NOTHING: frozenset = frozenset()
 
 
 @dataclass(frozen=True)
@@ -234,10 +263,11 @@ class ValidationSession:
             item_id = f"{DISCOVERY_CODE}:{problem.message.split(':')[0]}"
             items.append(CheckItem.from_parent(collector, name=f"{name}[{item_id}]", problem=problem, lineno=lineno))
         for case in cases(self.snapshot):
-            item = CheckItem.from_parent(collector, name=f"{name}[{case.id}]", case=case, lineno=lineno)
-            for mark in marks.of(case):
-                item.add_marker(mark)
-            items.append(item)
+            items.append(
+                CheckItem.from_parent(
+                    collector, name=f"{name}[{case.id}]", case=case, lineno=lineno, marks=marks.of(case)
+                )
+            )
         return items
 
     def pytest_collection_finish(self, session: pytest.Session) -> None:
@@ -283,25 +313,42 @@ class ValidationSession:
         ihook = item.ihook
         ihook.pytest_runtest_logstart(nodeid=item.nodeid, location=item.location)
         outcome = self.outcome(item)
-        result, verdict = outcome.result, outcome.verdict
-        if verdict.status is VerdictStatus.PASSED or verdict.below_threshold:
-            if verdict.below_threshold:
-                warnings.warn_explicit(ValidationWarning(result.line()), ValidationWarning, WARNING_ORIGIN, 0)
-            report = pytest.TestReport(
-                item.nodeid, item.location, _NO_KEYWORDS, "passed", None, "call", duration=result.duration
-            )
-        else:
-            call = pytest.CallInfo.from_call(lambda: self.raise_outcome(outcome), when="call")
-            report = ihook.pytest_runtest_makereport(item=item, call=call)
-            report.duration = result.duration
-        ihook.pytest_runtest_logreport(report=report)
+        ihook.pytest_runtest_logreport(report=self._report(item, outcome))
         ihook.pytest_runtest_logfinish(nodeid=item.nodeid, location=item.location)
         self._record(item, outcome)
         return True
 
+    def _report(self, item: CheckItem, outcome: Outcome) -> pytest.TestReport:
+        """The item's one report, as pytest's own protocol would make it. Passes, skips and waivers are made
+        here (the terminal reporter keeps every report to the end: they share what they can); a failure goes
+        through pytest's makereport, for its usual representation."""
+        result, verdict = outcome.result, outcome.verdict
+        if verdict.status is VerdictStatus.PASSED or verdict.below_threshold:
+            if verdict.below_threshold:
+                warnings.warn_explicit(ValidationWarning(result.line()), ValidationWarning, WARNING_ORIGIN, 0)
+            return pytest.TestReport(
+                item.nodeid, item.location, _NO_KEYWORDS, "passed", None, "call", duration=result.duration
+            )
+        if verdict.status is VerdictStatus.SKIPPED:
+            reason = (str(item.path), item.lineno + 1, f"Skipped: {result.code} {result.entity}: {result.message}")
+            return pytest.TestReport(
+                item.nodeid, item.location, _NO_KEYWORDS, "skipped", reason, "call", duration=result.duration
+            )
+        if verdict.status is VerdictStatus.WAIVED:
+            assert verdict.waiver is not None
+            report = pytest.TestReport(
+                item.nodeid, item.location, _NO_KEYWORDS, "skipped", None, "call", duration=result.duration
+            )
+            report.wasxfail = f"waived: {verdict.waiver.reason} — {result.line()}"
+            return report
+        call = pytest.CallInfo.from_call(lambda: self.raise_outcome(outcome), when="call")
+        report = item.ihook.pytest_runtest_makereport(item=item, call=call)
+        report.duration = result.duration
+        return report
+
     def _record(self, item: CheckItem, outcome: Outcome) -> None:
         result = outcome.result
-        if item.case is not None:
+        if item.case is not None and self.config.getoption("cryoet_io_report"):
             self.io_report.add(io_accounting.IoRecord.of(result, item.case.check.tier))
         if self.jsonl is None and self.allure is None:
             return
@@ -332,18 +379,17 @@ class ValidationSession:
 
 
 class _Marks:
-    """The markers of a case (its entity kind, its tier, ``db``), made once per name."""
+    """The markers of a case: its entity kind, its tier, ``db``; one shared tuple per combination."""
 
     def __init__(self) -> None:
-        self._made: dict[str, pytest.MarkDecorator] = {}
+        self._made: dict[tuple[str, ...], tuple[pytest.Mark, ...]] = {}
 
-    def _mark(self, name: str) -> pytest.MarkDecorator:
-        if name not in self._made:
-            self._made[name] = getattr(pytest.mark, name)
-        return self._made[name]
-
-    def of(self, case: Case) -> list[pytest.MarkDecorator]:
-        marks = [self._mark(case.entity.kind.value), self._mark(case.check.tier.name.lower())]
-        if is_database_check(case.check.code):
-            marks.append(self._mark("db"))
-        return marks
+    def of(self, case: Case) -> tuple[pytest.Mark, ...]:
+        names = (
+            case.entity.kind.value,
+            case.check.tier.name.lower(),
+            *(["db"] if is_database_check(case.check.code) else []),
+        )
+        if names not in self._made:
+            self._made[names] = tuple(getattr(pytest.mark, name).mark for name in names)
+        return self._made[names]

@@ -60,3 +60,15 @@ def test_each_result_is_handed_out_once(clean_tree: Path) -> None:
         engine.result(0)
         with pytest.raises(AssertionError, match="handed out already"):
             engine.result(0)
+
+
+def test_entities_with_database_checks_stay_here_in_their_order(clean_tree: Path) -> None:
+    """With worker processes, the entities whose checks need the database are checked in this process (which
+    holds the connection); the results still come in case order."""
+    context = _context(clean_tree)
+    context.database = object()  # type: ignore[assignment]  # its presence routes the dataset's checks here
+    planned = cases(context.reader.snapshot)[:120]
+    assert planned[0].entity.kind is EntityKind.DEPOSITION and any(c.check.code.startswith("DB-") for c in planned)
+    with Engine(context, planned, threads=2, processes=1) as engine:
+        results = list(engine)
+    assert [(r.code, r.entity) for r in results] == [(c.check.code, c.entity.path) for c in planned]
