@@ -18,6 +18,7 @@ entities in N worker processes instead, and this process reports.
 from __future__ import annotations
 
 import dataclasses
+import gc
 import warnings
 from collections.abc import Iterator
 from dataclasses import dataclass
@@ -279,6 +280,9 @@ class ValidationSession:
             cases = [item.case for item in selected]
             settings = self.settings
             self.engine = Engine(self.context, cases, budgets=settings.budgets, processes=settings.processes)
+        # The snapshot and the items live to the end of the session: leaving them out of the cyclic
+        # collector's passes saves a full scan of ~6 objects per item at every older-generation collection.
+        gc.freeze()
 
     # -- running ------------------------------------------------------------------------------
 
@@ -368,6 +372,9 @@ class ValidationSession:
             terminalreporter.write_line(line)
 
     def pytest_sessionfinish(self, session: pytest.Session) -> None:
+        # pytest collects garbage five times over at unconfigure (to surface unraisable exceptions);
+        # the session's reports and results are not garbage, and scanning them costs ~1 s per 100 runs.
+        gc.freeze()
         if self.engine is not None:
             self.engine.close()
         if self.jsonl is not None:

@@ -16,3 +16,7 @@ if [ ! -f "$stamp" ]; then
     rm -f .venv/.installed-*
     touch "$stamp"
 fi
+# An editable install leaves the project's own modules uncompiled, and where PYTHONDONTWRITEBYTECODE is set
+# (CI images often set it) every pytest start would compile them again (~0.8 s); compileall writes only
+# what changed.
+.venv/bin/python -m compileall -q -j 0 importers data_validation >/dev/null
