@@ -18,7 +18,7 @@ entities in N worker processes instead, and this process reports.
 from __future__ import annotations
 
 import dataclasses
-import warnings
+from collections import Counter
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
@@ -49,17 +49,13 @@ from importers.storage import Bucket
 
 SESSION = pytest.StashKey["ValidationSession"]()
 PLUGIN_NAME = "cryoet-validation"
-#: The file name pytest-style warnings of findings below ``--severity`` are shown under.
-WARNING_ORIGIN = "cryoet-validation"
+#: The outcome category of a test whose finding is below ``--severity``: it passes, and is counted apart.
+WARNED = "warned"
 
 
 #: The keywords of every passed report, shared: the terminal reporter keeps each report to the end, and a
 #: bucket-wide session has hundreds of thousands.
 _NO_KEYWORDS: dict[str, int] = {}
-
-
-class ValidationWarning(UserWarning):
-    """A check finding below the ``--severity`` threshold: reported, not failing."""
 
 
 @dataclass(frozen=True)
@@ -242,6 +238,8 @@ class ValidationSession:
         stats = context.reader.bucket.stats.snapshot()
         self.io_report.session_requests, self.io_report.session_bytes = stats["total_requests"], stats["bytes_read"]
         self.io_report.session_retries = stats["retries"]
+        #: The one-line findings below ``--severity``, listed with a count per code at the end of the session.
+        self.findings: list[Result] = []
         path = config.getoption("cryoet_results_jsonl")
         self.jsonl = JsonlWriter(Path(path)) if path else None
         self.allure: AllureWriter | None = None
@@ -323,9 +321,13 @@ class ValidationSession:
         here (the terminal reporter keeps every report to the end: they share what they can); a failure goes
         through pytest's makereport, for its usual representation."""
         result, verdict = outcome.result, outcome.verdict
-        if verdict.status is VerdictStatus.PASSED or verdict.below_threshold:
-            if verdict.below_threshold:
-                warnings.warn_explicit(ValidationWarning(result.line()), ValidationWarning, WARNING_ORIGIN, 0)
+        if verdict.below_threshold:
+            # Not a Python warning: pytest would print each with a source location and a header line.
+            self.findings.append(result)
+            return pytest.TestReport(
+                item.nodeid, item.location, _NO_KEYWORDS, "passed", None, "call", duration=result.duration, warned=True
+            )
+        if verdict.status is VerdictStatus.PASSED:
             return pytest.TestReport(
                 item.nodeid, item.location, _NO_KEYWORDS, "passed", None, "call", duration=result.duration
             )
@@ -360,7 +362,21 @@ class ValidationSession:
 
     # -- the end ------------------------------------------------------------------------------
 
+    def pytest_report_teststatus(self, report: pytest.TestReport) -> tuple[str, str, str] | None:
+        """A finding below ``--severity`` passes, counted as ``warned`` in the session's last line."""
+        if getattr(report, "warned", False):
+            return WARNED, "W", "WARNED"
+        return None
+
     def pytest_terminal_summary(self, terminalreporter) -> None:
+        if self.findings:
+            terminalreporter.write_sep("=", f"cryoet findings below --severity {self.settings.fail_level.name.lower()}")
+            for result in self.findings:
+                terminalreporter.write_line(result.line())
+            terminalreporter.write_line("")
+            terminalreporter.write_line("per code:")
+            for code, count in sorted(Counter(result.code for result in self.findings).items()):
+                terminalreporter.write_line(f"{count:>7}  {code}")
         if not self.config.getoption("cryoet_io_report"):
             return
         terminalreporter.write_sep("=", "cryoet I/O report")
