@@ -45,7 +45,7 @@ if TYPE_CHECKING:
 
     from data_validation.allure_labels import AllureWriter
     from data_validation.database import DatabaseTarget
-from importers.storage import Bucket
+from importers.storage import Bucket, reading_access
 
 SESSION = pytest.StashKey["ValidationSession"]()
 PLUGIN_NAME = "cryoet-validation"
@@ -94,6 +94,7 @@ def start(config: pytest.Config, dataset_ids: list[str]) -> None:
             sources.input_bucket if sources else config.getoption("cryoet_bucket"),
             endpoint_url=config.getoption("cryoet_endpoint_url"),
             read_only=True,
+            anonymous=reading_access(config.getoption("cryoet_anon")),
         )
     except ValueError as error:
         raise pytest.UsageError(str(error)) from None
@@ -247,6 +248,14 @@ class ValidationSession:
             from data_validation.allure_labels import AllureWriter
 
             self.allure = AllureWriter.for_pytest(config, context.reader)
+
+    @pytest.hookimpl(trylast=True)
+    def pytest_sessionstart(self, session: pytest.Session) -> None:
+        """The one line saying the bucket is read unsigned for want of credentials (even with -q)."""
+        notice = self.context.reader.bucket.notice
+        reporter = self.config.pluginmanager.get_plugin("terminalreporter")
+        if notice and reporter is not None:
+            reporter.write_line(notice)
 
     # -- collection ---------------------------------------------------------------------------
 
