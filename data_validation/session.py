@@ -239,7 +239,7 @@ class ValidationSession:
         stats = context.reader.bucket.stats.snapshot()
         self.io_report.session_requests, self.io_report.session_bytes = stats["total_requests"], stats["bytes_read"]
         self.io_report.session_retries = stats["retries"]
-        #: The one-line findings below ``--severity``, listed with a count per code at the end of the session.
+        #: The warnings below ``--severity``, listed one line each with a count per code at the end of the session.
         self.findings: list[Result] = []
         path = config.getoption("cryoet_results_jsonl")
         self.jsonl = JsonlWriter(Path(path)) if path else None
@@ -330,13 +330,13 @@ class ValidationSession:
         here (the terminal reporter keeps every report to the end: they share what they can); a failure goes
         through pytest's makereport, for its usual representation."""
         result, verdict = outcome.result, outcome.verdict
-        if verdict.below_threshold:
+        if verdict.below_threshold and result.severity >= Severity.WARNING:
             # Not a Python warning: pytest would print each with a source location and a header line.
             self.findings.append(result)
             return pytest.TestReport(
                 item.nodeid, item.location, _NO_KEYWORDS, "passed", None, "call", duration=result.duration, warned=True
             )
-        if verdict.status is VerdictStatus.PASSED:
+        if verdict.status is VerdictStatus.PASSED or verdict.below_threshold:  # an info is noted in the records only
             return pytest.TestReport(
                 item.nodeid, item.location, _NO_KEYWORDS, "passed", None, "call", duration=result.duration
             )
@@ -379,7 +379,9 @@ class ValidationSession:
 
     def pytest_terminal_summary(self, terminalreporter) -> None:
         if self.findings:
-            terminalreporter.write_sep("=", f"cryoet findings below --severity {self.settings.fail_level.name.lower()}")
+            terminalreporter.write_sep(
+                "=", f"cryoet warnings (below --severity {self.settings.fail_level.name.lower()})"
+            )
             for result in self.findings:
                 terminalreporter.write_line(result.line())
             terminalreporter.write_line("")
