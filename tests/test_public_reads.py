@@ -50,15 +50,21 @@ def run(arguments: list[str], environment: dict[str, str]) -> subprocess.Complet
     )
 
 
-def test_the_suite_reads_a_public_bucket_without_credentials(public_bucket: str, tmp_path: Path) -> None:
+def test_the_suite_and_the_audit_read_a_public_bucket_without_credentials(public_bucket: str, tmp_path: Path) -> None:
+    """The suite (with worker processes, which open the bucket unsigned too) and the audit, each saying once
+    why it reads unsigned."""
     environment = without_credentials(tmp_path)
-    result = run(
-        ["-m", "pytest", "-p", "no:cacheprovider", "-q", "--dataset", "10001", "--bucket", public_bucket], environment
-    )
-    assert result.returncode == 0, result.stdout + result.stderr
     notice = f"no AWS credentials found: reading {public_bucket} with unsigned requests (public data only)"
+    suite = ["-m", "pytest", "-p", "no:cacheprovider", "-q", "--dataset", "10001", "--bucket", public_bucket]
+    result = run([*suite, "-n", "2"], environment)
+    assert result.returncode == 0, result.stdout + result.stderr
     assert [line for line in result.stdout.splitlines() if "credentials" in line] == [notice]
     assert " passed" in result.stdout and "failed" not in result.stdout
+    report = tmp_path / "audit"
+    audit = ["-m", "importers.cli", "audit", "--bucket", public_bucket, "--datasets", "10001", "--report", str(report)]
+    result = run([*audit, "--no-allure", "--quiet"], environment)
+    assert result.returncode == 0, result.stdout + result.stderr
+    assert result.stderr.splitlines() == [f"audit: {notice}"]
 
 
 def test_anon_reads_unsigned_even_with_credentials(public_bucket: str, s3_bucket: str) -> None:
