@@ -49,7 +49,7 @@ from importers.storage import Bucket, reading_access
 
 SESSION = pytest.StashKey["ValidationSession"]()
 PLUGIN_NAME = "cryoet-validation"
-#: The outcome category of a test whose finding is below ``--severity``: it passes, and is counted apart.
+#: The outcome category of a test whose warning is below ``--severity``: it passes, and is counted apart.
 WARNED = "warned"
 
 
@@ -372,7 +372,7 @@ class ValidationSession:
     # -- the end ------------------------------------------------------------------------------
 
     def pytest_report_teststatus(self, report: pytest.TestReport) -> tuple[str, str, str] | None:
-        """A finding below ``--severity`` passes, counted as ``warned`` in the session's last line."""
+        """A warning below ``--severity`` passes, counted as ``warned`` in the session's last line."""
         if getattr(report, "warned", False):
             return WARNED, "W", "WARNED"
         return None

@@ -23,7 +23,7 @@ from collections import Counter
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import IO, Any, TypeVar
+from typing import IO, Any, Literal, TypeVar
 from urllib.parse import urlparse
 
 import fsspec
@@ -134,10 +134,11 @@ def endpoint_from_environment() -> str | None:
 ANONYMOUS_VARIABLE = "CRYOET_S3_ANON"
 #: What a reader's ``anonymous`` may be: unsigned requests (True), signed ones (False), or "auto": signed when
 #: AWS credentials are found, else unsigned (public data), saying so once.
-AUTO = "auto"
+AUTO: Literal["auto"] = "auto"
+Access = bool | Literal["auto"]
 
 
-def reading_access(anon_option: bool) -> bool | str:
+def reading_access(anon_option: bool) -> Access:
     """How a command that only reads a bucket signs its requests: unsigned with ``--anon`` or
     ``$CRYOET_S3_ANON``, else :data:`AUTO`."""
     flag = os.environ.get(ANONYMOUS_VARIABLE, "").strip().lower() in ("1", "true", "yes")
@@ -165,7 +166,7 @@ class Bucket:
         *,
         endpoint_url: str | None = None,
         read_only: bool = False,
-        anonymous: bool | str = False,
+        anonymous: Access = False,
         max_attempts: int = 5,
         backoff_seconds: float | None = None,
         concurrency: int = 64,
@@ -211,7 +212,7 @@ class Bucket:
         else:
             raise ValueError(f"{url}: unsupported bucket URL (use s3://, file:// or a local path)")
 
-    def _unsigned(self, url: str, anonymous: bool | str) -> bool:
+    def _unsigned(self, url: str, anonymous: Access) -> bool:
         """Whether requests go unsigned; a bucket written to, or read with signed requests only, needs
         credentials, and their absence is a one-line error here rather than at the first request."""
         if anonymous is True and not self.read_only:
