@@ -70,7 +70,7 @@ from data_validation.snapshot import (
 )
 from data_validation.summary import Summary
 from data_validation.waivers import Waiver, WaiverError, load_waivers
-from importers.storage import Bucket, ObjectInfo
+from importers.storage import Bucket, ObjectInfo, reading_access
 
 DEFAULT_BUCKET = "s3://cryoet-data-portal-staging"
 DEFAULT_REPORT = "audit-report"
@@ -541,9 +541,16 @@ def register(subparsers: argparse._SubParsersAction) -> None:
         "--bucket",
         default=os.environ.get("CRYOET_BUCKET", DEFAULT_BUCKET),
         metavar="URL",
-        help=f"bucket root (default: $CRYOET_BUCKET or {DEFAULT_BUCKET})",
+        help=f"bucket root (default: $CRYOET_BUCKET or {DEFAULT_BUCKET}, where ingestion writes; the portal's public "
+        "data: s3://cryoet-data-portal-public with --anon)",
     )
     parser.add_argument("--endpoint-url", default=None, metavar="URL", help="S3 endpoint")
+    parser.add_argument(
+        "--anon",
+        action="store_true",
+        help="read S3 with unsigned requests, as public data is read without an account (also $CRYOET_S3_ANON=1; "
+        "without credentials the bucket is read so anyway)",
+    )
     parser.add_argument(
         "--datasets",
         "--dataset",
@@ -626,11 +633,15 @@ def run_command(args: argparse.Namespace) -> int:
 
     try:
         options = options_from(args)
-        bucket = Bucket(args.bucket, endpoint_url=args.endpoint_url, read_only=True)
+        bucket = Bucket(
+            args.bucket, endpoint_url=args.endpoint_url, read_only=True, anonymous=reading_access(args.anon)
+        )
         options.database = _open_database(args)
     except (ValueError, WaiverError, DatabaseError) as error:
         print(f"audit: {error}", file=sys.stderr)
         return 2
+    if bucket.notice:
+        print(f"audit: {bucket.notice}", file=sys.stderr)
     try:
         outcome = run_audit(bucket, options, None if args.quiet else sys.stderr)
     except ValueError as error:  # a malformed --previous file

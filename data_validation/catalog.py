@@ -34,7 +34,8 @@ an unknown type warns, one that does not fit in the file is an error; an acceler
 error.
 
 **Sources** (`SRC-*`, before ingestion): header fields that `standardize` writes anew (space group, nversion,
-labels, sampling, origin, start, map id, statistics) or honours (a permuted axis map, reordered to x, y, z) warn;
+labels, sampling, origin, start, map id, statistics) or honours (a permuted axis map, reordered to x, y, z) are
+info: nothing of them reaches the portal, and valid uploads have them (RELION, EMDB, the portal's own 90001);
 what it reads and keeps (mode, dimensions, byte order, voxel size, cell angles, file size) errs. SRC-SOURCES-FOUND
 errs on a source entry that matches nothing in any run; one that matches nothing in some runs only warns, as the
 importer takes it (annotations of some runs, an IMOD entry beside an AreTomo one, an mdoc for one run).

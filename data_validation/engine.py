@@ -249,7 +249,9 @@ class _Workers:
         snapshot_file = self._directory / "snapshot.pickle"
         snapshot_file.write_bytes(pickle.dumps(context.reader.snapshot, protocol=pickle.HIGHEST_PROTOCOL))
         bucket = context.reader.bucket
-        setup = _WorkerSetup(snapshot_file, bucket.url, bucket.endpoint_url, context.sampling, budgets, threads)
+        setup = _WorkerSetup(
+            snapshot_file, bucket.url, bucket.endpoint_url, bucket.anonymous, context.sampling, budgets, threads
+        )
         self._pool = concurrent.futures.ProcessPoolExecutor(
             processes, mp_context=multiprocessing.get_context("spawn"), initializer=_start_worker, initargs=(setup,)
         )
@@ -267,6 +269,7 @@ class _WorkerSetup:
     snapshot_file: Path
     bucket_url: str
     endpoint_url: str | None
+    anonymous: bool
     sampling: SampleSettings
     budgets: dict[Tier, int | None]
     threads: int
@@ -278,7 +281,7 @@ _WORKER: tuple[CheckContext, dict[Tier, int | None], concurrent.futures.ThreadPo
 def _start_worker(setup: _WorkerSetup) -> None:
     global _WORKER
     snapshot = pickle.loads(setup.snapshot_file.read_bytes())
-    bucket = Bucket(setup.bucket_url, endpoint_url=setup.endpoint_url, read_only=True)
+    bucket = Bucket(setup.bucket_url, endpoint_url=setup.endpoint_url, read_only=True, anonymous=setup.anonymous)
     context = CheckContext(ObjectReader(snapshot, bucket), None, setup.sampling)
     _WORKER = (context, setup.budgets, concurrent.futures.ThreadPoolExecutor(setup.threads))
 

@@ -7,9 +7,9 @@ every failure), ``OUT`` with ``.md`` (a Markdown report) and, with ``--counts DI
 outcome for a workflow engine to read (``DIR/passed.txt``, ``DIR/failed.txt``, …).
 
 Outcomes: ``passed``; ``failed`` (a finding at or above ``--severity``, default error, that no current
-waiver accepts; JUnit failures and errors); ``warned`` (a finding below ``--severity``: JSON Lines only,
-JUnit counts those as passed); ``waived`` (JUnit: xfailed); ``skipped``. Per dataset means per the record's
-dataset id; deposition entities count under ``deposition N``.
+waiver accepts; JUnit failures and errors); ``warned`` (a warning below ``--severity``: JSON Lines only,
+JUnit counts those as passed; an info below it is passed, as pytest shows it); ``waived`` (JUnit: xfailed);
+``skipped``. Per dataset means per the record's dataset id; deposition entities count under ``deposition N``.
 
 The standard library only: nothing of the suite is imported.
 """
@@ -75,7 +75,7 @@ def read_jsonl(path: Path, shard: str, fail_level: str = "error") -> list[Outcom
             severity = str(record.get("severity") or "error").lower()
             outcome = status if status in ("passed", "waived", "skipped") else "failed"
             if outcome == "failed" and _rank(severity) < _rank(fail_level):
-                outcome = "warned"
+                outcome = "warned" if severity == "warning" else "passed"
             message = str(record.get("message") or "")
             line_text = f"{code} [{severity}] {entity}: {message}" if outcome == "failed" else message
             outcomes.append(Outcome(shard, code, entity, outcome, severity, line_text, record.get("dataset") or None))

@@ -62,7 +62,8 @@ class Verdict:
     status: VerdictStatus
     #: The waiver that matched: applied (WAIVED), or named because it has expired (FAILED).
     waiver: Waiver | None = None
-    #: A failure below the failing severity: reported (a pytest warning), not failing the session.
+    #: A failure below the failing severity: reported (pytest: a passed test counted as ``warned``), not failing
+    #: the session.
     below_threshold: bool = False
 
     @property

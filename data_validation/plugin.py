@@ -14,7 +14,9 @@ import pytest
 from data_validation.registry import EntityKind, Tier
 from data_validation.suite import SUITE_PATH
 
+#: Where ingestion writes, so what a curator validates after it; the portal's published data is PUBLIC_BUCKET.
 DEFAULT_BUCKET = "s3://cryoet-data-portal-staging"
+PUBLIC_BUCKET = "s3://cryoet-data-portal-public"
 #: Defaults shown in --help; the session takes the same values from the modules that own them.
 DEFAULT_SAMPLE_CHUNKS = 2
 DEFAULT_BUDGETS_HELP = "LIST=1.0 MiB, HEAD=1.0 MiB, HEADER=16.0 MiB, SAMPLE=64.0 MiB, FULL=none"
@@ -37,7 +39,15 @@ def pytest_addoption(parser: pytest.Parser) -> None:
         dest="cryoet_bucket",
         default=os.environ.get("CRYOET_BUCKET", DEFAULT_BUCKET),
         metavar="URL",
-        help=f"bucket root: s3://bucket[/prefix], file://… or a path (default: $CRYOET_BUCKET or {DEFAULT_BUCKET})",
+        help=f"bucket root: s3://bucket[/prefix], file://… or a path (default: $CRYOET_BUCKET or {DEFAULT_BUCKET}, "
+        f"where ingestion writes; the portal's public data: {PUBLIC_BUCKET} with --anon)",
+    )
+    group.addoption(
+        "--anon",
+        dest="cryoet_anon",
+        action="store_true",
+        help="read S3 with unsigned requests, as public data is read without an account (also $CRYOET_S3_ANON=1; "
+        "without credentials the bucket is read so anyway, and the session says so)",
     )
     group.addoption(
         "--endpoint-url",

@@ -366,24 +366,24 @@ class VolumeReader:
             return self.cache.chunks[key]
         size = self.reader.info(key).size
         (raw,) = self._fetch(key, [(0, size)], ChunkUnreadable)
-        import numcodecs  # imported by the first whole-chunk decode, not at start-up
-
-        try:
-            decoded: Any = raw
-            if meta.compressor is not None:
-                decoded = numcodecs.get_codec(dict(meta.compressor)).decode(decoded)
-            for spec in reversed(meta.filters or []):
-                decoded = numcodecs.get_codec(dict(spec)).decode(decoded)
-            data = np.frombuffer(memoryview(decoded).cast("B"), dtype=meta.dtype)
-        except Exception as error:  # numcodecs raises anything from ValueError to RuntimeError
-            raise ChunkUnreadable(key, f"does not decode with {meta.compressor}: {error}") from None
-        if data.size != math.prod(meta.chunks):
-            raise ChunkUnreadable(
-                key, f"decodes to {data.size * meta.dtype.itemsize} bytes, expected {meta.chunk_nbytes}"
-            )
-        array = data.reshape(meta.chunks, order="F" if meta.order == "F" else "C")
+        array = _decode_chunk(meta, key, raw)
         self.cache.chunks[key] = array
         return array
+
+    def scan_chunk(self, meta: ArrayMeta, chunk: tuple[int, ...]) -> np.ndarray:
+        """A whole chunk's data inside the array (padding cut off), read and decoded without being kept: a
+        scan of every chunk of a level would otherwise hold the whole level in memory. A chunk missing from
+        the listing reads as the fill value."""
+        valid = tuple(slice(0, extent) for extent in meta.valid_extent(chunk))
+        key = meta.chunk_key(chunk)
+        if key in self.cache.chunks:
+            return self.cache.chunks[key][valid]
+        if key not in self.reader.snapshot.listing:
+            return meta.fill(meta.valid_extent(chunk))
+        raw = self.cache.objects.get(key)
+        if raw is None:
+            (raw,) = self._read(key, [(0, self.reader.info(key).size)], ChunkUnreadable)
+        return _decode_chunk(meta, key, raw)[valid]
 
     def sample(self, meta: ArrayMeta, sample: Sample) -> tuple[Box, np.ndarray]:
         """A sample's data inside the array (padding cut off), with its array-coordinate box."""
@@ -440,6 +440,24 @@ class VolumeReader:
                 data[plane] = band.reshape(y1 - y0, header.nx)[:, x0:x1]
             out.append(data)
         return out
+
+
+def _decode_chunk(meta: ArrayMeta, key: str, raw: bytes) -> np.ndarray:
+    """A chunk object's bytes decoded to the chunk's array (padding included)."""
+    import numcodecs  # imported by the first whole-chunk decode, not at start-up
+
+    try:
+        decoded: Any = raw
+        if meta.compressor is not None:
+            decoded = numcodecs.get_codec(dict(meta.compressor)).decode(decoded)
+        for spec in reversed(meta.filters or []):
+            decoded = numcodecs.get_codec(dict(spec)).decode(decoded)
+        data = np.frombuffer(memoryview(decoded).cast("B"), dtype=meta.dtype)
+    except Exception as error:  # numcodecs raises anything from ValueError to RuntimeError
+        raise ChunkUnreadable(key, f"does not decode with {meta.compressor}: {error}") from None
+    if data.size != math.prod(meta.chunks):
+        raise ChunkUnreadable(key, f"decodes to {data.size * meta.dtype.itemsize} bytes, expected {meta.chunk_nbytes}")
+    return data.reshape(meta.chunks, order="F" if meta.order == "F" else "C")
 
 
 def _merge(extents: list[tuple[int, int]], gap: int) -> list[tuple[int, int]]:

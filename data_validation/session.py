@@ -19,7 +19,7 @@ from __future__ import annotations
 
 import dataclasses
 import gc
-import warnings
+from collections import Counter
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
@@ -46,21 +46,17 @@ if TYPE_CHECKING:
 
     from data_validation.allure_labels import AllureWriter
     from data_validation.database import DatabaseTarget
-from importers.storage import Bucket
+from importers.storage import Bucket, reading_access
 
 SESSION = pytest.StashKey["ValidationSession"]()
 PLUGIN_NAME = "cryoet-validation"
-#: The file name pytest-style warnings of findings below ``--severity`` are shown under.
-WARNING_ORIGIN = "cryoet-validation"
+#: The outcome category of a test whose warning is below ``--severity``: it passes, and is counted apart.
+WARNED = "warned"
 
 
 #: The keywords of every passed report, shared: the terminal reporter keeps each report to the end, and a
 #: bucket-wide session has hundreds of thousands.
 _NO_KEYWORDS: dict[str, int] = {}
-
-
-class ValidationWarning(UserWarning):
-    """A check finding below the ``--severity`` threshold: reported, not failing."""
 
 
 @dataclass(frozen=True)
@@ -99,6 +95,7 @@ def start(config: pytest.Config, dataset_ids: list[str]) -> None:
             sources.input_bucket if sources else config.getoption("cryoet_bucket"),
             endpoint_url=config.getoption("cryoet_endpoint_url"),
             read_only=True,
+            anonymous=reading_access(config.getoption("cryoet_anon")),
         )
     except ValueError as error:
         raise pytest.UsageError(str(error)) from None
@@ -243,6 +240,8 @@ class ValidationSession:
         stats = context.reader.bucket.stats.snapshot()
         self.io_report.session_requests, self.io_report.session_bytes = stats["total_requests"], stats["bytes_read"]
         self.io_report.session_retries = stats["retries"]
+        #: The warnings below ``--severity``, listed one line each with a count per code at the end of the session.
+        self.findings: list[Result] = []
         path = config.getoption("cryoet_results_jsonl")
         self.jsonl = JsonlWriter(Path(path)) if path else None
         self.allure: AllureWriter | None = None
@@ -250,6 +249,14 @@ class ValidationSession:
             from data_validation.allure_labels import AllureWriter
 
             self.allure = AllureWriter.for_pytest(config, context.reader)
+
+    @pytest.hookimpl(trylast=True)
+    def pytest_sessionstart(self, session: pytest.Session) -> None:
+        """The one line saying the bucket is read unsigned for want of credentials (even with -q)."""
+        notice = self.context.reader.bucket.notice
+        reporter = self.config.pluginmanager.get_plugin("terminalreporter")
+        if notice and reporter is not None:
+            reporter.write_line(notice)
 
     # -- collection ---------------------------------------------------------------------------
 
@@ -327,9 +334,13 @@ class ValidationSession:
         here (the terminal reporter keeps every report to the end: they share what they can); a failure goes
         through pytest's makereport, for its usual representation."""
         result, verdict = outcome.result, outcome.verdict
-        if verdict.status is VerdictStatus.PASSED or verdict.below_threshold:
-            if verdict.below_threshold:
-                warnings.warn_explicit(ValidationWarning(result.line()), ValidationWarning, WARNING_ORIGIN, 0)
+        if verdict.below_threshold and result.severity >= Severity.WARNING:
+            # Not a Python warning: pytest would print each with a source location and a header line.
+            self.findings.append(result)
+            return pytest.TestReport(
+                item.nodeid, item.location, _NO_KEYWORDS, "passed", None, "call", duration=result.duration, warned=True
+            )
+        if verdict.status is VerdictStatus.PASSED or verdict.below_threshold:  # an info is noted in the records only
             return pytest.TestReport(
                 item.nodeid, item.location, _NO_KEYWORDS, "passed", None, "call", duration=result.duration
             )
@@ -364,7 +375,23 @@ class ValidationSession:
 
     # -- the end ------------------------------------------------------------------------------
 
+    def pytest_report_teststatus(self, report: pytest.TestReport) -> tuple[str, str, str] | None:
+        """A warning below ``--severity`` passes, counted as ``warned`` in the session's last line."""
+        if getattr(report, "warned", False):
+            return WARNED, "W", "WARNED"
+        return None
+
     def pytest_terminal_summary(self, terminalreporter) -> None:
+        if self.findings:
+            terminalreporter.write_sep(
+                "=", f"cryoet warnings (below --severity {self.settings.fail_level.name.lower()})"
+            )
+            for result in self.findings:
+                terminalreporter.write_line(result.line())
+            terminalreporter.write_line("")
+            terminalreporter.write_line("per code:")
+            for code, count in sorted(Counter(result.code for result in self.findings).items()):
+                terminalreporter.write_line(f"{count:>7}  {code}")
         if not self.config.getoption("cryoet_io_report"):
             return
         terminalreporter.write_sep("=", "cryoet I/O report")

@@ -23,7 +23,7 @@ from collections import Counter
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import IO, Any, TypeVar
+from typing import IO, Any, Literal, TypeVar
 from urllib.parse import urlparse
 
 import fsspec
@@ -130,6 +130,29 @@ def endpoint_from_environment() -> str | None:
     return os.environ.get("AWS_ENDPOINT_URL_S3") or os.environ.get("AWS_ENDPOINT_URL") or None
 
 
+#: Set to 1 (true, yes): read S3 with unsigned requests, as ``--anon`` asks.
+ANONYMOUS_VARIABLE = "CRYOET_S3_ANON"
+#: What a reader's ``anonymous`` may be: unsigned requests (True), signed ones (False), or "auto": signed when
+#: AWS credentials are found, else unsigned (public data), saying so once.
+AUTO: Literal["auto"] = "auto"
+Access = bool | Literal["auto"]
+
+
+def reading_access(anon_option: bool) -> Access:
+    """How a command that only reads a bucket signs its requests: unsigned with ``--anon`` or
+    ``$CRYOET_S3_ANON``, else :data:`AUTO`."""
+    flag = os.environ.get(ANONYMOUS_VARIABLE, "").strip().lower() in ("1", "true", "yes")
+    return True if anon_option or flag else AUTO
+
+
+def credentials_found() -> bool:
+    """Whether the AWS credential chain finds credentials (environment, ~/.aws files, SSO, an instance or
+    container role), as s3fs's signed requests would."""
+    import botocore.session  # s3fs's own dependency; imported only when an S3 bucket is opened
+
+    return botocore.session.Session().get_credentials() is not None
+
+
 class Bucket:
     """A bucket root: ``s3://bucket[/prefix]``, ``file:///path`` or a plain local path.
 
@@ -143,6 +166,7 @@ class Bucket:
         *,
         endpoint_url: str | None = None,
         read_only: bool = False,
+        anonymous: Access = False,
         max_attempts: int = 5,
         backoff_seconds: float | None = None,
         concurrency: int = 64,
@@ -155,6 +179,9 @@ class Bucket:
         self.stats: IOStats = IOStats()
         self._listings: dict[str, dict[str, ObjectInfo]] = {}
         self._listing_lock = threading.Lock()
+        #: Whether S3 requests go unsigned (public data, no credentials); ``notice`` says why when it was not asked.
+        self.anonymous = False
+        self.notice: str | None = None
         parsed = urlparse(url)
         if parsed.scheme == "s3":
             if not parsed.netloc:
@@ -162,10 +189,12 @@ class Bucket:
             self.protocol = "s3"
             self.root = f"{parsed.netloc}/{parsed.path.strip('/')}".rstrip("/")
             self.endpoint_url = endpoint_url or endpoint_from_environment()
+            self.anonymous = self._unsigned(url, anonymous)
             client_kwargs = {"endpoint_url": self.endpoint_url} if self.endpoint_url else {}
             # Botocore's and s3fs's own retries are turned off: ours back off, and count every attempt.
             self.fs = fsspec.filesystem(
                 "s3",
+                anon=self.anonymous,
                 client_kwargs=client_kwargs,
                 config_kwargs={"retries": {"total_max_attempts": 1}},
                 default_block_size=1 << 20,
@@ -182,6 +211,23 @@ class Bucket:
             self.fs = fsspec.filesystem("file")
         else:
             raise ValueError(f"{url}: unsupported bucket URL (use s3://, file:// or a local path)")
+
+    def _unsigned(self, url: str, anonymous: Access) -> bool:
+        """Whether requests go unsigned; a bucket written to, or read with signed requests only, needs
+        credentials, and their absence is a one-line error here rather than at the first request."""
+        if anonymous is True and not self.read_only:
+            raise ValueError(f"{url}: unsigned requests (--anon) only read; writing needs AWS credentials")
+        if anonymous is True:
+            return True
+        if credentials_found():
+            return False
+        if anonymous == AUTO and self.read_only:
+            self.notice = f"no AWS credentials found: reading {url} with unsigned requests (public data only)"
+            return True
+        purpose = "writing to it" if not self.read_only else "this command, which reads it with signed requests,"
+        raise ValueError(
+            f"{url}: no AWS credentials found (environment, ~/.aws, an instance role), and {purpose} needs them"
+        )
 
     # -- naming -----------------------------------------------------------------------------
 

@@ -148,27 +148,28 @@ MRC_DEFECTS: dict[str, Callable[[str], Change]] = {
     "MRC-STATS-ORDER": lambda key: header(key, dmean=1e9),
 }
 
-#: Defects of header fields that standardize writes anew, or that depart from convention and read correctly
-#: (a permuted axis map is reordered): warnings on a source (docs/checks.md).
-SOURCE_WARNINGS = {
+#: Defects of header fields that standardize writes anew, or honours (a permuted axis map is reordered): info on a
+#: source, nothing of them reaches the portal (docs/checks.md).
+SOURCE_INFO = {
     "MRC-SPACEGROUP",
     "MRC-MAP-ID",
     "MRC-SAMPLING",
     "MRC-NLABL",
     "MRC-NVERSION",
-    "MRC-EXTTYP",
     "MRC-AXIS-MAP",
     "MRC-ORIGIN",
     "MRC-NSTART",
     "MRC-STATS-ORDER",
 }
+#: An extended header of an unknown type reads correctly but departs from convention: a warning.
+SOURCE_WARNINGS = {"MRC-EXTTYP"}
 
 MRC_CASES = [
     Corruption(
         f"{prefix}-{suffix}",
         key,
         defect(key),
-        Severity.WARNING if suffix in SOURCE_WARNINGS else Severity.ERROR,
+        Severity.INFO if suffix in SOURCE_INFO else Severity.WARNING if suffix in SOURCE_WARNINGS else Severity.ERROR,
     )
     for prefix, key in (("SRC-TS", TS), ("SRC-TOMO", TOMOGRAM))
     for suffix, defect in MRC_DEFECTS.items()

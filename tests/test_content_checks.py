@@ -96,14 +96,20 @@ def run(root: Path, code: str, sampling: SampleSettings | None = None) -> Result
     return evaluate(REGISTRY[code], context, entity)
 
 
-def run_function(root: Path, function, vol_family: VolumeFamily) -> Result:
+def run_function(
+    root: Path,
+    function,
+    vol_family: VolumeFamily,
+    sampling: SampleSettings | None = None,
+    budget: int | None = None,
+) -> Result:
     """A content check function on another family, as its registration would run it."""
-    context, entity = context_of(root)
+    context, entity = context_of(root, sampling)
     check = REGISTRY["TOMO-VOL-FINITE"]
     probe = type(check)(
         check.code, check.entity, check.tier, check.severity, check.title, content._runner(vol_family, function)
     )
-    return evaluate(probe, context, entity)
+    return evaluate(probe, context, entity, budget)
 
 
 def rewrite_level(root: Path, level: int, transform, codec=None, compressor: dict | None = None) -> None:
@@ -417,6 +423,37 @@ def test_empty_mask_is_a_warning(tmp_path: Path) -> None:
     write_volume(tmp_path, np.zeros((21, 33, 30), dtype="i1"), VolumeKind.SEGMENTATION_MASK)
     result = run_function(tmp_path, content.vol_not_constant, family(VolumeKind.SEGMENTATION_MASK))
     assert result.status is Status.FAILED and result.severity is Severity.WARNING
+    assert "every voxel of level 0 (1 chunk(s)) is 0" in result.message
+
+
+@pytest.mark.parametrize("kind", [VolumeKind.SEGMENTATION_MASK, VolumeKind.INSTANCE_MASK])
+def test_a_mask_with_background_samples_is_not_empty(tmp_path: Path, kind: VolumeKind) -> None:
+    """The one sample (the edge slab, the last planes) is all background; the mask's foreground is elsewhere."""
+    mask = np.zeros((21, 33, 30), dtype="i1")
+    mask[0, 5, 5] = 1
+    write_volume(tmp_path, mask, kind)
+    one_sample = SampleSettings(chunks=1)
+    context, entity = context_of(tmp_path, one_sample)
+    volume = content.load_volume(context, family(kind), entity)
+    (sample,) = content.samples_of(context, entity, volume, 0)
+    assert not VolumeReader(context.reader).sample(volume.levels[0], sample)[1].any()
+    result = run_function(tmp_path, content.vol_not_constant, family(kind), one_sample)
+    assert result.status is Status.PASSED, result.message
+
+
+def test_a_mask_over_the_budget_is_judged_by_its_statistics(tmp_path: Path) -> None:
+    from tests.corruptions import patch_mrc_header
+
+    seg = family(VolumeKind.SEGMENTATION_MASK)
+    write_volume(tmp_path, np.zeros((21, 33, 30), dtype="i1"), VolumeKind.SEGMENTATION_MASK)
+    empty = run_function(tmp_path, content.vol_not_constant, seg, budget=1)
+    assert empty.status is Status.FAILED and empty.severity is Severity.WARNING, empty.message
+    assert "dmin = dmax = 0" in empty.message and empty.requests == 0
+    patch_mrc_header(tmp_path / f"{STORE}.mrc", dmin=1.0, dmax=0.0)
+    undetermined = run_function(tmp_path, content.vol_not_constant, seg, budget=1)
+    assert undetermined.status is Status.SKIPPED and "undetermined" in undetermined.message
+    patch_mrc_header(tmp_path / f"{STORE}.mrc", dmin=0.0, dmax=1.0)
+    assert run_function(tmp_path, content.vol_not_constant, seg, budget=1).status is Status.PASSED
 
 
 def test_tilt_series_pyramid_keeps_its_sections(tmp_path: Path) -> None:

@@ -7,12 +7,14 @@ import os
 import subprocess
 import sys
 import urllib.request
+import xml.etree.ElementTree as ET
 from pathlib import Path
 
 import pytest
 
+from bench import buckets
 from tests.cases_checks import case_mrc_voxel_spacing
-from tests.conftest import REPO_ROOT, upload_tree
+from tests.conftest import REPO_ROOT, shared_dir, upload_tree
 
 
 def run_suite(*arguments: str, cwd: Path = REPO_ROOT) -> subprocess.CompletedProcess[str]:
@@ -68,6 +70,35 @@ def test_garbage_bucket_gives_failures_not_errors(bucket_copy: Path) -> None:
     assert "run_metadata.json (not valid JSON" in json_failure
     (zarr_failure,) = [f for f in failures if f.startswith("TOMO-ZARR-PATHS")]
     assert "TS_001.zarr/.zattrs: not valid JSON" in zarr_failure
+
+
+def test_copies_of_the_reference_dataset_print_no_warning(tmp_path: Path) -> None:
+    """Valid data is silent, in the form CI uses (``--junitxml``): no pytest warning per test, no finding."""
+    bucket = buckets.build(12, tmp_path / "bucket", shared_dir() / "reference-90001" / "output")
+    junit = tmp_path / "junit.xml"
+    result = run_suite("--dataset", "90001", "--bucket", f"file://{bucket}", "--junitxml", str(junit))
+    assert result.returncode == 0, result.stdout + result.stderr
+    assert "warn" not in (result.stdout + result.stderr).lower(), result.stdout
+    cases = list(ET.parse(junit).getroot().iter("testcase"))
+    assert len(cases) > 2000 and not any(child.tag in ("failure", "error") for case in cases for child in case)
+
+
+def test_a_finding_below_the_severity_is_one_line_and_counted(bucket_copy: Path) -> None:
+    (bucket_copy / "10001/TS_001/notes.txt").write_text("a stray file\n")
+    (bucket_copy / "10001/TS_002/notes.txt").write_text("a stray file\n")
+    result = run_suite("--dataset", "10001", "--bucket", f"file://{bucket_copy}")
+    assert result.returncode == 0, result.stdout + result.stderr
+    lines = result.stdout.splitlines()
+    (finding,) = [line for line in lines if line.startswith("GEN-ORPHAN")]
+    assert finding.startswith("GEN-ORPHAN [warning] 10001: 2 keys match no layout template: 10001/TS_001/notes.txt")
+    counts = lines[lines.index("per code:") + 1 :]
+    assert ["1", "GEN-ORPHAN"] in [line.split() for line in counts]
+    # The sample's viewer states name precomputed layers that standardize does not write: NG-SOURCES-EXIST warns.
+    warned = len([line for line in lines if " [warning] " in line])
+    assert "warnings summary" not in result.stdout and "session.py" not in result.stdout
+    assert f", {warned} warned in " in lines[-1], lines[-1]
+    severe = run_suite("--dataset", "10001", "--bucket", f"file://{bucket_copy}", "--severity", "warning")
+    assert severe.returncode == 1 and "GEN-ORPHAN [warning] 10001: 2 keys" in severe.stdout
 
 
 def test_unknown_dataset_is_a_failed_discovery_check(tmp_path: Path) -> None:

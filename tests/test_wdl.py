@@ -128,7 +128,7 @@ def _expected_counts(bucket_url: str, db_url: str) -> dict[str, Counter[str]]:
     for result in results:
         row = "deposition 10001" if result.entity.startswith("depositions_metadata/") else "10001"
         if result.status is Status.FAILED:
-            outcome = "failed" if result.severity >= Severity.ERROR else "warned"
+            outcome = {Severity.ERROR: "failed", Severity.WARNING: "warned"}.get(result.severity, "passed")
         else:
             outcome = str(result.status)
         counts.setdefault(row, Counter())[outcome] += 1
@@ -224,6 +224,7 @@ def test_gather_counts_shards_of_both_formats(tmp_path: Path) -> None:
                 record("RUN-A", "passed", "10001/TS_001"),
                 record("RUN-B", "failed", "10001/TS_001", message="size is 3, expected 4"),
                 record("RUN-C", "failed", "10001/TS_001", severity="warning", message="odd"),
+                record("RUN-F", "failed", "10001/TS_001", severity="info", message="noted"),
                 record("RUN-D", "waived", "10001/TS_001", message="known"),
                 record("RUN-E", "skipped", "10001/TS_002", message="no tomogram"),
                 record("DEP-A", "passed", "depositions_metadata/10001"),
@@ -249,14 +250,14 @@ def test_gather_counts_shards_of_both_formats(tmp_path: Path) -> None:
     assert main([str(out), *files, "--counts", str(tmp_path / "counts")]) == 0
     summary = json.loads(out.read_text())
     assert summary["ok"] is False
-    assert summary["totals"] == {"passed": 3, "failed": 2, "warned": 1, "waived": 2, "skipped": 2, "total": 10}
+    assert summary["totals"] == {"passed": 4, "failed": 2, "warned": 1, "waived": 2, "skipped": 2, "total": 11}
     assert summary["datasets"]["10001"] == {
-        "passed": 1,
+        "passed": 2,
         "failed": 1,
         "warned": 1,
         "waived": 1,
         "skipped": 1,
-        "total": 5,
+        "total": 6,
     }
     assert summary["datasets"]["deposition 10001"]["passed"] == 1
     assert summary["datasets"]["10002"]["failed"] == 1

@@ -19,6 +19,7 @@ import numpy as np
 from data_validation.checks.context import CheckContext
 from data_validation.checks.volumes import FAMILIES, VolumeFamily, load_store
 from data_validation.entities import Entity
+from data_validation.io_accounting import format_bytes
 from data_validation.reader import Unreadable
 from data_validation.registry import Severity, Tier, fail, register, skip
 from data_validation.sampling import (
@@ -299,20 +300,48 @@ def vol_finite(context: CheckContext, family: VolumeFamily, entity: Entity) -> N
 def vol_not_constant(context: CheckContext, family: VolumeFamily, entity: Entity) -> None:
     context.sampling.require()
     volume = load_volume(context, family, entity)
+    if volume_kind(family) in MASK_KINDS:
+        _mask_not_empty(context, family, entity, volume)
+        return
     pieces = [data.ravel() for *_, data in _sampled(context, entity, volume, volume.levels[:1])]
     values = np.concatenate(pieces) if pieces else np.empty(0)
     if values.size == 0:
         skip("no voxels sampled")
     chunks = len({sample.chunk for sample in samples_of(context, entity, volume, 0)})
-    if volume_kind(family) in MASK_KINDS:
-        if not values.any():
-            fail(
-                f"all {values.size} sampled voxels of {chunks} chunk(s) are 0 (an empty mask?)",
-                severity=Severity.WARNING,
-            )
-        return
     if np.all(values == values[0]) or (values.dtype.kind == "f" and np.isnan(values).all()):
         fail(f"all {values.size} sampled voxels of {chunks} chunk(s) equal {_number(values[0])}", observed=values[0])
+
+
+def _mask_not_empty(context: CheckContext, family: VolumeFamily, entity: Entity, volume: Volume) -> None:
+    """A mask is mostly background, so all-zero samples say nothing: it is called empty only from facts about
+    the whole mask. Every chunk of level 0 when their objects fit the check's budget (the largest first: a
+    chunk with foreground compresses least), else the MRC header's statistics."""
+    meta = volume.levels[0]
+    reader = context.volume_reader()
+    chunks = list(itertools.product(*(range(n) for n in meta.grid)))
+    sizes = {
+        chunk: context.reader.info(meta.chunk_key(chunk)).size for chunk in chunks if reader.chunk_exists(meta, chunk)
+    }
+    stored = sum(sizes.values())
+    budget = context.unspent_budget()
+    if budget is None or stored <= budget:
+        # A missing chunk reads as the fill value: one of them tells what all of them hold.
+        absent = next((chunk for chunk in chunks if chunk not in sizes), None)
+        scanned = sorted(sizes, key=sizes.__getitem__, reverse=True) + ([absent] if absent is not None else [])
+        if any(reader.scan_chunk(meta, chunk).any() for chunk in scanned):
+            return
+        fail(f"every voxel of level 0 ({len(chunks)} chunk(s)) is 0: an empty mask", severity=Severity.WARNING)
+    header = context.reader.mrc_header(family.mrc_key(context, entity))
+    if header.dmin > header.dmax:
+        skip(
+            f"level 0 ({format_bytes(stored)} in {len(sizes)} chunk objects) is over the budget left, and the "
+            "MRC header's statistics are undetermined (dmin > dmax)"
+        )
+    if header.dmin == header.dmax == 0:
+        fail(
+            "the MRC header's statistics say every voxel is 0 (dmin = dmax = 0): an empty mask",
+            severity=Severity.WARNING,
+        )
 
 
 def vol_stats_plausible(context: CheckContext, family: VolumeFamily, entity: Entity) -> None:
@@ -340,6 +369,8 @@ def vol_stats_plausible(context: CheckContext, family: VolumeFamily, entity: Ent
             observed=[low, high],
             expected=[header.dmin, header.dmax],
         )
+    if volume_kind(family) in MASK_KINDS:
+        return  # a mask's samples may be all background or all foreground: their mean says nothing of dmean
     mean = float(values.mean())
     if math.isfinite(header.rms) and abs(mean - header.dmean) > 0.5 * header.rms:
         fail(
@@ -410,7 +441,12 @@ CONTENT_SUITE: list[tuple[str, Severity, str, ContentCheck]] = [
     ("VOL-MRC-EQ-ZARR", Severity.ERROR, "sampled level-0 regions equal the same MRC voxels", vol_mrc_eq_zarr),
     ("VOL-PYRAMID", Severity.ERROR, "sampled level i+1 regions are the 2× downsampling of level i", vol_pyramid),
     ("VOL-FINITE", Severity.ERROR, "no NaN or Inf in sampled float data", vol_finite),
-    ("VOL-NOT-CONSTANT", Severity.ERROR, "sampled voxels are not all identical (masks: not all 0)", vol_not_constant),
+    (
+        "VOL-NOT-CONSTANT",
+        Severity.ERROR,
+        "sampled voxels are not all identical (masks: not all 0, from the whole mask)",
+        vol_not_constant,
+    ),
     (
         "VOL-STATS-PLAUSIBLE",
         Severity.ERROR,

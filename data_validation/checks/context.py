@@ -41,6 +41,8 @@ class CheckContext:
     sampling: SampleSettings = dataclasses.field(default_factory=SampleSettings)
     #: What the checks of the entity being checked have read and derived (see :meth:`for_entity`).
     shared: EntityCache = dataclasses.field(default_factory=EntityCache)
+    #: The running check evaluation's I/O account (see :meth:`counting_into`), with its budget if it has one.
+    account: IOStats | None = None
 
     def for_entity(self) -> CheckContext:
         """The context of one entity's checks: a fresh cache, shared by them, dropped after."""
@@ -48,7 +50,12 @@ class CheckContext:
 
     def counting_into(self, account: IOStats) -> CheckContext:
         """The same context whose reads also count into ``account`` (one check evaluation's I/O)."""
-        return CheckContext(self.reader.counting_into(account), self.database, self.sampling, self.shared)
+        return CheckContext(self.reader.counting_into(account), self.database, self.sampling, self.shared, account)
+
+    def unspent_budget(self) -> int | None:
+        """Bytes the running check evaluation may still read before its tier's budget; None: no limit."""
+        budget = getattr(self.account, "budget", None)
+        return None if budget is None or self.account is None else budget - self.account.bytes_read
 
     def volume_reader(self) -> VolumeReader:
         return VolumeReader(self.reader, self.shared)

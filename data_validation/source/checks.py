@@ -380,8 +380,8 @@ SOURCE_TOMO = SourceFamily(
 SOURCE_MRC_SUITE = {entry[0] for entry in MRC_SUITE} - {"MRC-LABEL-PORTAL"}
 #: Header fields ``standardize`` writes anew (space group, version, labels, sampling, origin, start, map id,
 #: statistics) or honours (a permuted axis map: the data are reordered to x, y, z): on a source they depart from
-#: convention but do not change what is ingested, so they warn (RELION writes nversion 0 and ispg 0, EMDB pads
-#: labels, the portal's own 90001 tilt series has ispg 1).
+#: convention but nothing of them reaches the portal, so they are info, never a problem (RELION writes nversion 0
+#: and ispg 0, EMDB pads labels, the portal's own 90001 tilt series has ispg 1).
 REWRITTEN = {
     "MRC-SPACEGROUP",
     "MRC-NVERSION",
@@ -401,7 +401,7 @@ for _family in (SOURCE_TS, SOURCE_TOMO):
                 f"{_family.prefix}-{_suffix}",
                 entity=_family.entity,
                 tier=_tier,
-                severity=Severity.WARNING if _suffix in REWRITTEN else _severity,
+                severity=Severity.INFO if _suffix in REWRITTEN else _severity,
                 title=_title,
                 function=_runner(_family),
                 owns_inputs=_suffix in INPUT_OWNERS,

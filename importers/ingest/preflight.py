@@ -102,12 +102,9 @@ def _session(config: pytest.Config) -> SourceSession | None:
             compile_pattern(pattern)
         except PatternError as error:
             raise pytest.UsageError(f"bad name filter {error}") from None
-    output = config.getoption("cryoet_output_bucket")
-    if output:
-        from importers.storage import Bucket
-
+    if config.getoption("cryoet_output_bucket"):
         try:
-            Bucket(output, endpoint_url=config.getoption("cryoet_endpoint_url"), read_only=True)
+            _output_bucket(config)
         except ValueError as error:
             raise pytest.UsageError(str(error)) from None
     from data_validation.source.session import SourceSession
@@ -119,9 +116,7 @@ def _plan(config: pytest.Config, bucket: Bucket) -> SourceSnapshot:
     """The app's plan of the config's sources in the input ``bucket``, with the session's options."""
     from importers.ingest.entities.context import IngestOptions
     from importers.ingest.sources import plan_sources
-    from importers.storage import Bucket
 
-    output = config.getoption("cryoet_output_bucket")
     options = IngestOptions(
         dry_run=True, name_filters=_patterns(config, "filter"), name_excludes=_patterns(config, "exclude")
     )
@@ -129,5 +124,17 @@ def _plan(config: pytest.Config, bucket: Bucket) -> SourceSnapshot:
         bucket,
         Path(config.getoption("cryoet_ingestion_config")),
         options=options,
-        output=Bucket(output, endpoint_url=config.getoption("cryoet_endpoint_url"), read_only=True) if output else None,
+        output=_output_bucket(config) if config.getoption("cryoet_output_bucket") else None,
+    )
+
+
+def _output_bucket(config: pytest.Config) -> Bucket:
+    """The existing output that ``destination_glob`` entries search, read as the input is (``--anon``)."""
+    from importers.storage import Bucket, reading_access
+
+    return Bucket(
+        config.getoption("cryoet_output_bucket"),
+        endpoint_url=config.getoption("cryoet_endpoint_url"),
+        read_only=True,
+        anonymous=reading_access(config.getoption("cryoet_anon")),
     )

@@ -36,7 +36,7 @@ from importers.ingest.entities.tree import CHILDREN, NAME_FILTERED, Entity
 from importers.ingest.entities.viewer import defer_tomogram_views
 from importers.ingest.finders import FinderError
 from importers.patterns import PatternError, compile_pattern
-from importers.storage import Bucket, StorageError
+from importers.storage import Bucket, StorageError, reading_access
 
 Step = Callable[[Ingestion, Entity], None]
 
@@ -189,6 +189,12 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     parser.add_argument("--input", required=True, help="input bucket URL: s3://bucket[/prefix], file://… or a path")
     parser.add_argument("--output", required=True, help="output bucket URL: s3://bucket[/prefix], file://… or a path")
     parser.add_argument("--endpoint-url", help="S3 endpoint (default: $AWS_ENDPOINT_URL_S3 or $AWS_ENDPOINT_URL)")
+    parser.add_argument(
+        "--anon",
+        action="store_true",
+        help="read --input with unsigned requests, as public data is read (also $CRYOET_S3_ANON=1; without "
+        "credentials it is read so anyway); --output always needs credentials",
+    )
     parser.add_argument("--force-overwrite", action="store_true", help="replace outputs whose content would change")
     parser.add_argument("--dry-run", action="store_true", help="print what would be written; write nothing")
     selection = parser.add_argument_group(
@@ -223,16 +229,20 @@ def standardize_config(
     output_url: str,
     *,
     endpoint_url: str | None = None,
+    anon: bool = False,
     options: IngestOptions | None = None,
     stream: TextIO | None = None,
 ) -> tuple[int, Ingestion]:
-    """Load a config and standardize it; raises ConfigError/ValueError for a bad config or URL."""
+    """Load a config and standardize it; raises ConfigError/ValueError for a bad config or URL (or for an
+    output bucket without credentials). ``anon``: read the input with unsigned requests."""
     config = load_config(config_path)
     if "deposition_id" not in (config.get("standardization_config") or {}):
         raise ConfigError(config_path, "standardization_config.deposition_id is required")
     options = options or IngestOptions()
-    source = Bucket(input_url, endpoint_url=endpoint_url, read_only=True)
+    source = Bucket(input_url, endpoint_url=endpoint_url, read_only=True, anonymous=reading_access(anon))
     output = Bucket(output_url, endpoint_url=endpoint_url, read_only=options.dry_run)
+    if source.notice:
+        print(f"note: {source.notice}", file=stream or sys.stderr)
     report = Report(stream=stream or sys.stderr)
     ingestion = Ingestion(config, config_path, source, output, options, report=report)
     return standardize(ingestion), ingestion
@@ -260,7 +270,7 @@ def run_command(args: argparse.Namespace) -> int:
                 return 2
     try:
         status, _ = standardize_config(
-            args.config, args.input, args.output, endpoint_url=args.endpoint_url, options=options
+            args.config, args.input, args.output, endpoint_url=args.endpoint_url, anon=args.anon, options=options
         )
     except (ConfigError, ValueError) as error:
         print(f"error: {error}", file=sys.stderr)

@@ -33,7 +33,7 @@ from dataclasses import dataclass, field
 from typing import TextIO
 
 from importers import layout
-from importers.storage import Bucket, ObjectInfo, StorageError
+from importers.storage import Bucket, ObjectInfo, StorageError, reading_access
 
 #: Read size of a streamed copy or hash; divides the writer's part size, so that a copy's multipart
 #: ETag is predictable (``Bucket.open_write`` uploads 16 MiB blocks).
@@ -491,19 +491,21 @@ def sync(
     delete: bool = False,
     source_endpoint_url: str | None = None,
     destination_endpoint_url: str | None = None,
+    anon: bool = False,
     jobs: int = 8,
     verbose: bool = False,
     out: TextIO | None = None,
 ) -> int:
-    """The command: 0 when everything was copied and verified, 1 if an object failed, 2 if it could not start."""
+    """The command: 0 when everything was copied and verified, 1 if an object failed, 2 if it could not start.
+    ``anon``: read the source with unsigned requests (the destination always signs)."""
     out = out or sys.stdout
     started = time.monotonic()
     try:
-        source = Bucket(source_url, endpoint_url=source_endpoint_url, read_only=True)
+        source = Bucket(source_url, endpoint_url=source_endpoint_url, read_only=True, anonymous=reading_access(anon))
         destination = Bucket(destination_url, endpoint_url=destination_endpoint_url, read_only=dry_run)
         if _same_place(source, destination):
             raise SyncError(f"{source_url} and {destination_url} overlap: sync needs two different places")
-        notes: list[str] = []
+        notes: list[str] = [source.notice] if source.notice else []
         dataset_ids, deposition_ids = _ids(datasets), _ids(depositions)
         prefixes = sync_prefixes(source, dataset_ids, deposition_ids, with_depositions=with_depositions, notes=notes)
         plan = make_plan(source, destination, prefixes, jobs=jobs)
@@ -595,6 +597,12 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     parser.add_argument(
         "--destination-endpoint-url", metavar="URL", help="S3 endpoint of DST (default: --endpoint-url)"
     )
+    parser.add_argument(
+        "--anon",
+        action="store_true",
+        help="read SRC with unsigned requests, as public data is read (also $CRYOET_S3_ANON=1; without credentials "
+        "SRC is read so anyway); DST always needs credentials",
+    )
     parser.add_argument("--jobs", type=int, default=8, metavar="N", help="objects copied at once (default: 8)")
     parser.add_argument("-v", "--verbose", action="store_true", help="list every object copied or deleted")
     parser.set_defaults(func=run)
@@ -611,6 +619,7 @@ def run(args: argparse.Namespace) -> int:
         delete=args.delete,
         source_endpoint_url=args.source_endpoint_url or args.endpoint_url,
         destination_endpoint_url=args.destination_endpoint_url or args.endpoint_url,
+        anon=args.anon,
         jobs=args.jobs,
         verbose=args.verbose,
     )
