@@ -37,11 +37,9 @@ from importers.ingest.entities.report import Report
 from importers.ingest.entities.templating import run_glob_variables, run_templated_metadata
 from importers.ingest.entities.tree import CHILDREN
 from importers.ingest.entities.tree import Entity as Node
-from importers.ingest.finders import FinderError, finder_of, format_template, source_glob
+from importers.ingest.finders import DESTINATION_FINDERS, FinderError, finder_of, format_template, source_glob
 from importers.storage import Bucket, StorageError
 
-#: Finders that read the output bucket: they can only be checked against an existing output.
-DESTINATION_FINDERS = ("destination_glob", "destination_filter")
 #: Key photos are literal mappings to depositors' images or URLs, not the lab's data.
 UNWALKED_KINDS = ("deposition_keyphoto", "dataset_keyphoto")
 

@@ -27,6 +27,7 @@ from importers.ingest.entities.frames import write_collection_metadata, write_fr
 from importers.ingest.entities.identified_objects import write_identified_objects
 from importers.ingest.entities.images import note_key_image, write_dataset_keyphoto, write_deposition_keyphoto
 from importers.ingest.entities.metadata import OverwriteRefused
+from importers.ingest.entities.references import reference_alignment, reference_tiltseries
 from importers.ingest.entities.report import Report
 from importers.ingest.entities.sets import NotImported
 from importers.ingest.entities.simple import write_dataset, write_deposition, write_run
@@ -66,6 +67,14 @@ WRITERS: dict[str, Step] = {
     "dataset_keyphoto": write_dataset_keyphoto,
     "deposition_keyphoto": write_deposition_keyphoto,
     "identified_object": write_identified_objects,
+}
+
+#: What is done for an entity found in the output (a reference) instead of its preparer and writer: what its
+#: relatives need of it. A voxel spacing's step works on the spacing's output, whichever finder found it.
+REFERENCED: dict[str, Step] = {
+    "tiltseries": reference_tiltseries,
+    "alignment": reference_alignment,
+    "voxel_spacing": defer_tomogram_views,
 }
 
 #: Entity kinds that name another kind of their run in their metadata or their identity: an alignment its
@@ -119,13 +128,13 @@ def visit(ingestion: Ingestion, entity: Entity) -> bool:
     a child that was not imported gets no metadata. Work that its descendants deferred
     (``outputs["deferred"]``: what, action) runs after all its children, if they were all imported.
     The kinds of children that were not imported are kept in ``outputs["incomplete"]`` for
-    :data:`REQUIRES`.
+    :data:`REQUIRES`. An entity found in the output is a reference: :data:`REFERENCED` stands for its steps.
     """
     own = ingestion if ingestion.options.writes(entity.kind) or ingestion.options.dry_run else ingestion.planning()
     if (failed := _failed_requirement(entity)) is not None:
         own.report.skipped(entity.describe(), f"needs the run's {failed.replace('_', ' ')}, which was not imported")
         return False
-    preparer = PREPARERS.get(entity.kind)
+    preparer = None if entity.reference else PREPARERS.get(entity.kind)
     if preparer is not None and not _attempt(own, entity.describe(), lambda: preparer(own, entity)):
         return False
     incomplete: set[str] = entity.outputs.setdefault("incomplete", set())
@@ -144,7 +153,7 @@ def visit(ingestion: Ingestion, entity: Entity) -> bool:
             ingestion.report.skipped(what, "left for a later run: part of the run was not imported")
         elif not _attempt(ingestion, what, action):
             incomplete.add("deferred")
-    writer = WRITERS.get(entity.kind)
+    writer = REFERENCED.get(entity.kind) if entity.reference else WRITERS.get(entity.kind)
     if incomplete:
         if writer is not None:
             own.report.skipped(

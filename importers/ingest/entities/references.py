@@ -1,0 +1,28 @@
+"""Entities found in the output (``destination_glob``, ``destination_filter``): already stored, not imported again.
+
+What stands for their import is what their relatives need of them: an alignment names its run's tilt series
+(``tiltseries_path``), tomograms and annotations name the run's alignment (``alignment_metadata_path``, part of
+their identity). The stored metadata document is the one below the found key's entity folder.
+"""
+
+from __future__ import annotations
+
+from importers import layout
+from importers.ingest.entities.context import Ingestion
+from importers.ingest.entities.tree import Entity
+
+
+def _stored_metadata(entity: Entity, template: str) -> str:
+    """The metadata key (layout ``template``) of the stored entity folder the found key lies in."""
+    found = layout.entity_prefix(entity.kind, str(entity.path or ""))
+    if found is None:
+        raise ValueError(f"{entity.describe()}: {entity.path!r} is no stored {entity.kind.replace('_', ' ')} folder")
+    return layout.build(template, **found.fields)
+
+
+def reference_tiltseries(ingestion: Ingestion, tiltseries: Entity) -> None:
+    tiltseries.ancestor("run").outputs["tiltseries_metadata_path"] = _stored_metadata(tiltseries, "tiltseries_metadata")
+
+
+def reference_alignment(ingestion: Ingestion, alignment: Entity) -> None:
+    alignment.ancestor("run").outputs["alignment_metadata_path"] = _stored_metadata(alignment, "alignment_metadata")
