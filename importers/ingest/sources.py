@@ -278,7 +278,7 @@ class _Walk:
             self._problem(voxel_spacing, f"{where}: needs exactly one shape, found {shapes}")
             return
         shape, arguments = shapes[0], dict(source[shapes[0]])
-        variables = annotation.glob_variables()
+        variables = self._variables(annotation)
         filter_value, filter_error = self._filter_value(annotation, arguments, variables)
         run = self._run_of(annotation)
         globs = arguments.get("glob_strings") or [arguments.get("glob_string")]

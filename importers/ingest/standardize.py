@@ -70,11 +70,14 @@ WRITERS: dict[str, Step] = {
 }
 
 #: What is done for an entity found in the output (a reference) instead of its preparer and writer: what its
-#: relatives need of it. A voxel spacing's step works on the spacing's output, whichever finder found it.
+#: relatives need of it. A voxel spacing's step works on the spacing's output, and a key photo found where an
+#: earlier ingestion stored it is kept there and named in its owner's metadata, whichever finder found them.
 REFERENCED: dict[str, Step] = {
     "tiltseries": reference_tiltseries,
     "alignment": reference_alignment,
     "voxel_spacing": defer_tomogram_views,
+    "dataset_keyphoto": write_dataset_keyphoto,
+    "deposition_keyphoto": write_deposition_keyphoto,
 }
 
 #: Entity kinds that name another kind of their run in their metadata or their identity: an alignment its

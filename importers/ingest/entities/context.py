@@ -131,15 +131,22 @@ class Ingestion:
     def source_root(self) -> str:
         return str(self.standardization.get("source_prefix") or "").strip("/")
 
+    def glob_variables(self, entity: Entity | None) -> dict[str, Any]:
+        """The template variables below ``entity`` (config.md §5): its own and its ancestors', the output root, and
+        (as the portal gives them to every entity of a run) the run's map-file columns and mapped names."""
+        variables = entity.glob_variables() if entity is not None else {}
+        variables.setdefault("output_path", "")
+        run = next((e for e in entity.lineage() if e.kind == "run"), None) if entity is not None else None
+        if run is not None:
+            variables |= run_glob_variables(self, run)
+        return variables
+
     def find(self, kind: str, parent: Entity | None) -> list[Entity]:
         """Children of ``parent`` of one kind, per the config's entries and their sources."""
         entries = self.config.get(CONFIG_KEYS[kind]) or []
         found: dict[str, Entity] = {}
-        variables = parent.glob_variables() if parent is not None else {}
-        variables.setdefault("output_path", "")
+        variables = self.glob_variables(parent)
         run = next((entity for entity in parent.lineage() if entity.kind == "run"), None) if parent else None
-        if run is not None:
-            variables |= run_glob_variables(self, run)
         for entry in entries:
             metadata = dict(entry.get("metadata") or {})
             if kind == "annotation":

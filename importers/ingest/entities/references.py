@@ -2,10 +2,13 @@
 
 What stands for their import is what their relatives need of them: an alignment names its run's tilt series
 (``tiltseries_path``), tomograms and annotations name the run's alignment (``alignment_metadata_path``, part of
-their identity). The stored metadata document is the one below the found key's entity folder.
+their identity) and, from the stored document, its ``volume_dimension`` (rescaled masks). The stored metadata
+document is the one below the found key's entity folder.
 """
 
 from __future__ import annotations
+
+import json
 
 from importers import layout
 from importers.ingest.entities.context import Ingestion
@@ -25,4 +28,11 @@ def reference_tiltseries(ingestion: Ingestion, tiltseries: Entity) -> None:
 
 
 def reference_alignment(ingestion: Ingestion, alignment: Entity) -> None:
-    alignment.ancestor("run").outputs["alignment_metadata_path"] = _stored_metadata(alignment, "alignment_metadata")
+    key = _stored_metadata(alignment, "alignment_metadata")
+    run = alignment.ancestor("run")
+    run.outputs["alignment_metadata_path"] = key
+    try:
+        document = json.loads(ingestion.output.read(key))
+    except ValueError as error:
+        raise ValueError(f"{ingestion.output.url_of(key)}: {error}") from None
+    run.outputs["alignment_volume_dimension"] = document.get("volume_dimension") if isinstance(document, dict) else None
