@@ -30,7 +30,8 @@ from data_validation.source.snapshot import (
     list_source_root,
 )
 from importers import layout, patterns
-from importers.ingest.config import ConfigError, load_config
+from importers.ingest.config import ConfigError
+from importers.ingest.config.migrate import load_current
 from importers.ingest.config.validate import Problem, validate_file
 from importers.ingest.entities.context import CONFIG_KEYS, Ingestion, IngestOptions, parents_pass
 from importers.ingest.entities.report import Report
@@ -361,7 +362,7 @@ def plan_sources(
     problems = validate_file(config_path, check_name=False)
     snapshot.config_problems = [(problem.severity, _config_problem(problem)) for problem in problems]
     try:
-        config = load_config(config_path)
+        config = load_current(config_path)
     except ConfigError:
         return snapshot
     snapshot.config_loaded = True

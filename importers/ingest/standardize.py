@@ -19,7 +19,8 @@ from pathlib import Path
 from typing import TextIO
 
 from importers.formats.mrc import MrcFormatError
-from importers.ingest.config import ConfigError, load_config
+from importers.ingest.config import ConfigError
+from importers.ingest.config.migrate import load_current
 from importers.ingest.entities.alignment import write_alignment
 from importers.ingest.entities.annotation import prepare_annotation, write_annotation
 from importers.ingest.entities.context import CONFIG_KEYS, Ingestion, IngestOptions
@@ -239,7 +240,7 @@ def standardize_config(
     stream: TextIO | None = None,
 ) -> tuple[int, Ingestion]:
     """Load a config and standardize it; raises ConfigError/ValueError for a bad config or URL."""
-    config = load_config(config_path)
+    config = load_current(config_path)
     if "deposition_id" not in (config.get("standardization_config") or {}):
         raise ConfigError(config_path, "standardization_config.deposition_id is required")
     options = options or IngestOptions()
