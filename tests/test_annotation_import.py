@@ -482,14 +482,16 @@ def test_every_shape_on_s3_matches_the_local_output(
 VOLUME_DIMENSION = {"x": 8 * SPACING, "y": 6 * SPACING, "z": 4 * SPACING}
 
 
-def _ome_zarr_source(path: Path, data: np.ndarray) -> None:
-    """An OME-Zarr store as labs deposit masks (zarr v2, one level, chunks smaller than the array)."""
+def _ome_zarr_source(path: Path, data: np.ndarray, axes: str = "") -> None:
+    """An OME-Zarr store as labs deposit masks (zarr v2, one level, chunks smaller than the array), with the
+    ``axes`` named in that order (none: NGFF 0.3, read as z, y, x)."""
     group = zarr.open_group(str(path), mode="w", zarr_format=2)
     group.create_array("s0", shape=data.shape, dtype=data.dtype, chunks=(1, 2, 3))[:] = data
     scale = {"type": "scale", "scale": [SPACING] * 3}
-    group.attrs["multiscales"] = [
-        {"version": "0.4", "datasets": [{"path": "s0", "coordinateTransformations": [scale]}]}
-    ]
+    multiscale = {"version": "0.4", "datasets": [{"path": "s0", "coordinateTransformations": [scale]}]}
+    if axes:
+        multiscale["axes"] = [{"name": axis, "type": "space"} for axis in axes]
+    group.attrs["multiscales"] = [multiscale]
 
 
 def _mask(output: Path, document: dict[str, Any]) -> np.ndarray:
@@ -501,9 +503,9 @@ def _mask(output: Path, document: dict[str, Any]) -> np.ndarray:
 
 
 def test_zarr_and_rescaled_mask_sources(tmp_path: Path) -> None:
-    """Masks from OME-Zarr stores read as from MRCs; ``rescale`` resamples a mask to the aligned volume's size (the
-    stored alignment's volume_dimension, found by destination_glob) as the portal does: an upsampled mask repeats
-    its voxels, a downsampled semantic mask is set where any of its source voxels was."""
+    """Masks from OME-Zarr stores read as from MRCs (in z, y, x order whatever the order of their axes); ``rescale``
+    resamples a mask to the aligned volume's size (the stored alignment's volume_dimension, found by
+    destination_glob) as the portal does: an upsampled mask repeats its voxels."""
     lab = tmp_path / "source" / "lab"
     rng = np.random.default_rng(7)
     half = rng.integers(0, 3, (2, 3, 4)).astype(np.int16)
@@ -512,6 +514,7 @@ def test_zarr_and_rescaled_mask_sources(tmp_path: Path) -> None:
     output = tmp_path / "out"
     for run in RUNS:
         _ome_zarr_source(lab / "masks" / f"{run}_half.zarr", half)
+        _ome_zarr_source(lab / "masks" / f"{run}_xyz.zarr", half.transpose(2, 1, 0), axes="xyz")
         _mrc(lab / "masks" / f"{run}_half.mrc", half)
         _mrc(lab / "masks" / f"{run}_full.mrc", full)
         _mrc(lab / "masks" / f"{run}_probability.mrc", probability)
@@ -523,6 +526,8 @@ def test_zarr_and_rescaled_mask_sources(tmp_path: Path) -> None:
         _annotation("from-zarr-1", "vesicle", [{"SegmentationMask": zarr_mask}]),
         _annotation("from-mrc-1", "vesicle", [{"SegmentationMask": {**zarr_mask, "file_format": "mrc",
                                                                     "glob_string": "masks/{run_name}_half.mrc"}}]),
+        _annotation("xyz-zarr-1", "vesicle", [{"SegmentationMask": {**zarr_mask,
+                                                                    "glob_string": "masks/{run_name}_xyz.zarr"}}]),
         _annotation("upsampled-1", "mitochondrion", [{"SegmentationMask": {**zarr_mask, "rescale": True}}]),
         _annotation("instances-1", "ribosome", [{"InstanceSegmentationMask": {
             "file_format": "zarr", "glob_string": "masks/{run_name}_half.zarr", "rescale": True}}]),
@@ -547,6 +552,8 @@ def test_zarr_and_rescaled_mask_sources(tmp_path: Path) -> None:
         }
         assert np.array_equal(_mask(output, found["from-zarr-1"]), (half == 2).astype(np.int8))
         assert np.array_equal(_mask(output, found["from-mrc-1"]), (half == 2).astype(np.int8))
+        # A store whose axes are x, y, z is reordered, not written out under the wrong labels.
+        assert np.array_equal(_mask(output, found["xyz-zarr-1"]), (half == 2).astype(np.int8))
         assert np.array_equal(_mask(output, found["upsampled-1"]), repeated(half == 2).astype(np.int8))
         instances = _mask(output, found["instances-1"])
         assert instances.dtype == np.uint16 and np.array_equal(instances, repeated(half))

@@ -80,18 +80,23 @@ class SourceVolume:
 
 
 class StoredSourceVolume(SourceVolume):
-    """A source OME-Zarr store's level 0, read by regions (:class:`StoredArray`)."""
+    """A source OME-Zarr store's level 0, read by regions (:class:`StoredArray`) in (z, y, x) order: a store whose
+    ``axes`` name them in another order is reordered, never written out under the wrong labels."""
 
-    def __init__(self, key: str, header: MrcHeader, array: StoredArray) -> None:
+    def __init__(self, key: str, header: MrcHeader, array: StoredArray, order: tuple[int, int, int]) -> None:
         super().__init__(key=key, header=header, data=np.empty((0, 0, 0), dtype=array.dtype))
-        self.array = array
+        #: The stored axis of z, y and x.
+        self.array, self.order = array, order
 
     @property
     def shape(self) -> tuple[int, int, int]:
-        return self.array.shape
+        return tuple(self.array.shape[axis] for axis in self.order)
 
     def read(self, region: tuple[tuple[int, int], ...]) -> np.ndarray:
-        return self.array.read(region)
+        stored: list[tuple[int, int]] = [(0, 0)] * 3
+        for axis, extent in zip(self.order, region, strict=True):
+            stored[axis] = extent
+        return self.array.read(tuple(stored)).transpose(self.order)
 
 
 _MRC_DTYPES = ("int8", "int16", "uint16", "float32", "float16")
@@ -111,12 +116,19 @@ def _zarr_source(bucket: Bucket, key: str) -> StoredSourceVolume:
         array = StoredArray(bucket, f"{store}/{multiscales.paths[0]}")
     except ValueError as error:  # ZarrFormatError and JSON errors
         raise MrcFormatError(f"OME-Zarr source: {error}") from None
-    z, y, x = multiscales.scales[0][-3:]
+    names = [axis.get("name") if isinstance(axis, dict) else axis for axis in multiscales.axes]
+    if not names:
+        names = list("zyx")  # NGFF 0.3 and older: no axes, (z, y, x) as the portal reads them
+    if sorted(map(str, names)) != ["x", "y", "z"] or len(multiscales.scales[0]) != 3:
+        raise MrcFormatError(f"OME-Zarr source: axes {names} are not z, y, x in some order")
+    order = tuple(names.index(axis) for axis in "zyx")
+    z, y, x = (multiscales.scales[0][axis] for axis in order)
+    shape = tuple(array.shape[axis] for axis in order)
     # Only the shape and voxel size are read from this header; a data type without an MRC mode (int32 labels)
     # is stated as float32, the data themselves are read as stored.
     dtype = array.dtype if array.dtype.name in _MRC_DTYPES else np.dtype(np.float32)
-    raw = build_header(array.shape, dtype, (x, y, z), statistics=DataStatistics(0, 0, 0, 0), ispg=1)
-    return StoredSourceVolume(key, parse_header(raw[:HEADER_SIZE]), array)
+    raw = build_header(shape, dtype, (x, y, z), statistics=DataStatistics(0, 0, 0, 0), ispg=1)
+    return StoredSourceVolume(key, parse_header(raw[:HEADER_SIZE]), array, order)
 
 
 def source_volume_header(bucket: Bucket, key: str) -> MrcHeader:
