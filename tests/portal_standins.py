@@ -17,6 +17,7 @@ import json
 import re
 import re._constants as sre
 import re._parser as sre_parse
+import shutil
 import string
 import struct
 from collections.abc import Iterator, Mapping
@@ -161,18 +162,19 @@ def concrete_key(pattern: str, match_regex: str = ".*", name_regex: str = "(.*)"
 # -- file contents ---------------------------------------------------------------------------------
 
 
-def _volume(path: Path, dtype: str = "float32", shape: tuple[int, int, int] = (len(TILTS), 4, 4)) -> None:
-    data = np.zeros(shape, dtype=dtype)
-    data[0, 0, 0] = 1
+def _volume(path: Path, dtype: str = "float32", values: tuple[float, ...] = (1,)) -> None:
+    """A small volume whose first voxels hold ``values`` (the rest 0)."""
+    data = np.zeros((len(TILTS), 4, 4), dtype=dtype)
+    data.flat[: len(values)] = values
     with mrcfile.new(path, data=data, overwrite=True) as mrc:
         mrc.voxel_size = 10.0
 
 
-def _ome_zarr(path: Path, dtype: str = "int8") -> None:
+def _ome_zarr(path: Path, dtype: str = "int8", values: tuple[float, ...] = (1,)) -> None:
     group = zarr.open_group(str(path), mode="w", zarr_format=2)
     array = group.create_array("0", shape=(len(TILTS), 4, 4), dtype=dtype, chunks=(len(TILTS), 4, 4))
     data = np.zeros((len(TILTS), 4, 4), dtype=dtype)
-    data[0, 0, 0] = 1
+    data.flat[: len(values)] = values
     array[:] = data
     group.attrs["multiscales"] = [
         {
@@ -242,16 +244,19 @@ def _png(path: Path) -> None:
     Image.new("L", (64, 64), 128).save(path, format="PNG")
 
 
+def _mask(path: Path, shape: str, file_format: str, values: tuple[float, ...]) -> None:
+    """A mask with a voxel of each of ``values``: the labels (or thresholds) of every annotation that reads it (a mask
+    without a voxel of its label is passed over)."""
+    if path.is_dir():
+        shutil.rmtree(path)
+    dtype = "uint16" if shape == "InstanceSegmentationMask" else "float32"
+    # As the portal decides (and the importer): by the path, whatever the declared file_format.
+    (_ome_zarr if ".zarr" in path.name or file_format == "zarr" else _volume)(path, dtype, values)
+
+
 def _annotation_file(path: Path, shape: str, arguments: Mapping[str, Any], filter_value: str) -> None:
     file_format = str(arguments.get("file_format"))
     delimiter = str(arguments.get("delimiter") or ",")
-    if shape.endswith("SegmentationMask"):
-        dtype = "uint16" if shape == "InstanceSegmentationMask" else "int8"
-        if file_format == "zarr":
-            _ome_zarr(path, dtype)
-        else:
-            _volume(path, dtype)
-        return
     contents: dict[str, str | bytes] = {
         "csv": delimiter.join("123") + "\n",
         "csv_with_header": delimiter.join("xyz") + "\n" + delimiter.join("123") + "\n",
@@ -338,6 +343,8 @@ class _Planter:
         self.ingestion = Ingestion(config, config_path, self.bucket, self.output_bucket, options)
         self.prefix = self.ingestion.source_root
         self.rows: dict[str, dict[str, str]] = {}
+        #: The labels (or thresholds) planted in each mask, one voxel each.
+        self.mask_values: dict[str, list[float]] = {}
         self.columns = self._map_columns()
 
     def _map_columns(self) -> dict[str, bool]:
@@ -422,6 +429,14 @@ class _Planter:
             filter_value = format_template(str(arguments.get("filter_value") or variables["run_name"]), variables)
             globs = arguments.get("glob_strings") or [arguments.get("glob_string")]
             for key in self._alternatives(globs, variables):
+                if shape.endswith("SegmentationMask"):
+                    values = self.mask_values.setdefault(key, [])
+                    values.append(arguments.get("threshold") or arguments.get("mask_label") or 1)
+                    path = self.root / key
+                    path.parent.mkdir(parents=True, exist_ok=True)
+                    _mask(path, shape, str(arguments.get("file_format")), tuple(values))
+                    self.bucket.forget_listings()
+                    continue
                 self._write(key, lambda path, a=arguments, s=shape, f=filter_value: _annotation_file(path, s, a, f))
 
     def _write_maps(self, runs: list[Entity]) -> None:

@@ -429,8 +429,8 @@ def test_dry_run_writes_nothing(every_shape: tuple[Path, Path], tmp_path: Path) 
                                       "rescale": True}, "rescale needs the run's alignment volume_dimension"),
         ("SemanticSegmentationMask", {"file_format": "mrc", "glob_string": "picks/{run_name}.csv"},
          ".csv: header truncated"),
-        ("SemanticSegmentationMask", {"file_format": "mrc", "glob_string": "masks/{run_name}_*.mrc"},
-         "SemanticSegmentationMask takes one source file per voxel spacing; 3 match"),
+        ("SegmentationMask", {"file_format": "mrc", "glob_string": "masks/{run_name}_*.mrc"},
+         "SegmentationMask takes one source file per voxel spacing; 3 match"),
         ("GlobalCaption", {"file_format": "json", "glob_string": "captions/{run_name}_points.json"},
          "a GlobalCaption file needs a 'captions' list"),
         ("OrientedPoint", {"file_format": "mod", "glob_string": "picks/{run_name}.csv"}, "not an IMOD model file"),
@@ -576,3 +576,26 @@ def test_rescale_downsamples_a_semantic_mask_where_any_source_voxel_is_set() -> 
     expected[1, 1, 1] = 1  # source voxel (2, 2, 2) lies in target voxel (1, 1, 1)
     assert np.array_equal(rescale_semantic(data, (2, 3, 4), mask_label=5), expected)
     assert target_shape(VOLUME_DIMENSION, SPACING / 2) == (8, 12, 16)
+
+
+def test_masks_without_their_label_are_passed_over_as_the_portal(tmp_path: Path) -> None:
+    """The portal's ``is_valid``: a SemanticSegmentationMask without a voxel of its label (or at its threshold) and an
+    InstanceSegmentationMask without a label are not imported in that run; the legacy SegmentationMask is."""
+    lab = tmp_path / "source" / "lab"
+    labels = np.zeros((4, 6, 8), dtype=np.int16)
+    labels[1, 2, 3] = 2
+    for run in RUNS:
+        _mrc(lab / "masks" / f"{run}_labels.mrc", labels if run == "TS_1" else np.zeros_like(labels))
+    mask = {"file_format": "mrc", "glob_string": "masks/{run_name}_labels.mrc"}
+    annotations = [
+        _annotation("semantic-1", "vesicle", [{"SemanticSegmentationMask": {**mask, "mask_label": 2}}]),
+        _annotation("threshold-1", "vesicle", [{"SemanticSegmentationMask": {**mask, "threshold": 3}}]),
+        _annotation("instances-1", "ribosome", [{"InstanceSegmentationMask": mask}]),
+        _annotation("legacy-1", "membrane", [{"SegmentationMask": {**mask, "mask_label": 2}}]),
+    ]
+    status, log, _ = _standardize(
+        _config(tmp_path / "20001.yaml", annotations), str(tmp_path / "source"), str(tmp_path / "out")
+    )
+    assert status == 0, log
+    assert set(_annotations(tmp_path / "out", "TS_1")) == {"semantic-1", "instances-1", "legacy-1"}
+    assert set(_annotations(tmp_path / "out", "TS_2")) == {"legacy-1"}

@@ -2,14 +2,17 @@
 
 from __future__ import annotations
 
+import io
 import json
 from pathlib import Path
 
 import mrcfile
 import numpy as np
 import pytest
+import yaml
 import zarr
 
+from importers.ingest.config import load_config
 from importers.ingest.entities.context import Ingestion, IngestOptions
 from importers.ingest.entities.tree import Entity
 from importers.ingest.finders import (
@@ -20,7 +23,9 @@ from importers.ingest.finders import (
     source_multi_glob,
     tomogram_header,
 )
+from importers.ingest.standardize import standardize_config
 from importers.storage import Bucket
+from tests.conftest import REPO_ROOT
 
 
 def _mrc(path: Path, voxel_size: float, shape: tuple[int, int, int] = (2, 3, 4)) -> None:
@@ -164,3 +169,31 @@ def test_destination_finders_find_references_with_their_ids(tmp_path: Path) -> N
     config["voxel_spacings"][0]["sources"] = [{"destination_filter": {"filters": [{"key": ["a"], "value": 1}]}}]
     with pytest.raises(FinderError, match="finds tiltseries and tomograms, not voxel_spacings"):
         ingestion.find("voxel_spacing", run)
+
+
+def test_a_new_alignment_names_the_stored_tilt_series_a_destination_filter_finds(
+    sample_source: Path, bucket_copy: Path, tmp_path: Path
+) -> None:
+    """A deposition adding an alignment to a stored tilt series (found by ``destination_filter``): the tilt series is
+    a reference, nothing of it is written again, and the new alignment names it."""
+    config = load_config(REPO_ROOT / "dataset_configs" / "10001.yaml")
+    config["standardization_config"]["deposition_id"] = 10002
+    config["tiltseries"] = [
+        {"sources": [{"destination_filter": {"filters": [{"key": ["deposition_id"], "value": 10001}]}}]}
+    ]
+    config_path = tmp_path / "deposition_10002.yaml"
+    config_path.write_text(yaml.safe_dump(config, sort_keys=False))
+    tiltseries = sorted(bucket_copy.glob("10001/TS_001/TiltSeries/*/*"))
+    stream = io.StringIO()
+    status, ingestion = standardize_config(
+        config_path,
+        str(sample_source),
+        str(bucket_copy),
+        options=IngestOptions(selected=frozenset({"alignment"})),
+        stream=stream,
+    )
+    assert status == 0, ingestion.report.failures
+    assert sorted(bucket_copy.glob("10001/TS_001/TiltSeries/*/*")) == tiltseries
+    stored = json.loads((bucket_copy / "10001/TS_001/Alignments/101/alignment_metadata.json").read_text())
+    assert stored["deposition_id"] == 10002
+    assert stored["tiltseries_path"] == "10001/TS_001/TiltSeries/100/tiltseries_metadata.json"

@@ -70,11 +70,13 @@ WRITERS: dict[str, Step] = {
     "identified_object": write_identified_objects,
 }
 
-#: What is done for an entity found in the output (a reference) instead of its preparer and writer: what its
-#: relatives need of it. A voxel spacing's step works on the spacing's output, and a key photo found where an
-#: earlier ingestion stored it is kept there and named in its owner's metadata, whichever finder found them.
-REFERENCED: dict[str, Step] = {
-    "tiltseries": reference_tiltseries,
+#: What stands for the preparer and the writer of an entity found in the output (a reference): what its relatives
+#: need of it. A stored tilt series gives its folder to its rawtlt and CTF (added beside it) and its metadata path to
+#: the alignment; a stored alignment its metadata path to tomograms and annotations. A voxel spacing's step works on
+#: the spacing's output, and a key photo found where an earlier ingestion stored it is kept there and named in its
+#: owner's metadata, whichever finder found them.
+REFERENCE_PREPARERS: dict[str, Step] = {"tiltseries": reference_tiltseries}
+REFERENCE_WRITERS: dict[str, Step] = {
     "alignment": reference_alignment,
     "voxel_spacing": defer_tomogram_views,
     "dataset_keyphoto": write_dataset_keyphoto,
@@ -132,13 +134,14 @@ def visit(ingestion: Ingestion, entity: Entity) -> bool:
     a child that was not imported gets no metadata. Work that its descendants deferred
     (``outputs["deferred"]``: what, action) runs after all its children, if they were all imported.
     The kinds of children that were not imported are kept in ``outputs["incomplete"]`` for
-    :data:`REQUIRES`. An entity found in the output is a reference: :data:`REFERENCED` stands for its steps.
+    :data:`REQUIRES`. An entity found in the output is a reference: :data:`REFERENCE_PREPARERS` and
+    :data:`REFERENCE_WRITERS` stand for its steps.
     """
     own = ingestion if ingestion.options.writes(entity.kind) or ingestion.options.dry_run else ingestion.planning()
     if (failed := _failed_requirement(entity)) is not None:
         own.report.skipped(entity.describe(), f"needs the run's {failed.replace('_', ' ')}, which was not imported")
         return False
-    preparer = None if entity.reference else PREPARERS.get(entity.kind)
+    preparer = (REFERENCE_PREPARERS if entity.reference else PREPARERS).get(entity.kind)
     if preparer is not None and not _attempt(own, entity.describe(), lambda: preparer(own, entity)):
         return False
     incomplete: set[str] = entity.outputs.setdefault("incomplete", set())
@@ -157,7 +160,7 @@ def visit(ingestion: Ingestion, entity: Entity) -> bool:
             ingestion.report.skipped(what, "left for a later run: part of the run was not imported")
         elif not _attempt(ingestion, what, action):
             incomplete.add("deferred")
-    writer = REFERENCED.get(entity.kind) if entity.reference else WRITERS.get(entity.kind)
+    writer = (REFERENCE_WRITERS if entity.reference else WRITERS).get(entity.kind)
     if incomplete:
         if writer is not None:
             own.report.skipped(

@@ -215,6 +215,15 @@ def _slabs(shape: tuple[int, int, int], itemsize: int) -> Iterator[tuple[int, in
         yield start, min(start + planes, shape[0])
 
 
+def any_voxel(source: SourceVolume, test: Convert) -> bool:
+    """Whether ``test`` holds for any voxel, read slab by slab and stopping at the first slab that has one."""
+    full = ((0, source.shape[1]), (0, source.shape[2]))
+    return any(
+        bool(np.any(test(source.read(((start, stop), *full)))))
+        for start, stop in _slabs(source.shape, source.data.dtype.itemsize)
+    )
+
+
 def write_volume(
     bucket: Bucket,
     source: SourceVolume,

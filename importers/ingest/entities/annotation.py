@@ -27,6 +27,7 @@ from importers.ingest.mask_rescale import rescale_instances, rescale_semantic, t
 from importers.ingest.volumes import (
     Convert,
     SourceVolume,
+    any_voxel,
     instance_conversion,
     mask_conversion,
     open_source_volume,
@@ -54,6 +55,9 @@ MASK_KINDS = {
     "SemanticSegmentationMask": VolumeKind.SEGMENTATION_MASK,
     "InstanceSegmentationMask": VolumeKind.INSTANCE_MASK,
 }
+#: Mask shapes whose sources without a voxel of their label are passed over (the portal's ``is_valid``; its legacy
+#: ``SegmentationMask`` has none).
+LABEL_CHECKED = ("SemanticSegmentationMask", "InstanceSegmentationMask")
 #: Mask source formats: an MRC, or an OME-Zarr store (read from its level 0).
 MASK_FORMATS = ("mrc", "zarr")
 #: Bytes per ranged read when a mesh is copied.
@@ -127,9 +131,27 @@ def _match(ingestion: Ingestion, annotation: Entity) -> list[_Output]:
             for item in source_glob(ingestion.source, ingestion.source_root, {"list_glob": glob}, variables):
                 if any(patterns.match(pattern, item.name) for pattern in source.get("exclude") or []):
                     continue
+                if shape in LABEL_CHECKED and not _has_label(ingestion, str(item.path), shape, arguments):
+                    continue
                 output = outputs.setdefault(suffix, _Output(shape, suffix))
                 output.sources.append((item.path, arguments))
     return list(outputs.values())
+
+
+def _has_label(ingestion: Ingestion, key: str, shape: str, arguments: dict[str, Any]) -> bool:
+    """The portal's ``is_valid`` of a mask source: a semantic mask has a voxel equal to its ``mask_label`` (or at
+    least its ``threshold``), an instance mask a label of at least 1; one without is passed over, not imported."""
+    if shape == "InstanceSegmentationMask":
+        threshold, label = 1, None
+    else:
+        threshold, label = arguments.get("threshold"), arguments.get("mask_label") or 1
+    try:
+        with open_source_volume(ingestion.source, key) as source:
+            if threshold is not None:
+                return any_voxel(source, lambda block: block >= float(threshold))
+            return any_voxel(source, lambda block: block == int(label))
+    except MrcFormatError as error:
+        raise MrcFormatError(f"{ingestion.source.url_of(key)}: {error}") from None
 
 
 def _points(ingestion: Ingestion, output: _Output, annotation: Entity, spacing: float) -> None:
