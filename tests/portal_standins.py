@@ -269,6 +269,8 @@ def _annotation_file(path: Path, shape: str, arguments: Mapping[str, Any], filte
         "copick": json.dumps({"points": [{"location": {"x": 10.0, "y": 20.0, "z": 30.0}, "instance_id": 1}]}),
         "json": json.dumps({"captions": [{"text": "a"}], "objects": [{"text": "a"}]}),
     }
+    if shape in ("GlobalCaption", "AnnotationCaption"):
+        file_format = "json"  # every caption format is JSON (the portal's saber captions too)
     content = contents.get(file_format, b"glTF" + struct.pack("<II", 2, 12))
     path.write_bytes(content.encode() if isinstance(content, str) else content)
 

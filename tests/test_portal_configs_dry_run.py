@@ -1,5 +1,6 @@
-"""Published portal configs dry-run unchanged over stand-in sources shaped as each expects (tests/portal_standins.py):
-the planned entities are counted per kind, and nothing fails but the documented departures."""
+"""Published portal configs (shared/portal-configs, tests/config/data/portal) dry-run unchanged over stand-in sources
+shaped as each expects (tests/portal_standins.py): the planned entities are counted per kind, and nothing fails but
+the documented departures."""
 
 from __future__ import annotations
 
@@ -13,7 +14,7 @@ import pytest
 from importers.ingest.config import load_config
 from importers.ingest.entities.context import IngestOptions
 from importers.ingest.standardize import standardize_config
-from tests.config.paths import PORTAL_CONFIGS, portal_dir
+from tests.config.paths import PORTAL_CONFIGS, PORTAL_EXTRA, portal_dir
 from tests.portal_standins import plant
 
 _PLANNED = re.compile(r"^\s*planned  (.*?)(?:  \(.*\))?$")
@@ -409,6 +410,8 @@ EXPECTED = {
         "run": 80,
         "tomogram": 80,
     },
+    # tests/config/data/portal: a published 1.1.0 config with saber captions, migrated in memory.
+    "deposition_10340.yaml": {"annotation": 1, "dataset": 1, "deposition": 1, "run": 1},
 }
 
 
@@ -423,7 +426,7 @@ def planned_entities(log: str) -> Counter[str]:
 
 def dry_run(name: str, tmp_path: Path) -> tuple[list[str], Counter[str], str]:
     """(failures, planned entities, log) of ``standardize --dry-run`` of a portal config over its stand-ins."""
-    config_path = portal_dir() / name
+    config_path = portal_dir() / name if (portal_dir() / name).is_file() else PORTAL_EXTRA / name
     root, output = tmp_path / "input", tmp_path / "output"
     root.mkdir()
     output.mkdir()
@@ -435,8 +438,9 @@ def dry_run(name: str, tmp_path: Path) -> tuple[list[str], Counter[str], str]:
     return ingestion.report.failures, planned_entities(stream.getvalue()), stream.getvalue()
 
 
-def test_every_shared_portal_config_is_counted() -> None:
-    assert sorted(EXPECTED) == sorted(PORTAL_CONFIGS)
+def test_every_published_config_is_counted() -> None:
+    extra = sorted(path.name for path in PORTAL_EXTRA.glob("*.yaml"))
+    assert sorted(EXPECTED) == sorted([*PORTAL_CONFIGS, *extra])
 
 
 @pytest.mark.parametrize("name", sorted(EXPECTED))
