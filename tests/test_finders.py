@@ -197,3 +197,30 @@ def test_a_new_alignment_names_the_stored_tilt_series_a_destination_filter_finds
     stored = json.loads((bucket_copy / "10001/TS_001/Alignments/101/alignment_metadata.json").read_text())
     assert stored["deposition_id"] == 10002
     assert stored["tiltseries_path"] == "10001/TS_001/TiltSeries/100/tiltseries_metadata.json"
+
+
+def test_a_deposition_config_adds_to_the_stored_entities_it_references(bucket_copy: Path, tmp_path: Path) -> None:
+    """dataset_configs/deposition_10002.yaml finds its dataset, runs, voxel spacings and alignments in the output: they
+    are references, so their metadata stays as stored, and the new annotations name the stored alignment."""
+    for run in ("TS_001", "TS_002"):
+        picks = tmp_path / "input" / "sample_10002" / "picks" / f"{run}_ribosome_tm.csv"
+        picks.parent.mkdir(parents=True, exist_ok=True)
+        picks.write_text("1,2,3\n4,5,6\n")
+    stored = {path: path.read_bytes() for path in bucket_copy.rglob("*.json")}
+    status, ingestion = standardize_config(
+        REPO_ROOT / "dataset_configs" / "deposition_10002.yaml",
+        str(tmp_path / "input"),
+        str(bucket_copy),
+        stream=io.StringIO(),
+    )
+    assert status == 0, ingestion.report.failures
+    assert all(path.read_bytes() == data for path, data in stored.items())
+    added = [
+        json.loads(path.read_text())
+        for path in bucket_copy.glob("10001/*/Reconstructions/VoxelSpacing13.480/Annotations/*/*-1.0.json")
+        if path not in stored
+    ]
+    assert len(added) == 2 and all(document["deposition_id"] == 10002 for document in added)
+    assert {document["alignment_metadata_path"] for document in added} == {
+        f"10001/{run}/Alignments/100/alignment_metadata.json" for run in ("TS_001", "TS_002")
+    }
