@@ -11,7 +11,7 @@ the download is impossible (no network to PyPI).
 | | | images with extended headers (Diamond; EPU 2.9), shared with their contributors' permission |
 | mdocfile 0.2.3 | BSD-3-Clause | SerialEM mdocs: a tilt series, montages, frame sets |
 | starfile 0.5.13 | BSD-3-Clause | RELION STAR files (3.0 and 3.1 styles, quoting, multi-block) |
-| imodmodel 0.1.0 | BSD-3-Clause | IMOD models (.mod): contours, meshes, point sizes, several objects |
+| imodmodel 0.1.0 | BSD-3-Clause | IMOD models (.mod): contours, meshes, point sizes, several objects, slicer angles |
 | alnfile 0.1.1 | BSD-3-Clause | AreTomo .aln (with and without local alignment, dark frames), IMOD .xf / .tlt |
 | cryoet-alignment 0.2.0 | MIT | AreTomo .aln, IMOD .xf / .tlt / .xtilt, AreTomo3 CTF (CTFFIND-style) |
 """
@@ -70,7 +70,7 @@ PACKAGES = (
         "0.1.0",
         tuple(
             f"tests/test_data/{name}_example.mod"
-            for name in ("two_contour", "multiple_objects", "point_sizes", "meshed_contour")
+            for name in ("two_contour", "multiple_objects", "point_sizes", "meshed_contour", "slicer_angle")
         ),
     ),
     Package(

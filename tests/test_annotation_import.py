@@ -20,6 +20,7 @@ from importers import layout
 from importers.formats import ndjson
 from importers.formats.mrc import parse_header
 from importers.ingest.entities.context import IngestOptions
+from importers.ingest.mask_rescale import rescale_semantic, target_shape
 from importers.ingest.standardize import standardize_config
 from importers.metadata.models import METADATA_MODELS
 from importers.storage import Bucket
@@ -422,14 +423,14 @@ def test_dry_run_writes_nothing(every_shape: tuple[Path, Path], tmp_path: Path) 
          "not binary glTF 2.0"),
         ("TriangularMeshGroup", {"file_format": "hff", "glob_string": "meshes/{run_name}.glb", "name": "x"},
          "hff meshes must be converted"),
-        ("SemanticSegmentationMask", {"file_format": "zarr", "glob_string": "masks/{run_name}_labels.mrc"},
-         "zarr masks are not supported (only mrc)"),
+        ("SemanticSegmentationMask", {"file_format": "tiff", "glob_string": "masks/{run_name}_labels.mrc"},
+         "tiff masks are not supported (only mrc, zarr)"),
         ("InstanceSegmentationMask", {"file_format": "mrc", "glob_string": "masks/{run_name}_labels.mrc",
-                                      "rescale": True}, "rescale is not supported"),
+                                      "rescale": True}, "rescale needs the run's alignment volume_dimension"),
         ("SemanticSegmentationMask", {"file_format": "mrc", "glob_string": "picks/{run_name}.csv"},
          ".csv: header truncated"),
-        ("SemanticSegmentationMask", {"file_format": "mrc", "glob_string": "masks/{run_name}_*.mrc"},
-         "SemanticSegmentationMask takes one source file per voxel spacing; 3 match"),
+        ("SegmentationMask", {"file_format": "mrc", "glob_string": "masks/{run_name}_*.mrc"},
+         "SegmentationMask takes one source file per voxel spacing; 3 match"),
         ("GlobalCaption", {"file_format": "json", "glob_string": "captions/{run_name}_points.json"},
          "a GlobalCaption file needs a 'captions' list"),
         ("OrientedPoint", {"file_format": "mod", "glob_string": "picks/{run_name}.csv"}, "not an IMOD model file"),
@@ -473,3 +474,128 @@ def test_every_shape_on_s3_matches_the_local_output(
             assert ours[1024:] == theirs[1024:] and _no_label(ours) == _no_label(theirs), key
         elif match.template in ("annotation_file", "annotation_zarr_member"):
             assert ours == theirs, key
+
+
+# -- OME-Zarr and rescaled mask sources --------------------------------------------------------
+
+#: The aligned volume (Å) the stored alignment states: (z, y, x) = (4, 6, 8) voxels at the spacing.
+VOLUME_DIMENSION = {"x": 8 * SPACING, "y": 6 * SPACING, "z": 4 * SPACING}
+
+
+def _ome_zarr_source(path: Path, data: np.ndarray, axes: str = "") -> None:
+    """An OME-Zarr store as labs deposit masks (zarr v2, one level, chunks smaller than the array), with the
+    ``axes`` named in that order (none: NGFF 0.3, read as z, y, x)."""
+    group = zarr.open_group(str(path), mode="w", zarr_format=2)
+    group.create_array("s0", shape=data.shape, dtype=data.dtype, chunks=(1, 2, 3))[:] = data
+    scale = {"type": "scale", "scale": [SPACING] * 3}
+    multiscale = {"version": "0.4", "datasets": [{"path": "s0", "coordinateTransformations": [scale]}]}
+    if axes:
+        multiscale["axes"] = [{"name": axis, "type": "space"} for axis in axes]
+    group.attrs["multiscales"] = [multiscale]
+
+
+def _mask(output: Path, document: dict[str, Any]) -> np.ndarray:
+    (path,) = (entry["path"] for entry in document["files"] if entry["format"] == "mrc")
+    level0 = zarr.open_array(str(output / path.replace(".mrc", ".zarr") / "0"), mode="r")[:]
+    with mrcfile.open(output / path) as mrc:
+        assert np.array_equal(mrc.data, level0)
+        return mrc.data.copy()
+
+
+def test_zarr_and_rescaled_mask_sources(tmp_path: Path) -> None:
+    """Masks from OME-Zarr stores read as from MRCs (in z, y, x order whatever the order of their axes); ``rescale``
+    resamples a mask to the aligned volume's size (the stored alignment's volume_dimension, found by
+    destination_glob) as the portal does: an upsampled mask repeats its voxels."""
+    lab = tmp_path / "source" / "lab"
+    rng = np.random.default_rng(7)
+    half = rng.integers(0, 3, (2, 3, 4)).astype(np.int16)
+    full = rng.integers(0, 3, (4, 6, 8)).astype(np.int16)
+    probability = rng.uniform(0, 1, (2, 3, 4)).astype(np.float32)
+    output = tmp_path / "out"
+    for run in RUNS:
+        _ome_zarr_source(lab / "masks" / f"{run}_half.zarr", half)
+        _ome_zarr_source(lab / "masks" / f"{run}_xyz.zarr", half.transpose(2, 1, 0), axes="xyz")
+        _mrc(lab / "masks" / f"{run}_half.mrc", half)
+        _mrc(lab / "masks" / f"{run}_full.mrc", full)
+        _mrc(lab / "masks" / f"{run}_probability.mrc", probability)
+        alignment = output / f"20001/{run}/Alignments/100/alignment_metadata.json"
+        alignment.parent.mkdir(parents=True)
+        alignment.write_text(json.dumps({"volume_dimension": VOLUME_DIMENSION}))
+    zarr_mask = {"file_format": "zarr", "glob_string": "masks/{run_name}_half.zarr", "mask_label": 2}
+    annotations = [
+        _annotation("from-zarr-1", "vesicle", [{"SegmentationMask": zarr_mask}]),
+        _annotation("from-mrc-1", "vesicle", [{"SegmentationMask": {**zarr_mask, "file_format": "mrc",
+                                                                    "glob_string": "masks/{run_name}_half.mrc"}}]),
+        _annotation("xyz-zarr-1", "vesicle", [{"SegmentationMask": {**zarr_mask,
+                                                                    "glob_string": "masks/{run_name}_xyz.zarr"}}]),
+        _annotation("upsampled-1", "mitochondrion", [{"SegmentationMask": {**zarr_mask, "rescale": True}}]),
+        _annotation("instances-1", "ribosome", [{"InstanceSegmentationMask": {
+            "file_format": "zarr", "glob_string": "masks/{run_name}_half.zarr", "rescale": True}}]),
+        _annotation("threshold-1", "membrane", [{"SemanticSegmentationMask": {
+            "file_format": "mrc", "glob_string": "masks/{run_name}_probability.mrc", "threshold": 0.5,
+            "rescale": True}}]),
+        _annotation("same-size-1", "actin", [{"SegmentationMask": {
+            "file_format": "mrc", "glob_string": "masks/{run_name}_full.mrc", "rescale": True}}]),
+    ]  # fmt: skip
+    alignments = [{"sources": [{"destination_glob": {"list_glob": "{run_output_path}/Alignments/100/*.json"}}]}]
+    config = _config(tmp_path / "20001.yaml", annotations, alignments=alignments)
+    status, log, _ = _standardize(config, str(tmp_path / "source"), str(output))
+    assert status == 0, log
+
+    def repeated(data: np.ndarray) -> np.ndarray:
+        return data.repeat(2, axis=0).repeat(2, axis=1).repeat(2, axis=2)
+
+    for run in RUNS:
+        found = {ingest_id: document for ingest_id, (_, document) in _annotations(output, run).items()}
+        assert {document["alignment_metadata_path"] for document in found.values()} == {
+            f"20001/{run}/Alignments/100/alignment_metadata.json"
+        }
+        assert np.array_equal(_mask(output, found["from-zarr-1"]), (half == 2).astype(np.int8))
+        assert np.array_equal(_mask(output, found["from-mrc-1"]), (half == 2).astype(np.int8))
+        # A store whose axes are x, y, z is reordered, not written out under the wrong labels.
+        assert np.array_equal(_mask(output, found["xyz-zarr-1"]), (half == 2).astype(np.int8))
+        assert np.array_equal(_mask(output, found["upsampled-1"]), repeated(half == 2).astype(np.int8))
+        instances = _mask(output, found["instances-1"])
+        assert instances.dtype == np.uint16 and np.array_equal(instances, repeated(half))
+        assert found["instances-1"]["object_count"] == len(set(half.flat) - {0})
+        assert np.array_equal(_mask(output, found["threshold-1"]), repeated(probability >= 0.5).astype(np.int8))
+        assert np.array_equal(_mask(output, found["same-size-1"]), (full == 1).astype(np.int8))
+    # Nothing was written for the alignments found in the output: they are references.
+    assert sorted(p.name for p in (output / "20001/TS_1/Alignments/100").iterdir()) == ["alignment_metadata.json"]
+
+
+def test_rescale_downsamples_a_semantic_mask_where_any_source_voxel_is_set() -> None:
+    data = np.zeros((4, 6, 8), dtype=np.int16)
+    data[0, 0, 0] = data[3, 5, 7] = 1
+    data[2, 2, 2] = 5
+    rescaled = rescale_semantic(data, (2, 3, 4))
+    expected = np.zeros((2, 3, 4), dtype=np.int8)
+    expected[0, 0, 0] = expected[1, 2, 3] = 1
+    assert rescaled.dtype == np.int8 and np.array_equal(rescaled, expected)
+    expected = np.zeros((2, 3, 4), dtype=np.int8)
+    expected[1, 1, 1] = 1  # source voxel (2, 2, 2) lies in target voxel (1, 1, 1)
+    assert np.array_equal(rescale_semantic(data, (2, 3, 4), mask_label=5), expected)
+    assert target_shape(VOLUME_DIMENSION, SPACING / 2) == (8, 12, 16)
+
+
+def test_masks_without_their_label_are_passed_over_as_the_portal(tmp_path: Path) -> None:
+    """The portal's ``is_valid``: a SemanticSegmentationMask without a voxel of its label (or at its threshold) and an
+    InstanceSegmentationMask without a label are not imported in that run; the legacy SegmentationMask is."""
+    lab = tmp_path / "source" / "lab"
+    labels = np.zeros((4, 6, 8), dtype=np.int16)
+    labels[1, 2, 3] = 2
+    for run in RUNS:
+        _mrc(lab / "masks" / f"{run}_labels.mrc", labels if run == "TS_1" else np.zeros_like(labels))
+    mask = {"file_format": "mrc", "glob_string": "masks/{run_name}_labels.mrc"}
+    annotations = [
+        _annotation("semantic-1", "vesicle", [{"SemanticSegmentationMask": {**mask, "mask_label": 2}}]),
+        _annotation("threshold-1", "vesicle", [{"SemanticSegmentationMask": {**mask, "threshold": 3}}]),
+        _annotation("instances-1", "ribosome", [{"InstanceSegmentationMask": mask}]),
+        _annotation("legacy-1", "membrane", [{"SegmentationMask": {**mask, "mask_label": 2}}]),
+    ]
+    status, log, _ = _standardize(
+        _config(tmp_path / "20001.yaml", annotations), str(tmp_path / "source"), str(tmp_path / "out")
+    )
+    assert status == 0, log
+    assert set(_annotations(tmp_path / "out", "TS_1")) == {"semantic-1", "instances-1", "legacy-1"}
+    assert set(_annotations(tmp_path / "out", "TS_2")) == {"legacy-1"}

@@ -9,6 +9,7 @@ import struct
 
 import numpy as np
 import pytest
+from scipy.spatial.transform import Rotation
 
 from importers.formats import ndjson
 from importers.formats.points import READERS, PointFormatError, Points, read_points
@@ -83,6 +84,11 @@ def test_relion_and_stopgap_match_their_own_formulas_and_are_proper_rotations() 
     for index, (a, b, c) in enumerate(angles):
         assert np.allclose(relion[index], _relion_formula(a, b, c), atol=1e-12)
         assert np.allclose(stopgap[index], _stopgap_formula(a, b, c), atol=1e-12)
+    # The portal's point_converter, verbatim: RELION's matrix is the inverse (transpose) of scipy's intrinsic ZYZ
+    # rotation; STOPGAP's is scipy's extrinsic zxz.
+    portal_relion = Rotation.from_euler("ZYZ", angles, degrees=True).inv().as_matrix()
+    portal_stopgap = Rotation.from_euler("zxz", angles, degrees=True).as_matrix()
+    assert np.allclose(relion, portal_relion, atol=1e-12) and np.allclose(stopgap, portal_stopgap, atol=1e-12)
     for matrices in (relion, stopgap, reverse_axes(relion)):
         assert np.allclose(matrices @ np.swapaxes(matrices, 1, 2), np.eye(3), atol=1e-12)
         assert np.allclose(np.linalg.det(matrices), 1.0, atol=1e-12)
@@ -225,9 +231,13 @@ def test_stopgap_adds_shifts_and_matches_tomo_num_numerically() -> None:
 # -- IMOD model --------------------------------------------------------------------------------
 
 
-def imod_model(objects: list[list[list[tuple[float, float, float]]]]) -> bytes:
+def imod_model(
+    objects: list[list[list[tuple[float, float, float]]]],
+    slicer_angles: list[tuple[tuple[float, float, float], tuple[float, float, float]]] = (),
+) -> bytes:
     """A binary IMOD model (IMOD binspec, big-endian): objects of contours of (x, y, z) points,
-    with a point-size chunk, a mesh and a model view chunk to skip."""
+    with a point-size chunk, a mesh and a model view chunk to skip; and ``SLAN`` chunks of (angles about
+    x, y, z; centre)."""
     out = bytearray(b"IMODV1.2")
     header = bytearray(232)
     header[:10] = b"test model"
@@ -244,6 +254,8 @@ def imod_model(objects: list[list[list[tuple[float, float, float]]]]) -> bytes:
             b"MESH" + struct.pack(">iiIhh", 1, 2, 0, 0, 0) + struct.pack(">3f", 1, 2, 3) + struct.pack(">2i", -25, -1)
         )
     out += b"VIEW" + struct.pack(">i", 8) + bytes(8)
+    for angles, centre in slicer_angles:
+        out += b"SLAN" + struct.pack(">i", 60) + struct.pack(">i6f", 1, *angles, *centre) + b"label".ljust(32, b"\0")
     return bytes(out + b"IEOF")
 
 
@@ -253,6 +265,21 @@ def test_imod_model_points_from_every_object_and_contour() -> None:
     assert points.locations.tolist() == [[1.5, 2.5, 3], [4, 5, 6], [7, 8, 9], [10, 11, 12]]
     assert points.rotations is None
     assert len(_read(imod_model([]), "mod")) == 0
+
+
+def test_imod_model_oriented_points_are_its_slicer_angles() -> None:
+    """As the portal's ``from_oriented_mod``: one point per SLAN chunk at its centre, rotated by the inverse of
+    the slicer rotation (scipy's extrinsic x, y, z of the negated angles); its contours are not oriented points."""
+    angles = [((13.1, 0.0, -30.2), (235.5, 682.75, 302.0)), ((-41.4, 20.0, -47.7), (1.0, 2.0, 3.0))]
+    model = imod_model([[[(1.0, 2.0, 3.0)]]], angles)
+    points = _read(model, "mod", oriented=True)
+    assert points.locations.tolist() == [[235.5, 682.75, 302.0], [1.0, 2.0, 3.0]]
+    for rotation, ((x, y, z), _) in zip(points.rotations, angles, strict=True):
+        expected = Rotation.from_euler("xyz", [-x, -y, -z], degrees=True).as_matrix()
+        assert np.allclose(rotation, expected, atol=1e-6)
+    assert _read(model, "mod").locations.tolist() == [[1.0, 2.0, 3.0]]
+    with pytest.raises(PointFormatError, match="slicer angles \\(SLAN chunks\\), and the model has none"):
+        _read(imod_model([[[(1.0, 2.0, 3.0)]]]), "mod", oriented=True)
 
 
 # -- copick ------------------------------------------------------------------------------------

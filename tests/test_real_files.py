@@ -17,6 +17,7 @@ import mrcfile
 import numpy as np
 import pytest
 import yaml
+from scipy.spatial.transform import Rotation
 
 from data_validation.checks.volumes import MRC_SUITE
 from data_validation.engine import Result, Status, validate
@@ -251,11 +252,24 @@ def test_relion_3_1_particles_are_points() -> None:
         ("multiple_objects_example.mod", 6),
         ("point_sizes_example.mod", 18),
         ("meshed_contour_example.mod", 286),
+        ("slicer_angle_example.mod", 4),
     ],
 )
 def test_imod_models_are_points(name: str, count: int) -> None:
     points = read_points((_files("imodmodel") / name).read_bytes(), "mod", path=name)
     assert len(points) == count and np.isfinite(points.locations).all()
+
+
+def test_imod_slicer_angles_are_oriented_points() -> None:
+    """The portal's OrientedPoints from a .mod: one per slicer angle, at its centre (imodmodel's documented
+    values), turned by the inverse of the slicer rotation (scipy, as the portal's ``from_oriented_mod``)."""
+    data = (_files("imodmodel") / "slicer_angle_example.mod").read_bytes()
+    points = read_points(data, "mod", path="slicer_angle_example.mod", oriented=True)
+    assert len(points) == 4
+    np.testing.assert_allclose(points.locations[0], [235.519577, 682.744141, 302.0], rtol=1e-6)
+    np.testing.assert_allclose(points.locations[3], [240.129181, 679.927795, 324.0], rtol=1e-6)
+    expected = Rotation.from_euler("xyz", [-13.1, 0.0, 30.2], degrees=True).as_matrix()
+    np.testing.assert_allclose(points.rotations[0], expected, atol=1e-6)
 
 
 # -- AreTomo and IMOD alignments, AreTomo3 CTF -------------------------------------------------------------------

@@ -7,8 +7,11 @@ import json
 import shutil
 from pathlib import Path
 
+import mrcfile
 import numpy as np
 import pytest
+import yaml
+import zarr
 
 from data_validation.engine import Result, Status
 from data_validation.registry import NOT_APPLICABLE, REGISTRY, Severity
@@ -21,6 +24,7 @@ from tests import cases_source
 from tests.cases_source import CONFIG_NAME, RUN, SOURCE, extend_source
 from tests.conftest import REPO_ROOT, shared_dir, upload_tree
 from tests.corruptions import Corruption
+from tests.test_points import imod_model
 from tests.test_validation_suite import _recorder, run_suite
 
 SAMPLE_CONFIG = REPO_ROOT / "dataset_configs" / CONFIG_NAME
@@ -322,3 +326,52 @@ def test_the_portals_reference_upload_has_no_error(tmp_path: Path) -> None:
     assert warned == {"SRC-CONFIG-VALID"}
     noted = {r.code for r in _failures(results) if r.severity is Severity.INFO}
     assert "SRC-TS-MRC-SPACEGROUP" in noted
+
+
+def test_zarr_masks_rescaled_masks_and_slicer_angle_models(extended: tuple[Path, Path]) -> None:
+    """What the importer reads the source checks read: a mask in an OME-Zarr store (the tomogram's size: in the
+    volume; rescaled: resampled, so no size to match), OrientedPoints from an IMOD model's slicer angles. A store
+    without multiscales and a model without slicer angles fail SRC-ANNO-PARSE, naming the file."""
+    root, config = extended
+    with mrcfile.open(root / cases_source.MASK) as mrc:
+        mask = mrc.data.copy()
+    for name, data in (("full", mask), ("half", mask[::2, ::2, ::2])):
+        group = zarr.open_group(str(root / SOURCE / "annotations" / f"TS_001_{name}.zarr"), mode="w", zarr_format=2)
+        group.create_array("0", shape=data.shape, dtype=data.dtype)[:] = data
+        scale = {"type": "scale", "scale": [13.48] * 3}
+        group.attrs["multiscales"] = [{"datasets": [{"path": "0", "coordinateTransformations": [scale]}]}]
+    broken = root / SOURCE / "annotations" / "TS_001_broken.zarr"
+    shutil.copytree(root / SOURCE / "annotations" / "TS_001_full.zarr", broken)
+    (broken / ".zattrs").write_text("{}")
+    (root / SOURCE / "annotations" / "TS_001.mod").write_bytes(imod_model([], [((10.0, 0.0, 5.0), (4.0, 5.0, 6.0))]))
+    (root / SOURCE / "annotations" / "TS_001_contours.mod").write_bytes(imod_model([[[(1.0, 2.0, 3.0)]]]))
+    data = yaml.safe_load(config.read_text())
+    template = data["annotations"][0]
+    shapes = [
+        {"SegmentationMask": {"file_format": "zarr", "glob_string": "annotations/{run_name}_full.zarr"}},
+        {
+            "SegmentationMask": {
+                "file_format": "zarr",
+                "glob_string": "annotations/{run_name}_half.zarr",
+                "rescale": True,
+            }
+        },
+        {"SegmentationMask": {"file_format": "zarr", "glob_string": "annotations/{run_name}_broken.zarr"}},
+        {"OrientedPoint": {"file_format": "mod", "glob_string": "annotations/{run_name}.mod"}},
+        {"OrientedPoint": {"file_format": "mod", "glob_string": "annotations/{run_name}_contours.mod"}},
+    ]
+    for number, shape in enumerate(shapes, start=2):
+        entry = {"metadata": {**template["metadata"], "annotation_ingest_id": f"extra-{number}"}, "sources": [shape]}
+        data["annotations"].append(entry)
+    config.write_text(yaml.safe_dump(data, sort_keys=False))
+    results = _results(root, config)
+    by_entity = {(r.code, r.entity.rsplit("/", 1)[-1]): r for r in results if r.code.startswith("SRC-ANNO")}
+    for name in ("TS_001_full.zarr", "TS_001_half.zarr", "TS_001.mod"):
+        assert by_entity[("SRC-ANNO-PARSE", name)].status is Status.PASSED, by_entity[("SRC-ANNO-PARSE", name)].line()
+    assert by_entity[("SRC-ANNO-IN-VOLUME", "TS_001_full.zarr")].status is Status.PASSED
+    assert _not_applicable(by_entity[("SRC-ANNO-IN-VOLUME", "TS_001_half.zarr")])
+    assert by_entity[("SRC-ANNO-IN-VOLUME", "TS_001.mod")].status is Status.PASSED
+    broken_result = by_entity[("SRC-ANNO-PARSE", "TS_001_broken.zarr")]
+    assert broken_result.status is Status.FAILED and "multiscales" in broken_result.message
+    contours = by_entity[("SRC-ANNO-PARSE", "TS_001_contours.mod")]
+    assert contours.status is Status.FAILED and "slicer angles (SLAN chunks)" in contours.message

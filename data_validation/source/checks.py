@@ -33,6 +33,7 @@ from data_validation.source.snapshot import AnnotationSource, SourceRun, SourceS
 from importers.formats.mdoc import Mdoc, parse_mdoc
 from importers.formats.mrc import MrcFormatError, MrcHeader
 from importers.formats.ndjson import RECORD_TYPES
+from importers.formats.omezarr import ZARRAY, ZATTRS, ZarrFormatError, read_multiscales, read_zarray
 from importers.formats.points import PointFormatError, Points, read_points
 from importers.formats.tiff import read_pages_many
 from importers.formats.tilt_angles import parse_tilt_angles
@@ -429,6 +430,7 @@ def _points(context: CheckContext, entity: Entity, detail: AnnotationSource) -> 
             delimiter=str(arguments.get("delimiter") or ","),
             filter_value=detail.filter_value,
             voxel_spacing=detail.voxel_spacing,
+            oriented=detail.shape == "OrientedPoint",
         )
         order = arguments.get("columns") or arguments.get("order") or "xyz"
         return points.standardized(binning=float(arguments.get("binning") or 1), order=order)
@@ -436,17 +438,26 @@ def _points(context: CheckContext, entity: Entity, detail: AnnotationSource) -> 
         raise Unreadable(entity.path, str(error).removeprefix(f"{entity.path}: ")) from None
 
 
-def _mask_header(context: CheckContext, entity: Entity, detail: AnnotationSource) -> MrcHeader:
-    arguments = detail.arguments
-    if arguments.get("file_format") != "mrc":
-        raise Unreadable(entity.path, f"{arguments.get('file_format')} masks cannot be imported (only mrc)")
-    if arguments.get("rescale"):
-        raise Unreadable(entity.path, "rescale is not supported: deposit the mask at the voxel spacing's size")
+def _mask_size(context: CheckContext, entity: Entity, detail: AnnotationSource) -> tuple[int, int, int]:
+    """Voxels along x, y, z of a mask source as ``standardize`` reads it: an MRC (its header), or an OME-Zarr store
+    (its level 0's ``.zarray``)."""
+    file_format = detail.arguments.get("file_format")
+    if file_format == "zarr":
+        try:
+            multiscales = read_multiscales(context.reader.json_value(f"{entity.path}/{ZATTRS}"))
+            zarray = read_zarray(context.reader.json_value(f"{entity.path}/{multiscales.paths[0]}/{ZARRAY}"))
+        except ZarrFormatError as error:
+            raise Unreadable(entity.path, str(error)) from None
+        if len(zarray["shape"]) != 3:
+            raise Unreadable(entity.path, f"a mask has 3 axes, level 0 has shape {zarray['shape']}")
+        z, y, x = zarray["shape"]
+        return x, y, z
+    if file_format != "mrc":
+        raise Unreadable(entity.path, f"{file_format} masks cannot be imported (only mrc, zarr)")
     header = context.reader.mrc_header(entity.path)
     if header.dtype is None:
         raise Unreadable(entity.path, f"unsupported MRC mode {header.mode}")
-    _xyz_size(entity.path, header)
-    return header
+    return _xyz_size(entity.path, header)
 
 
 def _xyz_size(key: str, header: MrcHeader) -> tuple[int, int, int]:
@@ -486,7 +497,7 @@ def anno_parse(context: CheckContext, entity: Entity) -> None:
     if detail.shape in RECORD_TYPES:
         _points(context, entity, detail)
     elif detail.shape in MASK_SHAPES:
-        _mask_header(context, entity, detail)
+        _mask_size(context, entity, detail)
     elif detail.shape in CAPTION_LISTS:
         _caption(context, entity, detail)
     elif detail.shape in MESH_SHAPES:
@@ -517,7 +528,9 @@ def _tomogram_sizes(context: CheckContext, detail: AnnotationSource) -> list[tup
 def anno_in_volume(context: CheckContext, entity: Entity) -> None:
     detail = _annotation(context, entity)
     if detail.shape in MASK_SHAPES:
-        size = _xyz_size(entity.path, _mask_header(context, entity, detail))
+        size = _mask_size(context, entity, detail)
+        if detail.arguments.get("rescale"):
+            not_applicable("a rescaled mask is resampled to the aligned volume's size")
         sizes = _tomogram_sizes(context, detail)
         if size not in sizes:
             fail(f"mask size (x, y, z) = {size}, the tomogram's {sizes[0]}", observed=size, expected=sizes[0])

@@ -296,3 +296,48 @@ def read_zarray(document: Any) -> dict[str, Any]:
     except TypeError:
         raise ZarrFormatError(f".zarray dtype {document['dtype']!r} is not a dtype") from None
     return document
+
+
+class StoredArray:
+    """One stored zarr v2 array (a pyramid level), read by regions: only the chunks a region overlaps are
+    fetched; an absent chunk holds the fill value."""
+
+    def __init__(self, bucket: Bucket, key: str) -> None:
+        self.bucket, self.key = bucket, key.rstrip("/")
+        zarray = read_zarray(json.loads(bucket.read(f"{self.key}/{ZARRAY}")))
+        if len(zarray["shape"]) != 3 or len(zarray["chunks"]) != 3:
+            raise ZarrFormatError(f"{self.key}: a volume has 3 axes, .zarray has shape {zarray['shape']}")
+        if zarray.get("filters"):
+            raise ZarrFormatError(f"{self.key}: zarr filters are not supported")
+        self.shape: tuple[int, int, int] = tuple(zarray["shape"])
+        self.chunks: tuple[int, int, int] = tuple(zarray["chunks"])
+        self.dtype = np.dtype(zarray["dtype"])
+        self.fill_value = zarray.get("fill_value") or 0
+        self.order = zarray.get("order") or "C"
+        self.separator = zarray.get("dimension_separator") or "."
+        self._codec = None
+        if zarray.get("compressor"):
+            from numcodecs import get_codec  # imported when a stored volume is read
+
+            self._codec = get_codec(zarray["compressor"])
+
+    def read(self, region: tuple[tuple[int, int], ...]) -> np.ndarray:
+        """The voxels of ``((z0, z1), (y0, y1), (x0, x1))``."""
+        out = np.full([stop - start for start, stop in region], self.fill_value, dtype=self.dtype)
+        grid = [range(start // c, -(-stop // c)) for (start, stop), c in zip(region, self.chunks, strict=True)]
+        for index in itertools.product(*grid):
+            key = f"{self.key}/" + self.separator.join(str(i) for i in index)
+            if not self.bucket.exists(key):
+                continue
+            raw = self.bucket.read(key)
+            chunk = np.frombuffer(self._codec.decode(raw) if self._codec else raw, dtype=self.dtype)
+            chunk = chunk.reshape(self.chunks, order=self.order)
+            origin = [i * c for i, c in zip(index, self.chunks, strict=True)]
+            inside = [
+                (max(start, o), min(stop, o + c))
+                for (start, stop), o, c in zip(region, origin, self.chunks, strict=True)
+            ]
+            target = tuple(slice(lo - start, hi - start) for (lo, hi), (start, _) in zip(inside, region, strict=True))
+            source = tuple(slice(lo - o, hi - o) for (lo, hi), o in zip(inside, origin, strict=True))
+            out[target] = chunk[source]
+        return out

@@ -20,7 +20,7 @@ from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
-from importers.formats.rotations import from_relion, from_stopgap, reverse_axes
+from importers.formats.rotations import from_imod_slicer, from_relion, from_stopgap, reverse_axes
 
 if TYPE_CHECKING:  # pandas costs 0.4 s to import: imported when a table is read (see _pandas), not at start-up
     import pandas as pd
@@ -280,14 +280,17 @@ _MODEL_HEADER = 232  # bytes after the 8-byte "IMODV1.2" id (IMOD binspec)
 _OBJECT_HEADER = 176
 _CONTOUR = struct.Struct(">iIii")  # psize, flags, time, surf
 _MESH = struct.Struct(">iiIhh")  # vsize, lsize, flag, time, surf
+_SLICER_ANGLE = struct.Struct(">i3f3f")  # time, angles (x, y, z), centre (x, y, z); a 32-byte label follows
 
 
-def _read_mod(data: bytes, **_: Any) -> Points:
+def _read_mod(data: bytes, *, oriented: bool = False, **_: Any) -> Points:
     """Every contour point of every object of a binary IMOD model (big-endian chunks: ``OBJT`` and
-    ``CONT``/``MESH`` carry no size, every other chunk is ``id, size, bytes``)."""
+    ``CONT``/``MESH`` carry no size, every other chunk is ``id, size, bytes``). Oriented: one point per slicer angle
+    (``SLAN``: time, angles about x, y, z, centre, label), in file order, as the portal reads them (imodmodel's
+    ``annotation="slan"``)."""
     if data[:4] != b"IMOD":
         raise _Problem("not an IMOD model file (no IMOD magic)")
-    offset, points = 0, []
+    offset, points, slicer = 0, [], []
 
     def take(size: int) -> bytes:
         nonlocal offset
@@ -311,14 +314,26 @@ def _read_mod(data: bytes, **_: Any) -> Points:
         elif chunk == b"MESH":
             vertices, indices = _MESH.unpack(take(_MESH.size))[:2]
             take(12 * vertices + 4 * indices)
+        elif chunk == b"SLAN":
+            body = take(struct.unpack(">i", take(4))[0])
+            if len(body) < _SLICER_ANGLE.size:
+                raise _Problem(f"SLAN chunk of {len(body)} bytes, under {_SLICER_ANGLE.size}")
+            slicer.append(_SLICER_ANGLE.unpack(body[: _SLICER_ANGLE.size])[1:])
         elif chunk.isalnum():
             take(struct.unpack(">i", take(4))[0])
         else:
             raise _Problem(f"unknown chunk {chunk!r} at byte {offset - 4}")
-    locations = np.concatenate(points).astype(np.float64) if points else np.zeros((0, 3))
-    if not np.isfinite(locations).all():
-        raise _Problem("non-finite point coordinate")
-    return Points(locations)
+    if oriented:
+        if not slicer:
+            raise _Problem("oriented points come from slicer angles (SLAN chunks), and the model has none")
+        angles = np.asarray(slicer, dtype=np.float64)
+        locations, rotations = angles[:, 3:], from_imod_slicer(angles[:, 0], angles[:, 1], angles[:, 2])
+    else:
+        locations = np.concatenate(points).astype(np.float64) if points else np.zeros((0, 3))
+        rotations = None
+    if not np.isfinite(locations).all() or (rotations is not None and not np.isfinite(rotations).all()):
+        raise _Problem("non-finite point coordinate or angle")
+    return Points(locations, rotations)
 
 
 # -- copick ------------------------------------------------------------------------------------
@@ -355,7 +370,8 @@ def _read_copick(data: bytes, *, voxel_spacing: float = 1.0, **_: Any) -> Points
 Reader = Callable[..., Points]
 
 #: ``file_format`` → reader (formats.md §3.1). Readers take keyword arguments ``delimiter``,
-#: ``filter_value`` (row filter of STAR formats) and ``voxel_spacing`` (copick), and ignore the rest.
+#: ``filter_value`` (row filter of STAR formats), ``voxel_spacing`` (copick) and ``oriented`` (IMOD models), and
+#: ignore the rest.
 READERS: dict[str, Reader] = {
     "csv": _read_csv,
     "csv_with_header": partial(_read_csv, header=True),
@@ -378,14 +394,18 @@ def read_points(
     delimiter: str = ",",
     filter_value: str | None = None,
     voxel_spacing: float = 1.0,
+    oriented: bool = False,
 ) -> Points:
-    """Read one source point file; raises :class:`PointFormatError` ``"{path}: {problem}"``."""
+    """Read one source point file (``oriented``: for an OrientedPoint annotation, which a format may read from other
+    records, as IMOD models' slicer angles); raises :class:`PointFormatError` ``"{path}: {problem}"``."""
     reader = READERS.get(file_format)
     if reader is None:
         raise PointFormatError(f"{path}: point file_format {file_format!r} is not one of {', '.join(READERS)}")
     if not math.isfinite(voxel_spacing) or voxel_spacing <= 0:
         raise PointFormatError(f"{path}: voxel spacing {voxel_spacing!r} is not positive")
     try:
-        return reader(data, delimiter=delimiter, filter_value=filter_value, voxel_spacing=voxel_spacing)
+        return reader(
+            data, delimiter=delimiter, filter_value=filter_value, voxel_spacing=voxel_spacing, oriented=oriented
+        )
     except _Problem as problem:
         raise PointFormatError(f"{path}: {file_format}: {problem}") from None

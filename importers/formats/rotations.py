@@ -53,6 +53,13 @@ def from_stopgap(phi: np.ndarray, the: np.ndarray, psi: np.ndarray) -> np.ndarra
     return chain("zxz", np.column_stack([psi, the, phi]))
 
 
+def from_imod_slicer(x: np.ndarray, y: np.ndarray, z: np.ndarray) -> np.ndarray:
+    """IMOD slicer angles (a model's ``SLAN`` chunks, degrees about x, y, z): the inverse of the slicer rotation, as
+    the portal's ``from_oriented_mod`` takes it after PEET's ``slicer2motl`` (scipy
+    ``Rotation.from_euler("xyz", [−x, −y, −z])``, extrinsic), i.e. ``Rz(−z)·Ry(−y)·Rx(−x)``."""
+    return chain("zyx", -np.column_stack([z, y, x]).astype(np.float64))
+
+
 def reverse_axes(matrices: np.ndarray) -> np.ndarray:
     """Matrices expressed in a frame whose axes are listed in reverse order (z, y, x ↔ x, y, z)."""
     return np.ascontiguousarray(matrices[..., ::-1, ::-1])

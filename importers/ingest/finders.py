@@ -2,11 +2,13 @@
 
 A finder gets the glob variables of its entity's ancestors and returns ``{name: path}``. Globs
 are matched against one cached listing of the input (or output) bucket, never one listing per glob;
-``match_regex`` and ``name_regex`` in linear time (``importers.patterns``).
+``match_regex`` and ``name_regex`` in linear time (``importers.patterns``). Items found in the output
+(``destination_glob``, ``destination_filter``) are references: the entities already stored there, not imported again.
 """
 
 from __future__ import annotations
 
+import json
 import re
 from collections.abc import Mapping
 from dataclasses import dataclass
@@ -14,7 +16,7 @@ from functools import cache
 from pathlib import PurePosixPath
 from typing import Any
 
-from importers import patterns
+from importers import layout, patterns
 from importers.formats.mrc import HEADER_SIZE, MrcFormatError, parse_header
 from importers.storage import Bucket, StorageError
 
@@ -27,6 +29,9 @@ FINDER_NAMES = (
     "tomogram_header",
 )
 
+#: Finders that find what an earlier ingestion stored in the output: references, not imported again.
+DESTINATION_FINDERS = ("destination_glob", "destination_filter")
+
 
 class FinderError(ValueError):
     """A source entry that cannot be run (bad template variable, bad regex, unknown finder)."""
@@ -38,6 +43,8 @@ class FoundItem:
 
     name: str
     path: str | None
+    #: The id of an entity found in the output by its metadata (``destination_filter``).
+    identifier: int | None = None
 
 
 @cache
@@ -139,23 +146,76 @@ def source_multi_glob(
     return [FoundItem(item.path, item.path) for item in found]
 
 
+def _header_voxel_size(bucket: Bucket, path: str) -> float:
+    """The voxel size the portal's ``get_voxel_size`` reads: an OME-Zarr's level-0 y scale (any path with
+    ``.zarr`` in it, as the portal decides), else the MRC header's y voxel size."""
+    if ".zarr" in path:
+        try:
+            attributes = json.loads(bucket.read(f"{path.rstrip('/')}/.zattrs"))
+            return float(attributes["multiscales"][0]["datasets"][0]["coordinateTransformations"][0]["scale"][1])
+        except (StorageError, ValueError) as error:
+            raise FinderError(f"tomogram_header: {path}: {error}") from None
+        except (KeyError, IndexError, TypeError):
+            raise FinderError(f"tomogram_header: {path}: .zattrs has no multiscales level-0 scale") from None
+    try:
+        return parse_header(bucket.read_range(path, 0, HEADER_SIZE)).voxel_size[1]
+    except (StorageError, MrcFormatError) as error:
+        raise FinderError(f"tomogram_header: {path}: {error}") from None
+
+
 def tomogram_header(
     bucket: Bucket, root: str, arguments: Mapping[str, Any], variables: Mapping[str, Any]
 ) -> list[FoundItem]:
-    """Voxel spacings read from the MRC headers ``list_glob`` (and ``match_regex``) finds: each file's y voxel size,
-    as the portal's finder reads it (the name is rounded to 3 dp like every spacing). The path is the file."""
+    """Voxel spacings read from the volumes ``list_glob`` (and ``match_regex``) finds (MRC header or OME-Zarr
+    ``.zattrs``): each one's y voxel size, as the portal's finder reads it (the name is rounded to 3 dp like every
+    spacing). The path is the volume."""
     if arguments.get("header_key") not in (None, "voxel_size"):
         raise FinderError(f"tomogram_header header_key {arguments['header_key']!r} is not 'voxel_size'")
     found = []
     for item in source_glob(bucket, root, {**arguments, "name_regex": "(.*)"}, variables):
-        try:
-            header = parse_header(bucket.read_range(str(item.path), 0, HEADER_SIZE))
-        except (StorageError, MrcFormatError) as error:
-            raise FinderError(f"tomogram_header: {item.path}: {error}") from None
-        spacing = header.voxel_size[1]
+        spacing = _header_voxel_size(bucket, str(item.path))
         if not spacing > 0:
             raise FinderError(f"tomogram_header: {item.path}: the header gives no voxel size (y = {spacing})")
         found.append(FoundItem(str(spacing), item.path))
+    return found
+
+
+def _filter_matches(document: Any, key_path: list[Any], expected: Any) -> bool:
+    """The portal's test of one filter: follow ``key_path`` through mappings (through a list, take that key of each
+    of its mappings); a list must contain ``expected``, anything else equal it."""
+    value = document
+    for part in key_path:
+        if isinstance(value, dict):
+            value = value.get(part)
+        elif isinstance(value, list):
+            value = [item.get(part) for item in value if isinstance(item, dict)]
+        if not value:
+            break
+    return expected in value if isinstance(value, list) else value == expected
+
+
+def destination_filter(bucket: Bucket, prefix: str, kind: str, arguments: Mapping[str, Any]) -> list[FoundItem]:
+    """Entities of ``kind`` (tiltseries, tomogram) already in the output below ``prefix`` whose metadata document
+    passes every filter ``{key: [path, ...], value: X}``. As the portal names them: by their ``omezarr_dir``; the
+    path is the metadata document, the id its folder's."""
+    filters = arguments.get("filters")
+    if not isinstance(filters, list) or not filters:
+        raise FinderError("destination_filter needs a non-empty list of filters")
+    for entry in filters:
+        if not isinstance(entry, Mapping) or not isinstance(entry.get("key"), list) or "value" not in entry:
+            raise FinderError("each destination_filter filter needs key (a list) and value")
+    found = []
+    for key in sorted(bucket.listing(prefix)):
+        match = layout.parse(key)
+        if match is None or match.template != f"{kind}_metadata":
+            continue
+        try:
+            document = json.loads(bucket.read(key))
+        except (StorageError, ValueError) as error:
+            raise FinderError(f"destination_filter: {key}: {error}") from None
+        if all(_filter_matches(document, entry["key"], entry["value"]) for entry in filters):
+            name = document.get("omezarr_dir") if isinstance(document, dict) else None
+            found.append(FoundItem(str(name or key), key, int(match.fields[f"{kind}_id"])))
     return found
 
 

@@ -30,18 +30,17 @@ from data_validation.source.snapshot import (
     list_source_root,
 )
 from importers import layout, patterns
-from importers.ingest.config import ConfigError, load_config
+from importers.ingest.config import ConfigError
+from importers.ingest.config.migrate import load_current
 from importers.ingest.config.validate import Problem, validate_file
 from importers.ingest.entities.context import CONFIG_KEYS, Ingestion, IngestOptions, parents_pass
 from importers.ingest.entities.report import Report
 from importers.ingest.entities.templating import run_glob_variables, run_templated_metadata
 from importers.ingest.entities.tree import CHILDREN
 from importers.ingest.entities.tree import Entity as Node
-from importers.ingest.finders import FinderError, finder_of, format_template, source_glob
+from importers.ingest.finders import DESTINATION_FINDERS, FinderError, finder_of, format_template, source_glob
 from importers.storage import Bucket, StorageError
 
-#: Finders that read the output bucket: they can only be checked against an existing output.
-DESTINATION_FINDERS = ("destination_glob", "destination_filter")
 #: Key photos are literal mappings to depositors' images or URLs, not the lab's data.
 UNWALKED_KINDS = ("deposition_keyphoto", "dataset_keyphoto")
 
@@ -280,7 +279,7 @@ class _Walk:
             self._problem(voxel_spacing, f"{where}: needs exactly one shape, found {shapes}")
             return
         shape, arguments = shapes[0], dict(source[shapes[0]])
-        variables = annotation.glob_variables()
+        variables = self._variables(annotation)
         filter_value, filter_error = self._filter_value(annotation, arguments, variables)
         run = self._run_of(annotation)
         globs = arguments.get("glob_strings") or [arguments.get("glob_string")]
@@ -363,7 +362,7 @@ def plan_sources(
     problems = validate_file(config_path, check_name=False)
     snapshot.config_problems = [(problem.severity, _config_problem(problem)) for problem in problems]
     try:
-        config = load_config(config_path)
+        config = load_current(config_path)
     except ConfigError:
         return snapshot
     snapshot.config_loaded = True

@@ -19,7 +19,8 @@ from pathlib import Path
 from typing import TextIO
 
 from importers.formats.mrc import MrcFormatError
-from importers.ingest.config import ConfigError, load_config
+from importers.ingest.config import ConfigError
+from importers.ingest.config.migrate import load_current
 from importers.ingest.entities.alignment import write_alignment
 from importers.ingest.entities.annotation import prepare_annotation, write_annotation
 from importers.ingest.entities.context import CONFIG_KEYS, Ingestion, IngestOptions
@@ -27,6 +28,7 @@ from importers.ingest.entities.frames import write_collection_metadata, write_fr
 from importers.ingest.entities.identified_objects import write_identified_objects
 from importers.ingest.entities.images import note_key_image, write_dataset_keyphoto, write_deposition_keyphoto
 from importers.ingest.entities.metadata import OverwriteRefused
+from importers.ingest.entities.references import reference_alignment, reference_tiltseries
 from importers.ingest.entities.report import Report
 from importers.ingest.entities.sets import NotImported
 from importers.ingest.entities.simple import write_dataset, write_deposition, write_run
@@ -66,6 +68,19 @@ WRITERS: dict[str, Step] = {
     "dataset_keyphoto": write_dataset_keyphoto,
     "deposition_keyphoto": write_deposition_keyphoto,
     "identified_object": write_identified_objects,
+}
+
+#: What stands for the preparer and the writer of an entity found in the output (a reference): what its relatives
+#: need of it. A stored tilt series gives its folder to its rawtlt and CTF (added beside it) and its metadata path to
+#: the alignment; a stored alignment its metadata path to tomograms and annotations. A voxel spacing's step works on
+#: the spacing's output, and a key photo found where an earlier ingestion stored it is kept there and named in its
+#: owner's metadata, whichever finder found them.
+REFERENCE_PREPARERS: dict[str, Step] = {"tiltseries": reference_tiltseries}
+REFERENCE_WRITERS: dict[str, Step] = {
+    "alignment": reference_alignment,
+    "voxel_spacing": defer_tomogram_views,
+    "dataset_keyphoto": write_dataset_keyphoto,
+    "deposition_keyphoto": write_deposition_keyphoto,
 }
 
 #: Entity kinds that name another kind of their run in their metadata or their identity: an alignment its
@@ -119,13 +134,14 @@ def visit(ingestion: Ingestion, entity: Entity) -> bool:
     a child that was not imported gets no metadata. Work that its descendants deferred
     (``outputs["deferred"]``: what, action) runs after all its children, if they were all imported.
     The kinds of children that were not imported are kept in ``outputs["incomplete"]`` for
-    :data:`REQUIRES`.
+    :data:`REQUIRES`. An entity found in the output is a reference: :data:`REFERENCE_PREPARERS` and
+    :data:`REFERENCE_WRITERS` stand for its steps.
     """
     own = ingestion if ingestion.options.writes(entity.kind) or ingestion.options.dry_run else ingestion.planning()
     if (failed := _failed_requirement(entity)) is not None:
         own.report.skipped(entity.describe(), f"needs the run's {failed.replace('_', ' ')}, which was not imported")
         return False
-    preparer = PREPARERS.get(entity.kind)
+    preparer = (REFERENCE_PREPARERS if entity.reference else PREPARERS).get(entity.kind)
     if preparer is not None and not _attempt(own, entity.describe(), lambda: preparer(own, entity)):
         return False
     incomplete: set[str] = entity.outputs.setdefault("incomplete", set())
@@ -144,7 +160,7 @@ def visit(ingestion: Ingestion, entity: Entity) -> bool:
             ingestion.report.skipped(what, "left for a later run: part of the run was not imported")
         elif not _attempt(ingestion, what, action):
             incomplete.add("deferred")
-    writer = WRITERS.get(entity.kind)
+    writer = (REFERENCE_WRITERS if entity.reference else WRITERS).get(entity.kind)
     if incomplete:
         if writer is not None:
             own.report.skipped(
@@ -235,7 +251,7 @@ def standardize_config(
 ) -> tuple[int, Ingestion]:
     """Load a config and standardize it; raises ConfigError/ValueError for a bad config or URL (or for an
     output bucket without credentials). ``anon``: read the input with unsigned requests."""
-    config = load_config(config_path)
+    config = load_current(config_path)
     if "deposition_id" not in (config.get("standardization_config") or {}):
         raise ConfigError(config_path, "standardization_config.deposition_id is required")
     options = options or IngestOptions()

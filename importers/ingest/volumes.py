@@ -2,12 +2,14 @@
 
 Source MRCs are memory-mapped (remote ones are first streamed to a local staging file) and the
 mapped pages are released after each slab or block, so resident memory is bounded by a slab and
-a few chunks, not by the volume size.
+a few chunks, not by the volume size. A source whose path contains ``.zarr`` is an OME-Zarr store, as the portal
+decides: its level 0 is read chunk by chunk, where a region needs them.
 """
 
 from __future__ import annotations
 
 import contextlib
+import json
 import mmap
 import tempfile
 from collections.abc import Callable, Iterator
@@ -17,6 +19,8 @@ from pathlib import Path, PurePosixPath
 import numpy as np
 
 from importers.formats.mrc import (
+    HEADER_SIZE,
+    DataStatistics,
     MrcFormatError,
     MrcHeader,
     RunningStatistics,
@@ -24,7 +28,14 @@ from importers.formats.mrc import (
     parse_header,
     portal_label,
 )
-from importers.formats.omezarr import PyramidWriter, VolumeKind, level_shapes
+from importers.formats.omezarr import (
+    ZATTRS,
+    PyramidWriter,
+    StoredArray,
+    VolumeKind,
+    level_shapes,
+    read_multiscales,
+)
 from importers.storage import Bucket
 
 #: Bytes of source data handled at once when streaming an MRC (a slab of whole z-planes).
@@ -68,9 +79,72 @@ class SourceVolume:
         return block
 
 
+class StoredSourceVolume(SourceVolume):
+    """A source OME-Zarr store's level 0, read by regions (:class:`StoredArray`) in (z, y, x) order: a store whose
+    ``axes`` name them in another order is reordered, never written out under the wrong labels."""
+
+    def __init__(self, key: str, header: MrcHeader, array: StoredArray, order: tuple[int, int, int]) -> None:
+        super().__init__(key=key, header=header, data=np.empty((0, 0, 0), dtype=array.dtype))
+        #: The stored axis of z, y and x.
+        self.array, self.order = array, order
+
+    @property
+    def shape(self) -> tuple[int, int, int]:
+        return tuple(self.array.shape[axis] for axis in self.order)
+
+    def read(self, region: tuple[tuple[int, int], ...]) -> np.ndarray:
+        stored: list[tuple[int, int]] = [(0, 0)] * 3
+        for axis, extent in zip(self.order, region, strict=True):
+            stored[axis] = extent
+        return self.array.read(tuple(stored)).transpose(self.order)
+
+
+_MRC_DTYPES = ("int8", "int16", "uint16", "float32", "float16")
+
+
+def is_zarr_source(key: str) -> bool:
+    """Whether a source volume is an OME-Zarr store: the portal's test (``".zarr" in filename``)."""
+    return ".zarr" in key
+
+
+def _zarr_source(bucket: Bucket, key: str) -> StoredSourceVolume:
+    """A source OME-Zarr's level 0, with an MRC header that states its shape, data type and voxel size (the level's
+    scale, z, y, x), for the steps that read a source's header."""
+    store = key.rstrip("/")
+    try:
+        multiscales = read_multiscales(json.loads(bucket.read(f"{store}/{ZATTRS}")))
+        array = StoredArray(bucket, f"{store}/{multiscales.paths[0]}")
+    except ValueError as error:  # ZarrFormatError and JSON errors
+        raise MrcFormatError(f"OME-Zarr source: {error}") from None
+    names = [axis.get("name") if isinstance(axis, dict) else axis for axis in multiscales.axes]
+    if not names:
+        names = list("zyx")  # NGFF 0.3 and older: no axes, (z, y, x) as the portal reads them
+    if sorted(map(str, names)) != ["x", "y", "z"] or len(multiscales.scales[0]) != 3:
+        raise MrcFormatError(f"OME-Zarr source: axes {names} are not z, y, x in some order")
+    order = tuple(names.index(axis) for axis in "zyx")
+    z, y, x = (multiscales.scales[0][axis] for axis in order)
+    shape = tuple(array.shape[axis] for axis in order)
+    # Only the shape and voxel size are read from this header; a data type without an MRC mode (int32 labels)
+    # is stated as float32, the data themselves are read as stored.
+    dtype = array.dtype if array.dtype.name in _MRC_DTYPES else np.dtype(np.float32)
+    raw = build_header(shape, dtype, (x, y, z), statistics=DataStatistics(0, 0, 0, 0), ispg=1)
+    return StoredSourceVolume(key, parse_header(raw[:HEADER_SIZE]), array, order)
+
+
+def source_volume_header(bucket: Bucket, key: str) -> MrcHeader:
+    """A source volume's header (an OME-Zarr's as :func:`open_source_volume` states it), reading only metadata."""
+    if is_zarr_source(key):
+        return _zarr_source(bucket, key).header
+    return parse_header(bucket.read_range(key, 0, HEADER_SIZE))
+
+
 @contextlib.contextmanager
 def open_source_volume(bucket: Bucket, key: str) -> Iterator[SourceVolume]:
-    """Memory-map a source MRC; raises :class:`MrcFormatError` naming the problem."""
+    """Memory-map a source MRC, or open a source OME-Zarr's level 0; raises :class:`MrcFormatError` naming the
+    problem."""
+    if is_zarr_source(key):
+        yield _zarr_source(bucket, key)
+        return
     with contextlib.ExitStack() as stack:
         local = bucket.local_path(key)
         if local is None:
@@ -115,9 +189,10 @@ def tomogram_conversion(header: MrcHeader) -> Convert:
 
 
 def mask_conversion(mask_label: int | None = 1, threshold: float | None = None) -> Convert:
-    """Semantic masks become int8 0/1: voxels equal to ``mask_label`` (or above ``threshold``)."""
+    """Semantic masks become int8 0/1: voxels equal to ``mask_label`` (or at least ``threshold``, as the portal's
+    ``MaskConverter``)."""
     if threshold is not None:
-        return lambda block: (block > threshold).astype(np.int8)
+        return lambda block: (block >= threshold).astype(np.int8)
     return lambda block: (block == mask_label).astype(np.int8)
 
 
@@ -138,6 +213,15 @@ def _slabs(shape: tuple[int, int, int], itemsize: int) -> Iterator[tuple[int, in
     planes = max(1, SLAB_BYTES // max(1, shape[1] * shape[2] * itemsize))
     for start in range(0, shape[0], planes):
         yield start, min(start + planes, shape[0])
+
+
+def any_voxel(source: SourceVolume, test: Convert) -> bool:
+    """Whether ``test`` holds for any voxel, read slab by slab and stopping at the first slab that has one."""
+    full = ((0, source.shape[1]), (0, source.shape[2]))
+    return any(
+        bool(np.any(test(source.read(((start, stop), *full)))))
+        for start, stop in _slabs(source.shape, source.data.dtype.itemsize)
+    )
 
 
 def write_volume(

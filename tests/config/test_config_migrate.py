@@ -8,8 +8,8 @@ from pathlib import Path
 import pytest
 
 from importers.ingest.config import ConfigError, load_config
-from importers.ingest.config.migrate import STEPS, migrate_data, migrate_file, slug
-from importers.ingest.config.models import CONFIG_MODELS
+from importers.ingest.config.migrate import LEGACY_VERSION, STEPS, migrate_data, migrate_file, slug
+from importers.ingest.config.models import CONFIG_MODELS, CURRENT_VERSION
 from tests.config.paths import portal_dir
 
 PAIRS = Path(__file__).parent / "data" / "migrate"
@@ -27,9 +27,21 @@ def test_step_turns_before_into_after(tmp_path: Path, version: str) -> None:
 
 @pytest.mark.parametrize("version", list(STEPS))
 def test_pairs_match_their_schema_versions(version: str) -> None:
-    """Each before file is valid at its version and each after file at the next one."""
-    CONFIG_MODELS[version].model_validate(load_config(PAIRS / f"{version}-before.yaml"))
+    """Each before file is valid at its version (a legacy one has no schema) and each after file at the next one."""
+    if version != LEGACY_VERSION:
+        CONFIG_MODELS[version].model_validate(load_config(PAIRS / f"{version}-before.yaml"))
     CONFIG_MODELS[STEPS[version][0]].model_validate(load_config(PAIRS / f"{version}-after.yaml"))
+
+
+def test_a_legacy_config_migrates_to_a_valid_current_one() -> None:
+    """No version is 0.0.0, as the portal's migration takes it; the whole chain gives a current config."""
+    data = load_config(PAIRS / f"{LEGACY_VERSION}-before.yaml")
+    changes = migrate_data(data)
+    assert changes[0] == "0.0.0 -> 1.0.0: dataset became datasets[0]" and data["version"] == CURRENT_VERSION
+    CONFIG_MODELS[CURRENT_VERSION].model_validate(data)
+    assert data["collection_metadata"] == [{"sources": [{"source_multi_glob": {"list_globs": [
+        "tilt_series/{run_name}.mdoc"]}}]}]  # fmt: skip
+    assert data["frames"][0]["metadata"] == {"dose_rate": 3.0, "is_gain_corrected": True}
 
 
 @pytest.mark.parametrize("version", list(STEPS))
@@ -84,7 +96,7 @@ def test_check_only_does_not_write(tmp_path: Path) -> None:
     ("text", "message"),
     [
         ("version: 1.3.0\nruns: []\n", "version 1.3.0 is newer than 1.1.0; configs are never downgraded"),
-        ("runs: []\n", "no 'version' key: legacy (0.0.0) configs are not supported"),
+        ("version: 0.9.0\n", "unknown config version '0.9.0' (known: 0.0.0, 1.0.0"),
         ("version: 2.0.0\n", "unknown config version '2.0.0'"),
         ("version: [1\n", "invalid YAML"),
     ],

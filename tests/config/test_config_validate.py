@@ -425,15 +425,16 @@ def test_exempt_and_draft_names(tmp_path: Path, name: str) -> None:
 def test_unknown_version(tmp_path: Path) -> None:
     problems = check(tmp_path, _set("version", "9.9.9"))
     assert problems == [
-        f"{tmp_path / '10999.yaml'}:1: version: unknown config version '9.9.9' (known: 1.0.0, 1.1.0, 1.2.0, 1.3.0) "
-        "[version]"
+        f"{tmp_path / '10999.yaml'}:1: version: unknown config version '9.9.9' (known: 0.0.0, 1.0.0, 1.1.0, 1.2.0, "
+        "1.3.0) [version]"
     ]
 
 
 def test_missing_version(tmp_path: Path) -> None:
+    """No version is a legacy (0.0.0) config, as the portal's migration takes it: checked in its migrated form."""
     problems = check(tmp_path, _delete("version"))
     assert len(problems) == 1
-    assert "version: no 'version' key: legacy (0.0.0) configs are not supported" in problems[0]
+    assert "version: warning: version 0.0.0 is older than 1.3.0; checked its migrated form" in problems[0]
 
 
 def test_old_version_validates_migrated_form(tmp_path: Path) -> None:

@@ -14,7 +14,7 @@ from typing import Any
 
 from importers.ingest.config import export
 from importers.ingest.config.loader import ConfigError
-from importers.ingest.config.migrate import migrate_file
+from importers.ingest.config.migrate import LEGACY_VERSION, migrate_file
 from importers.ingest.config.models import CURRENT_VERSION, VERSIONS
 from importers.ingest.config.validate import validate_file
 
@@ -27,8 +27,9 @@ Exclusions file (JSON): {"10477": ["collection-metadata"]} waives rules by confi
 Rules and messages: docs/config.md."""
 
 _MIGRATE_EPILOG = f"""\
-Steps: {" -> ".join(VERSIONS)}. A file is rewritten only if it changes; comments, key order and anchors are kept
-(a version-only upgrade edits just the version line). Running it twice changes nothing."""
+Steps: {" -> ".join((LEGACY_VERSION, *VERSIONS))} (a file without a version is {LEGACY_VERSION}). A file is rewritten
+only if it changes; comments, key order and anchors are kept (a version-only upgrade edits just the version line).
+Running it twice changes nothing."""
 
 
 def _config_files(paths: list[Path]) -> list[Path]:

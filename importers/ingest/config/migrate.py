@@ -27,10 +27,11 @@ class MigrationError(Exception):
     """The config's version cannot be migrated to the requested one."""
 
 
-def version_of(data: Config) -> str | None:
-    """The config's ``version`` as written, or None when missing."""
+def version_of(data: Config) -> str:
+    """The config's ``version`` as written; a config without one is a legacy one (``0.0.0``), as the portal's
+    migration takes it."""
     version = data.get("version")
-    return None if version is None else str(version)
+    return LEGACY_VERSION if version is None else str(version)
 
 
 def _put(mapping: Config, key: str, value: Any, *, first: bool = False) -> None:
@@ -76,6 +77,119 @@ def _entities(data: Config, key: str) -> list[Config]:
 def _sources(entity: Config) -> list[Any]:
     sources = entity.get("sources")
     return sources if isinstance(sources, list) else []
+
+
+# ---------------------------------------------------------------------------------------------------------------
+# 0.0.0 (no version) -> 1.0.0, as the portal's schema_migration/migrate_v1_0_0.py
+
+#: The version of a config without a ``version`` key (the portal's default).
+LEGACY_VERSION = "0.0.0"
+#: ``standardization_config`` keys that 1.0.0 keeps; the legacy globs become entity lists.
+_KEPT_STANDARDIZATION = (
+    "deposition_id",
+    "source_prefix",
+    "run_to_frame_map_csv",
+    "run_data_map_file",
+    "run_to_tomo_map_csv",
+    "run_to_ts_map_csv",
+    "frame_dose_rate",
+)
+
+
+def _glob_source(settings: Config, glob: str, **regexes: str) -> dict[str, Any]:
+    """A ``source_glob`` entry from legacy settings: ``list_glob`` and the regexes the settings give."""
+    finder = {"list_glob": settings[glob]}
+    finder |= {name: settings[key] for name, key in regexes.items() if settings.get(key) is not None}
+    return {"sources": [{"source_glob": finder}]}
+
+
+def _has_no_sources(value: Any) -> bool:
+    """A legacy single block (a mapping: the entity's metadata) or a list without sources."""
+    return isinstance(value, MutableMapping) or not any(
+        isinstance(item, MutableMapping) and item.get("sources") for item in value or []
+    )
+
+
+def _legacy_deposition(deposition_id: Any, data: Config) -> dict[str, Any]:
+    """The deposition the portal makes up for a legacy config: authors and dates of its dataset (else of its first
+    tomogram or annotation), title and description "TBA"."""
+    datasets = _entities(data, "datasets")
+    metadata, types = (_map(datasets[0].get("metadata")) if datasets else {}), ["dataset"]
+    if not metadata:
+        for key, kind in (("tomograms", "tomogram"), ("annotations", "annotation")):
+            if first := _entities(data, key):
+                metadata, types = _map(first[0].get("metadata")), [kind]
+                break
+    return {
+        "deposition_identifier": deposition_id,
+        "deposition_title": "TBA",
+        "deposition_description": "TBA",
+        "deposition_types": types,
+        "dates": _shared(metadata.get("dates", {})),
+        "authors": _shared(metadata.get("authors", [])),
+    }
+
+
+def _to_1_0_0(data: Config) -> list[str]:
+    changes: list[str] = []
+    settings = _map(data.get("standardization_config"))
+    if "overrides_by_run" in data:
+        del data["overrides_by_run"]
+        changes.append("removed overrides_by_run (translate run overrides by hand)")
+    if not data.get("datasets"):
+        dataset = _map(data.pop("dataset", None))
+        if not settings.get("deposition_id") and dataset.get("dataset_identifier") is not None:
+            settings["deposition_id"] = dataset["dataset_identifier"]
+        literal = {"literal": {"value": [str(settings.get("destination_prefix"))]}}
+        data["datasets"] = [{"metadata": dataset, "sources": [literal]}]
+        changes.append("dataset became datasets[0]")
+    legacy_lists = (
+        ("runs", "run_glob", {"match_regex": "run_regex", "name_regex": "run_name_regex"}),
+        ("gains", "gain_glob", {}),
+        ("frames", "frames_glob", {}),
+    )
+    for key, glob, regexes in legacy_lists:
+        if not data.get(key) and settings.get(glob):
+            data[key] = [_glob_source(settings, glob, **regexes)]
+            changes.append(f"{glob} became {key}")
+    for key, glob, regex in (
+        ("tiltseries", "tiltseries_glob", "ts_name_regex"),
+        ("tomograms", "tomo_glob", "tomo_regex"),
+    ):
+        if _has_no_sources(data.get(key)) and settings.get(glob):
+            entity = _glob_source(settings, glob)
+            entity["sources"][0]["source_glob"]["match_regex"] = settings.get(regex, ".*")
+            metadata = data.get(key)
+            data[key] = [({"metadata": metadata} if isinstance(metadata, MutableMapping) else {}) | entity]
+            changes.append(f"{glob} became {key}")
+    if not data.get("depositions"):
+        deposition_id = settings.get("deposition_id")
+        metadata = data.get("deposition", _legacy_deposition(deposition_id, data))
+        data["depositions"] = [{"metadata": metadata, "sources": [{"literal": {"value": [deposition_id]}}]}]
+        changes.append("added depositions")
+    with_metadata = [dataset for dataset in _entities(data, "datasets") if dataset.get("metadata")]
+    if not data.get("dataset_keyphotos") and with_metadata:
+        photos = _map(with_metadata[0]["metadata"]).pop("key_photos", None) or {"snapshot": None, "thumbnail": None}
+        data["dataset_keyphotos"] = [{"sources": [{"literal": {"value": photos}}]}]
+        changes.append("dataset key_photos became dataset_keyphotos")
+    if not data.get("key_images") and with_metadata and settings.get("tomo_key_photo_glob"):
+        data["key_images"] = [_glob_source(settings, "tomo_key_photo_glob")]
+        changes.append("tomo_key_photo_glob became key_images")
+    if not data.get("rawtilts") and settings.get("rawtlt_files"):
+        data["rawtilts"] = [{"sources": [{"source_multi_glob": {"list_globs": settings["rawtlt_files"]}}]}]
+        changes.append("rawtlt_files became rawtilts")
+    tomograms = _entities(data, "tomograms")
+    spacing = _map(tomograms[0].get("metadata")).get("voxel_spacing") if tomograms else None
+    if not data.get("voxel_spacings") and spacing is not None:
+        # A templated spacing must be cast to a number.
+        if isinstance(spacing, str) and "{" in spacing and not spacing.strip().startswith("float"):
+            spacing = f"float {spacing}"
+        data["voxel_spacings"] = [{"sources": [{"literal": {"value": [spacing]}}]}]
+        changes.append(f"added voxel_spacings (the tomograms' {spacing})")
+    for key in [key for key in settings if key not in _KEPT_STANDARDIZATION]:
+        del settings[key]
+        changes.append(f"removed standardization_config.{key}")
+    return changes
 
 
 # ---------------------------------------------------------------------------------------------------------------
@@ -249,22 +363,19 @@ def _to_1_3_0(data: Config) -> list[str]:
 
 # version -> (next version, step)
 STEPS: dict[str, tuple[str, Step]] = {
+    LEGACY_VERSION: ("1.0.0", _to_1_0_0),
     "1.0.0": ("1.1.0", _to_1_1_0),
     "1.1.0": ("1.2.0", _to_1_2_0),
     "1.2.0": ("1.3.0", _to_1_3_0),
 }
 
 
-def check_version(version: str | None, target: str = CURRENT_VERSION) -> str:
+def check_version(version: str, target: str = CURRENT_VERSION) -> str:
     """The version if it can be migrated to ``target``; otherwise MigrationError saying why."""
-    if version is None:
-        raise MigrationError(
-            "no 'version' key: legacy (0.0.0) configs are not supported; rewrite the file from "
-            "dataset_configs/template.yaml"
-        )
-    if version not in VERSIONS:
-        raise MigrationError(f"unknown config version {version!r} (known: {', '.join(VERSIONS)})")
-    if VERSIONS.index(version) > VERSIONS.index(target):
+    known = (LEGACY_VERSION, *VERSIONS)
+    if version not in known:
+        raise MigrationError(f"unknown config version {version!r} (known: {', '.join(known)})")
+    if known.index(version) > known.index(target):
         raise MigrationError(f"version {version} is newer than {target}; configs are never downgraded")
     return version
 
@@ -283,6 +394,17 @@ def migrate_data(data: Config, target: str = CURRENT_VERSION) -> list[str]:
 
 # ---------------------------------------------------------------------------------------------------------------
 # Files
+
+
+def load_current(path: str | Path) -> dict[str, Any]:
+    """A config file in its current form: an older one migrated in memory, as validation reads it (the file is
+    left as it is); ConfigError for a version that cannot be migrated."""
+    document = load_document(path)
+    try:
+        migrate_data(document.data)
+    except MigrationError as error:
+        raise ConfigError(document.path, str(error), document.lines.get(("version",), 1)) from None
+    return document.data
 
 
 @dataclass

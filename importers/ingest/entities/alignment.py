@@ -3,7 +3,8 @@
 All alignment entities of a run form one alignment (a run has one per deposition). Without a source the
 run gets the *default* alignment: identity, no format, ``files: [null]`` (as the portal writes it), written only
 when the run has a tomogram.
-``run.outputs["alignment_metadata_path"]`` is what the run's tomograms and annotations point at.
+``run.outputs["alignment_metadata_path"]`` is what the run's tomograms and annotations point at;
+``run.outputs["alignment_volume_dimension"]`` the size that rescaled masks are resampled to.
 """
 
 from __future__ import annotations
@@ -13,7 +14,7 @@ from typing import Any
 
 from importers import layout
 from importers.formats.alignment_files import AlnFile, XfTransform, parse_aln, parse_xf
-from importers.formats.mrc import HEADER_SIZE, MrcFormatError, parse_header
+from importers.formats.mrc import MrcFormatError
 from importers.formats.text_table import decode_text
 from importers.formats.tilt_angles import parse_tilt_angles
 from importers.ingest.entities.context import Ingestion
@@ -22,6 +23,7 @@ from importers.ingest.entities.ids import IdAllocator
 from importers.ingest.entities.metadata import compose, write_document
 from importers.ingest.entities.sets import claim_set
 from importers.ingest.entities.tree import Entity
+from importers.ingest.volumes import source_volume_header
 from importers.metadata.identity import alignment_identity
 
 #: Config keys the portal fills when absent, in the order it appends them.
@@ -60,7 +62,7 @@ def first_tomogram_dimension(ingestion: Ingestion, run: Entity) -> dict[str, flo
             if tomogram.path is None:
                 continue
             try:
-                size = parse_header(ingestion.source.read_range(tomogram.path, 0, HEADER_SIZE)).xyz_size
+                size = source_volume_header(ingestion.source, tomogram.path).xyz_size
             except MrcFormatError as error:
                 raise ValueError(f"{ingestion.source.url_of(tomogram.path)}: {error}") from None
             angstrom = layout.voxel_spacing_from_name(spacing.name)
@@ -207,6 +209,7 @@ def write_alignment(ingestion: Ingestion, alignment: Entity) -> None:
     key = layout.build("alignment_metadata", **fields)
     write_document(ingestion, key, compose(ingestion, metadata, computed), what)
     run.outputs["alignment_metadata_path"] = key
+    run.outputs["alignment_volume_dimension"] = metadata.get("volume_dimension") or computed.get("volume_dimension")
 
 
 def write_default_alignment(ingestion: Ingestion, run: Entity, metadata: dict[str, Any] | None = None) -> None:
@@ -232,3 +235,4 @@ def write_default_alignment(ingestion: Ingestion, run: Entity, metadata: dict[st
     key = layout.build("alignment_metadata", dataset_id=dataset, run_name=run.name, alignment_id=identifier)
     write_document(ingestion, key, compose(ingestion, base, computed), f"{what} -> Alignments/{identifier}")
     run.outputs["alignment_metadata_path"] = key
+    run.outputs["alignment_volume_dimension"] = dimension

@@ -23,7 +23,16 @@ from importers.ingest.entities.context import Ingestion, parents_pass
 from importers.ingest.entities.metadata import JSON_CONTENT_TYPE, compose, is_current, write_document
 from importers.ingest.entities.tree import Entity
 from importers.ingest.finders import format_template, source_glob
-from importers.ingest.volumes import instance_conversion, mask_conversion, open_source_volume, write_volume
+from importers.ingest.mask_rescale import rescale_instances, rescale_semantic, target_shape
+from importers.ingest.volumes import (
+    Convert,
+    SourceVolume,
+    any_voxel,
+    instance_conversion,
+    mask_conversion,
+    open_source_volume,
+    write_volume,
+)
 from importers.metadata.computed import CAPTION_LISTS
 from importers.metadata.identity import annotation_identity, object_slug
 
@@ -46,6 +55,11 @@ MASK_KINDS = {
     "SemanticSegmentationMask": VolumeKind.SEGMENTATION_MASK,
     "InstanceSegmentationMask": VolumeKind.INSTANCE_MASK,
 }
+#: Mask shapes whose sources without a voxel of their label are passed over (the portal's ``is_valid``; its legacy
+#: ``SegmentationMask`` has none).
+LABEL_CHECKED = ("SemanticSegmentationMask", "InstanceSegmentationMask")
+#: Mask source formats: an MRC, or an OME-Zarr store (read from its level 0).
+MASK_FORMATS = ("mrc", "zarr")
 #: Bytes per ranged read when a mesh is copied.
 COPY_BYTES = 16 << 20
 
@@ -63,6 +77,8 @@ class _Output:
     count: int | None = None
     #: Bytes to write (NDJSON, caption) when the output is not a volume or a mesh copy.
     payload: bytes | None = None
+    #: The run's alignment ``volume_dimension`` (Å), the size a ``rescale``d mask is resampled to.
+    volume_dimension: dict[str, float] | None = None
 
     @property
     def visible(self) -> bool:
@@ -101,7 +117,7 @@ def _suffix(shape: str, arguments: dict[str, Any]) -> str:
 
 def _match(ingestion: Ingestion, annotation: Entity) -> list[_Output]:
     """The annotation's outputs in this voxel spacing, from the source files its entries match."""
-    variables = annotation.glob_variables()
+    variables = ingestion.glob_variables(annotation)
     outputs: dict[str, _Output] = {}
     for source in _entry(ingestion, annotation).get("sources") or []:
         if not parents_pass(source.get("parent_filters"), annotation.parent):
@@ -115,14 +131,32 @@ def _match(ingestion: Ingestion, annotation: Entity) -> list[_Output]:
             for item in source_glob(ingestion.source, ingestion.source_root, {"list_glob": glob}, variables):
                 if any(patterns.match(pattern, item.name) for pattern in source.get("exclude") or []):
                     continue
+                if shape in LABEL_CHECKED and not _has_label(ingestion, str(item.path), shape, arguments):
+                    continue
                 output = outputs.setdefault(suffix, _Output(shape, suffix))
                 output.sources.append((item.path, arguments))
     return list(outputs.values())
 
 
+def _has_label(ingestion: Ingestion, key: str, shape: str, arguments: dict[str, Any]) -> bool:
+    """The portal's ``is_valid`` of a mask source: a semantic mask has a voxel equal to its ``mask_label`` (or at
+    least its ``threshold``), an instance mask a label of at least 1; one without is passed over, not imported."""
+    if shape == "InstanceSegmentationMask":
+        threshold, label = 1, None
+    else:
+        threshold, label = arguments.get("threshold"), arguments.get("mask_label") or 1
+    try:
+        with open_source_volume(ingestion.source, key) as source:
+            if threshold is not None:
+                return any_voxel(source, lambda block: block >= float(threshold))
+            return any_voxel(source, lambda block: block == int(label))
+    except MrcFormatError as error:
+        raise MrcFormatError(f"{ingestion.source.url_of(key)}: {error}") from None
+
+
 def _points(ingestion: Ingestion, output: _Output, annotation: Entity, spacing: float) -> None:
     """NDJSON of every matched point file, in annotation voxels (formats.md §3.1)."""
-    variables = annotation.glob_variables()
+    variables = ingestion.glob_variables(annotation)
     records: list[dict[str, Any]] = []
     for key, arguments in output.sources:
         where = ingestion.source.url_of(key)
@@ -140,6 +174,7 @@ def _points(ingestion: Ingestion, output: _Output, annotation: Entity, spacing: 
             delimiter=str(arguments.get("delimiter") or ","),
             filter_value=filter_value,
             voxel_spacing=spacing,
+            oriented=output.shape == "OrientedPoint",
         )
         order = arguments.get("columns") or arguments.get("order") or "xyz"
         try:
@@ -192,10 +227,10 @@ def _check_mesh(ingestion: Ingestion, output: _Output) -> None:
 def _check_mask(ingestion: Ingestion, output: _Output) -> None:
     key, arguments = output.single_source()
     where = ingestion.source.url_of(key)
-    if arguments.get("file_format") != "mrc":
-        raise ValueError(f"{where}: {arguments.get('file_format')} masks are not supported (only mrc)")
-    if arguments.get("rescale"):
-        raise ValueError(f"{where}: rescale is not supported; deposit the mask at the voxel spacing's size")
+    if arguments.get("file_format") not in MASK_FORMATS:
+        raise ValueError(f"{where}: {arguments.get('file_format')} masks are not supported (only mrc, zarr)")
+    if arguments.get("rescale") and output.volume_dimension is None:
+        raise ValueError(f"{where}: rescale needs the run's alignment volume_dimension, and the run has none")
     # Semantic masks count no objects; an instance mask counts its labels once written.
     output.count = 0 if MASK_KINDS[output.shape] is VolumeKind.SEGMENTATION_MASK else None
 
@@ -208,6 +243,7 @@ def _read(ingestion: Ingestion, output: _Output, annotation: Entity, spacing: fl
     elif output.shape in CAPTION_LISTS:
         _caption(ingestion, output)
     elif output.shape in MASK_KINDS:
+        output.volume_dimension = annotation.ancestor("run").outputs.get("alignment_volume_dimension")
         _check_mask(ingestion, output)
     else:
         _check_mesh(ingestion, output)
@@ -250,13 +286,14 @@ def _write(ingestion: Ingestion, output: _Output, spacing: float) -> None:
         ingestion.output.write(output.files[0]["path"], output.payload, content_type=content_type)
     elif output.shape in MASK_KINDS:
         kind = MASK_KINDS[output.shape]
-        if kind is VolumeKind.INSTANCE_MASK:
-            convert = instance_conversion()
-        else:
-            label = arguments.get("mask_label")
-            convert = mask_conversion(1 if label is None else int(label), arguments.get("threshold"))
+        label = 1 if arguments.get("mask_label") is None else int(arguments["mask_label"])
+        threshold = arguments.get("threshold")
+        convert = instance_conversion() if kind is VolumeKind.INSTANCE_MASK else mask_conversion(label, threshold)
         try:
             with open_source_volume(ingestion.source, key) as source:
+                shape = target_shape(output.volume_dimension, spacing) if arguments.get("rescale") else source.shape
+                if shape != source.shape:
+                    source, convert = _rescaled(source, shape, kind, label, threshold)
                 result = write_volume(
                     ingestion.output,
                     source,
@@ -272,6 +309,18 @@ def _write(ingestion: Ingestion, output: _Output, spacing: float) -> None:
             output.count = len(result.labels)
     else:
         _copy(ingestion, key, paths["glb"])
+
+
+def _rescaled(
+    source: SourceVolume, shape: tuple[int, int, int], kind: VolumeKind, label: int, threshold: float | None
+) -> tuple[SourceVolume, Convert]:
+    """The source mask resampled to ``shape`` (in memory, :mod:`importers.ingest.mask_rescale`), already converted."""
+    data = source.read(tuple((0, n) for n in source.shape))
+    if kind is VolumeKind.INSTANCE_MASK:
+        data = rescale_instances(data, shape)
+    else:
+        data = rescale_semantic(data, shape, label, threshold)
+    return SourceVolume(key=source.key, header=source.header, data=data), lambda block: block
 
 
 def _stored_label_count(ingestion: Ingestion, output: _Output) -> int | None:

@@ -14,8 +14,10 @@ from importers.ingest.entities.report import Report
 from importers.ingest.entities.templating import expand_metadata, run_data_row, run_glob_variables
 from importers.ingest.entities.tree import Entity
 from importers.ingest.finders import (
+    DESTINATION_FINDERS,
     FinderError,
     FoundItem,
+    destination_filter,
     finder_of,
     literal,
     source_glob,
@@ -45,6 +47,9 @@ CONFIG_KEYS = {
     "annotation": "annotations",
 }
 
+
+#: Kinds a ``destination_filter`` finds, in their parent's output folder (run, voxel spacing).
+DESTINATION_FILTERED = ("tiltseries", "tomogram")
 
 #: Kinds that fall back to a literal when no source matches (config.md §3 "Defaults").
 DEFAULT_WHEN_NOT_FOUND = {"alignment": "default"}
@@ -126,15 +131,22 @@ class Ingestion:
     def source_root(self) -> str:
         return str(self.standardization.get("source_prefix") or "").strip("/")
 
+    def glob_variables(self, entity: Entity | None) -> dict[str, Any]:
+        """The template variables below ``entity`` (config.md §5): its own and its ancestors', the output root, and
+        (as the portal gives them to every entity of a run) the run's map-file columns and mapped names."""
+        variables = entity.glob_variables() if entity is not None else {}
+        variables.setdefault("output_path", "")
+        run = next((e for e in entity.lineage() if e.kind == "run"), None) if entity is not None else None
+        if run is not None:
+            variables |= run_glob_variables(self, run)
+        return variables
+
     def find(self, kind: str, parent: Entity | None) -> list[Entity]:
         """Children of ``parent`` of one kind, per the config's entries and their sources."""
         entries = self.config.get(CONFIG_KEYS[kind]) or []
         found: dict[str, Entity] = {}
-        variables = parent.glob_variables() if parent is not None else {}
-        variables.setdefault("output_path", "")
+        variables = self.glob_variables(parent)
         run = next((entity for entity in parent.lineage() if entity.kind == "run"), None) if parent else None
-        if run is not None:
-            variables |= run_glob_variables(self, run)
         for entry in entries:
             metadata = dict(entry.get("metadata") or {})
             if kind == "annotation":
@@ -146,11 +158,13 @@ class Ingestion:
             for source in entry.get("sources") or []:
                 if not parents_pass(source.get("parent_filters"), parent):
                     continue
-                for item in self._run_finder(source, variables):
+                finder, _ = finder_of(source)
+                for item in self._run_finder(kind, parent, source, variables):
                     if any(patterns.match(pattern, item.name) for pattern in source.get("exclude") or []):
                         continue
                     name = self._spacing_name(item.name, run) if kind == "voxel_spacing" else item.name
-                    entity = Entity(kind, name, item.path, metadata, parent)
+                    entity = Entity(kind, name, item.path, metadata, parent, identifier=item.identifier)
+                    entity.reference = finder in DESTINATION_FINDERS
                     entity.output_path = _output_path(entity)
                     found.setdefault(name, entity)
         found = {name: entity for name, entity in found.items() if self.options.keeps(kind, name)}
@@ -167,7 +181,9 @@ class Ingestion:
         except (TypeError, ValueError):
             raise FinderError(f"voxel spacing {value!r} is not a number") from None
 
-    def _run_finder(self, source: Mapping[str, Any], variables: Mapping[str, Any]) -> list[FoundItem]:
+    def _run_finder(
+        self, kind: str, parent: Entity | None, source: Mapping[str, Any], variables: Mapping[str, Any]
+    ) -> list[FoundItem]:
         name, arguments = finder_of(source)
         if name == "source_glob":
             return source_glob(self.source, self.source_root, arguments, variables)
@@ -179,7 +195,11 @@ class Ingestion:
             return literal(arguments)
         if name == "tomogram_header":
             return tomogram_header(self.source, self.source_root, arguments, variables)
-        raise FinderError(f"finder {name} is not supported yet")
+        if name == "destination_filter":
+            if kind not in DESTINATION_FILTERED or parent is None or parent.output_path is None:
+                raise FinderError(f"destination_filter finds tiltseries and tomograms, not {CONFIG_KEYS[kind]}")
+            return destination_filter(self.output, parent.output_path, kind, arguments)
+        raise FinderError(f"finder {name} is not supported")
 
 
 #: Folder kinds named by their names alone (layout.md §1), with the layout field each name fills: their output

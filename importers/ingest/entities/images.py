@@ -138,7 +138,8 @@ def _copy_photo(ingestion: Ingestion, photo: Entity, key_of: Callable[[str, str]
     if photo.name not in PHOTO_NAMES:
         raise ValueError(f"unknown key photo {photo.name!r} (one of {', '.join(PHOTO_NAMES)})")
     if photo.path is None:
-        raise ValueError(f"key photo {photo.name} needs a path (literal value {{{photo.name}: <path>}})")
+        # As the portal: a photo given as null is not copied; a dataset then takes its first tomogram's.
+        return
     suffix = PurePosixPath(photo.path).suffix.lstrip(".")
     in_place = key_of(photo.name, suffix) if suffix else None
     if in_place is not None and photo.path == in_place and ingestion.output.exists(in_place):

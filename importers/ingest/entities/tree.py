@@ -45,6 +45,9 @@ class Entity:
     parent: Entity | None = None
     identifier: int | None = None
     output_path: str | None = None
+    #: Found in the output (``destination_glob``, ``destination_filter``): an entity already stored, which the
+    #: walk passes through to its children but does not import again (config.md §3 "Imports?").
+    reference: bool = False
     #: What this entity's import produced that relatives need (ids, output keys, counts).
     outputs: dict[str, Any] = field(default_factory=dict)
 

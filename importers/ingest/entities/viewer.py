@@ -9,7 +9,6 @@ the metadata of a tomogram imported by this run, which names both.
 
 from __future__ import annotations
 
-import itertools
 import json
 import math
 import posixpath
@@ -18,7 +17,6 @@ from functools import partial
 from typing import Any
 
 import numpy as np
-from numcodecs import get_codec
 
 from importers import layout
 from importers.formats.mrc import parse_header
@@ -32,7 +30,7 @@ from importers.formats.neuroglancer import (
     volume_contrast_limits,
     volume_contrast_slab,
 )
-from importers.formats.omezarr import LEVELS, ZARRAY, ZATTRS, ZarrFormatError, read_multiscales, read_zarray
+from importers.formats.omezarr import LEVELS, ZATTRS, StoredArray, read_multiscales
 from importers.ingest.entities.context import Ingestion
 from importers.ingest.entities.images import StoredTomogram, write_key_images
 from importers.ingest.entities.metadata import compose, existing_document, write_document
@@ -145,29 +143,9 @@ def annotation_layers(ingestion: Ingestion, run: Entity, tomogram: StoredTomogra
 def coarsest_level_slab(bucket: Bucket, zarr_key: str) -> tuple[np.ndarray, int]:
     """The central slices of a store's coarsest level (what the volume-rendering contrast is
     computed from), read chunk by chunk, and that level's voxel count."""
-    level = f"{zarr_key}/{LEVELS - 1}"
-    zarray = read_zarray(json.loads(bucket.read(f"{level}/{ZARRAY}")))
-    if zarray.get("filters"):
-        raise ZarrFormatError(f"{level}: zarr filters are not supported")
-    shape, chunks, dtype = zarray["shape"], zarray["chunks"], np.dtype(zarray["dtype"])
-    codec = get_codec(zarray["compressor"]) if zarray.get("compressor") else None
-    separator = zarray.get("dimension_separator") or "."
-    z0, z1 = volume_contrast_slab(shape[0])
-    slab = np.full((z1 - z0, shape[1], shape[2]), zarray.get("fill_value") or 0, dtype=dtype)
-    grid = [range(z0 // chunks[0], math.ceil(z1 / chunks[0]))]
-    grid += [range(math.ceil(n / c)) for n, c in zip(shape[1:], chunks[1:], strict=True)]
-    for index in itertools.product(*grid):
-        key = f"{level}/" + separator.join(str(i) for i in index)
-        if not bucket.exists(key):
-            continue  # an absent chunk holds the fill value
-        raw = bucket.read(key)
-        chunk = np.frombuffer(codec.decode(raw) if codec else raw, dtype=dtype)
-        chunk = chunk.reshape(chunks, order=zarray.get("order") or "C")
-        (zs, ys, xs) = (i * c for i, c in zip(index, chunks, strict=True))
-        top, bottom = max(z0, zs), min(z1, zs + chunks[0])
-        height, width = min(chunks[1], shape[1] - ys), min(chunks[2], shape[2] - xs)
-        slab[top - z0 : bottom - z0, ys : ys + height, xs : xs + width] = chunk[top - zs : bottom - zs, :height, :width]
-    return slab, math.prod(shape)
+    level = StoredArray(bucket, f"{zarr_key}/{LEVELS - 1}")
+    z0, z1 = volume_contrast_slab(level.shape[0])
+    return level.read(((z0, z1), (0, level.shape[1]), (0, level.shape[2]))), math.prod(level.shape)
 
 
 def tomogram_viewer_state(ingestion: Ingestion, run: Entity, tomogram: StoredTomogram) -> dict[str, Any]:
