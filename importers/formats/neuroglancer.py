@@ -138,18 +138,32 @@ def color_seed(metadata: dict[str, Any], shape: str) -> int:
     return int(digest, 16) % _MAX_SEED
 
 
-def pick_color(seed: int, used: list[tuple[float, float, float]]) -> tuple[float, float, float]:
-    """A colour distinct from ``used``; too pale or too dark ones (hard to see on the viewer's
-    black background) are excluded and the pick repeated, as the portal does."""
-    rejected: list[tuple[float, float, float]] = []
-    while True:
-        import distinctipy  # 0.2 s to import: when a viewer state is made, not at start-up
+#: Past this many colours, distinctipy's optimiser gets slow and hues hard to tell apart: the portal cycles.
+MAX_DISTINCT_COLORS = 20
 
-        (color,) = distinctipy.get_colors(1, exclude_colors=used + rejected, rng=seed)
-        _, saturation, value = colorsys.rgb_to_hsv(*color)
-        if saturation > 0.15 and value > 0.25:
-            return color
-        rejected.append(color)
+
+def _visible(color: tuple[float, float, float]) -> bool:
+    """Not too pale nor too dark to see on the viewer's black background."""
+    _, saturation, value = colorsys.rgb_to_hsv(*color)
+    return saturation > 0.15 and value > 0.25
+
+
+def distinct_colors(count: int, used: list[tuple[float, float, float]], seed: int) -> list[tuple[float, float, float]]:
+    """``count`` colours distinct from ``used`` and from each other, as the portal picks them: the
+    invisible ones are dropped and picked again, excluding every colour drawn so far; past
+    ``MAX_DISTINCT_COLORS`` the first ones repeat."""
+    if count == 0:
+        return []
+    if count > MAX_DISTINCT_COLORS:
+        base = distinct_colors(MAX_DISTINCT_COLORS, used, seed)
+        return [base[index % MAX_DISTINCT_COLORS] for index in range(count)]
+    import distinctipy  # 0.2 s to import: when colours are picked, not at start-up
+
+    drawn = distinctipy.get_colors(count, exclude_colors=used, rng=seed)
+    kept = [color for color in drawn if _visible(color)]
+    if len(kept) < count:
+        return kept + distinct_colors(count - len(kept), used + drawn, seed)
+    return kept
 
 
 def hex_color(color: Iterable[float]) -> str:
@@ -162,7 +176,7 @@ def annotation_colors(files: Iterable[tuple[dict[str, Any], str]]) -> list[str]:
     used: list[tuple[float, float, float]] = []
     colors = []
     for metadata, shape in files:
-        color = pick_color(color_seed(metadata, shape), used)
+        (color,) = distinct_colors(1, used, color_seed(metadata, shape))
         if shape != "InstanceSegmentation":
             used.append(color)
         colors.append(hex_color(color))
