@@ -21,6 +21,7 @@ from importers.formats.omezarr import ZATTRS, VolumeKind, read_multiscales
 from importers.formats.points import read_points
 from importers.ingest.entities.context import Ingestion, parents_pass
 from importers.ingest.entities.metadata import JSON_CONTENT_TYPE, compose, is_current, write_document
+from importers.ingest.entities.precompute import write_precomputed_layers
 from importers.ingest.entities.tree import Entity
 from importers.ingest.finders import format_template, source_glob
 from importers.ingest.mask_rescale import rescale_instances, rescale_semantic, target_shape
@@ -407,11 +408,14 @@ def prepare_annotation(ingestion: Ingestion, annotation: Entity) -> None:
                 output.count = _stored_label_count(ingestion, output)
     document = _document(ingestion, annotation, outputs, alignment)
     if is_current(ingestion, metadata_key, document):
+        write_precomputed_layers(ingestion, fields, document, spacing, replace=False)
         annotation.outputs.update(document=document, complete=True)
         return
     for output in outputs:
         _write(ingestion, output, spacing)
-    annotation.outputs["document"] = _document(ingestion, annotation, outputs, alignment)
+    document = _document(ingestion, annotation, outputs, alignment)
+    write_precomputed_layers(ingestion, fields, document, spacing, replace=True)
+    annotation.outputs["document"] = document
 
 
 def write_annotation(ingestion: Ingestion, annotation: Entity) -> None:

@@ -11,7 +11,6 @@ from __future__ import annotations
 
 import json
 import math
-import posixpath
 from dataclasses import dataclass
 from functools import partial
 from typing import Any
@@ -34,6 +33,7 @@ from importers.formats.omezarr import LEVELS, ZATTRS, StoredArray, read_multisca
 from importers.ingest.entities.context import Ingestion
 from importers.ingest.entities.images import StoredTomogram, write_key_images
 from importers.ingest.entities.metadata import compose, existing_document, write_document
+from importers.ingest.entities.precompute import layer_dir
 from importers.ingest.entities.tomogram import write_tomogram_metadata
 from importers.ingest.entities.tree import Entity
 from importers.storage import Bucket
@@ -93,20 +93,14 @@ def _instance_labels(ingestion: Ingestion, zarr_key: str) -> tuple[int, ...]:
 def _layer(ingestion: Ingestion, annotation: StoredAnnotation, file: dict[str, Any], color: str) -> AnnotationLayer:
     shape = file["shape"]
 
-    def precompute(suffix: str) -> str:
-        member = layout.build(
-            "neuroglancer_precompute_member", **annotation.fields, precompute_suffix=suffix, member="info"
-        )
-        return posixpath.dirname(member)
-
     files = annotation.document.get("files") or []
-    oriented_mesh = precompute("orientedmesh") if shape == "OrientedPoint" else None
+    oriented_mesh = layer_dir(annotation.fields, "orientedmesh") if shape == "OrientedPoint" else None
     return AnnotationLayer(
         annotation_id=int(annotation.fields["annotation_id"]),
         object_name=(annotation.document.get("annotation_object") or {}).get("name", "Annotation"),
         shape=shape,
         path=file["path"],
-        precompute=precompute(shape.lower()),
+        precompute=layer_dir(annotation.fields, shape.lower()),
         spacing=layout.voxel_spacing_from_name(annotation.fields["voxel_spacing"]),
         visible=bool(file.get("is_visualization_default")),
         color=color,

@@ -1,0 +1,76 @@
+"""An annotation's Neuroglancer precomputed layers: ``NeuroglancerPrecompute/{id}-{slug}-{ver}_{shape}/``.
+
+Made from the annotation's written data, as the portal's importer makes them after the data (formats.md
+§7.2): point shapes from their NDJSON, masks from their OME-Zarr level 0, one zarr chunk at a time (memory
+holds one chunk, as uint32). Meshes have no layer here (the portal's meshing needs igneous). The ``info``
+object is written last: a layer with an ``info`` is complete, and a rerun writes a layer that has none.
+"""
+
+from __future__ import annotations
+
+import itertools
+import posixpath
+from collections.abc import Iterator
+from typing import Any
+
+from importers import layout
+from importers.formats import ndjson
+from importers.formats.neuroglancer import MASK_SHAPES, POINT_SHAPES
+from importers.formats.omezarr import StoredArray
+from importers.formats.precomputed_annotations import PrecomputeError, annotation_layer
+from importers.formats.precomputed_segmentation import DATA_DIR, chunk_name, encode_chunk, info_bytes, segmentation_info
+from importers.ingest.entities.context import Ingestion
+
+INFO = "info"
+#: Shapes that get a precomputed layer, and the format of the file it is made from.
+LAYER_SOURCES = {**dict.fromkeys(POINT_SHAPES, "ndjson"), **dict.fromkeys(MASK_SHAPES, "zarr")}
+
+
+def layer_dir(fields: dict[str, Any], suffix: str) -> str:
+    """The bucket prefix of an annotation's layer: ``suffix`` is its lower-cased ``files[].shape`` (or
+    ``orientedmesh``)."""
+    member = layout.build("neuroglancer_precompute_member", **fields, precompute_suffix=suffix, member=INFO)
+    return posixpath.dirname(member)
+
+
+def _layer_files(
+    ingestion: Ingestion, shape: str, path: str, document: dict[str, Any], spacing: float
+) -> Iterator[tuple[str, bytes]]:
+    """``(member, bytes)`` of the layer, ``info`` last."""
+    if shape in POINT_SHAPES:
+        records = ndjson.loads(ingestion.output.read(path), shape)
+        try:
+            files = annotation_layer(shape, records, document, spacing)
+        except PrecomputeError as error:
+            raise ValueError(f"{ingestion.output.url_of(path)}: {error}") from None
+        info = files.pop(INFO)
+        yield from files.items()
+        yield INFO, info
+        return
+    level = StoredArray(ingestion.output, f"{path}/0")
+    grid = (range(-(-n // c)) for n, c in zip(level.shape, level.chunks, strict=True))
+    for index in itertools.product(*grid):
+        start = [i * c for i, c in zip(index, level.chunks, strict=True)]
+        stop = [min(s + c, n) for s, c, n in zip(start, level.chunks, level.shape, strict=True)]
+        # One zarr chunk's region: one chunk read.
+        data = level.read(tuple(zip(start, stop, strict=True)))
+        yield f"{DATA_DIR}/{chunk_name(start, stop)}", encode_chunk(data)
+    chunks = [min(c, n) for c, n in zip(level.chunks, level.shape, strict=True)]
+    yield INFO, info_bytes(segmentation_info(level.shape, chunks, spacing))
+
+
+def write_precomputed_layers(
+    ingestion: Ingestion, fields: dict[str, Any], document: dict[str, Any], spacing: float, *, replace: bool
+) -> None:
+    """Write the layer of each file of the annotation ``document`` that has one: all of them when its data was
+    just written (``replace``), else those without an ``info`` (made before layers were, or interrupted)."""
+    for entry in document.get("files") or []:
+        shape = entry["shape"]
+        if LAYER_SOURCES.get(shape) != entry["format"]:
+            continue
+        prefix = layer_dir(fields, shape.lower())
+        if not replace and ingestion.output.exists(f"{prefix}/{INFO}"):
+            continue
+        ingestion.output.delete_prefix(prefix)
+        for member, data in _layer_files(ingestion, shape, entry["path"], document, spacing):
+            ingestion.output.write(f"{prefix}/{member}", data)
