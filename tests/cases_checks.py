@@ -1320,6 +1320,7 @@ from tests.corruptions import (  # noqa: E402  (this section's helpers)
     ANNOTATIONS,
     KEY_IMAGES,
     MASK,
+    MASK_LAYER,
     MASK_MRC,
     MASK_ZARR,
     NEUROGLANCER,
@@ -1331,7 +1332,6 @@ from tests.corruptions import (  # noqa: E402  (this section's helpers)
     edit_ndjson,
     edit_zarr_level,
     mrc_at,
-    precomputed_infos,
     volume_defects,
     with_label,
 )
@@ -1936,9 +1936,7 @@ def case_viewer_state_image_of_another_store() -> Corruption:
 
 @case(tags="voxel_spacing")
 def case_viewer_state_source_without_info() -> Corruption:
-    return warns(
-        Corruption("NG-SOURCES-EXIST", VOXEL_SPACING, precomputed_infos(except_for="101-membrane-1.0_segmentationmask"))
-    )
+    return Corruption("NG-SOURCES-EXIST", VOXEL_SPACING, delete(f"{MASK_LAYER}/info"))
 
 
 @case(tags="voxel_spacing")

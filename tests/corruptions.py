@@ -419,25 +419,6 @@ def append_text(key: str, text: str) -> Callable[[Path], None]:
     return grow
 
 
-def precomputed_infos(except_for: str = "") -> Callable[[Path], None]:
-    """Write an ``info`` object into every precomputed source the viewer states name (what the importer
-    does not write yet), except the sources whose key ends with ``except_for``."""
-
-    def write(root: Path) -> None:
-        for state in root.glob("*/*/Reconstructions/*/NeuroglancerPrecompute/*-neuroglancer_config.json"):
-            for layer in json.loads(state.read_text())["layers"]:
-                url = layer["source"]["url"] if isinstance(layer["source"], dict) else layer["source"]
-                if not url.startswith("precomputed://"):
-                    continue
-                key = url[url.index(f"/{DATASET}/") + 1 :]
-                if except_for and key.endswith(except_for):
-                    continue
-                (root / key).mkdir(parents=True, exist_ok=True)
-                (root / key / "info").write_text('{"@type": "neuroglancer_annotations_v1"}')
-
-    return write
-
-
 ANNOTATIONS = f"{VOXEL_SPACING}/Annotations"
 POINTS = f"{ANNOTATIONS}/100"
 POINTS_METADATA = f"{POINTS}/cytosolic_ribosome-1.0.json"
@@ -447,6 +428,7 @@ MASK_METADATA = f"{MASK}/membrane-1.0.json"
 MASK_MRC = f"{MASK}/membrane-1.0_segmentationmask.mrc"
 MASK_ZARR = f"{MASK}/membrane-1.0_segmentationmask.zarr"
 NEUROGLANCER = f"{VOXEL_SPACING}/NeuroglancerPrecompute/100-neuroglancer_config.json"
+MASK_LAYER = f"{VOXEL_SPACING}/NeuroglancerPrecompute/101-membrane-1.0_segmentationmask"
 KEY_IMAGES = f"{VOXEL_SPACING}/Images/100"
 
 

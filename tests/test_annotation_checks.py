@@ -16,7 +16,6 @@ from tests.corruptions import (
     RUN,
     VOXEL_SPACING,
     edit_json,
-    precomputed_infos,
 )
 
 
@@ -64,7 +63,6 @@ def test_points_of_a_spacing_without_tomogram_use_a_scaled_tomogram(bucket_copy:
     assert "x [0, 31]" in result.message and "of another spacing, scaled" in result.message
 
 
-def test_precomputed_sources_with_info_pass(bucket_copy: Path) -> None:
-    precomputed_infos()(bucket_copy)
+def test_precomputed_sources_the_importer_writes_pass(bucket_copy: Path) -> None:
     results = [r for r in _results(bucket_copy, "NG-SOURCES-EXIST") if r.entity == VOXEL_SPACING]
     assert [r.status for r in results] == [Status.PASSED]

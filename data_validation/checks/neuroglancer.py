@@ -185,8 +185,8 @@ def neuroglancer_image_layer(context: CheckContext, voxel_spacing: Entity) -> No
     "NG-SOURCES-EXIST",
     entity=EntityKind.VOXEL_SPACING,
     tier=Tier.LIST,
-    # The importer does not write precomputed annotation layers yet: a warning until it does.
-    severity=Severity.WARNING,
+    # A layer without its source shows nothing: the annotation is lost to the viewer.
+    severity=Severity.ERROR,
     title="every precomputed:// source is a bucket folder with an info object",
 )
 def neuroglancer_sources_exist(context: CheckContext, voxel_spacing: Entity) -> None:
