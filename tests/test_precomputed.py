@@ -1,0 +1,327 @@
+"""Neuroglancer precomputed layers: the portal's reference layers reproduced, each shape decoded as Neuroglancer
+reads the format (independently of the writer's code), sharding, streaming of masks, reruns."""
+
+from __future__ import annotations
+
+import io
+import json
+import shutil
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import pytest
+import zarr
+
+from importers.formats import ndjson
+from importers.formats.precomputed_annotations import (
+    ANNOTATION_SHARDING,
+    PrecomputeError,
+    annotation_layer,
+    instance_colors,
+)
+from importers.formats.precomputed_segmentation import encode_chunk, segmentation_info
+from importers.formats.sharding import ShardingSpec, read_shard
+from importers.ingest.entities.context import Ingestion, IngestOptions
+from importers.ingest.entities.precompute import write_precomputed_layers
+from importers.ingest.standardize import standardize_config
+from importers.storage import Bucket
+from tests.conftest import shared_dir, upload_tree
+
+REFERENCE = shared_dir() / "reference-90001" / "output"
+SPACING = "Reconstructions/VoxelSpacing13.480"
+RUNS = ("SYN_run1", "SYN_run2")
+POINT_LAYER = "NeuroglancerPrecompute/100-cytosolic_ribosome-1.0_point"
+MASK_LAYER = "NeuroglancerPrecompute/101-membrane-1.0_segmentationmask"
+#: What the portal's meshing (igneous) adds to a mask's layer; this importer makes no meshes.
+MESH_FILES = ("mesh/0.shard", "mesh/info", "provenance")
+_ALIGNMENT = {"uint32": 4, "int32": 4, "float32": 4, "uint16": 2, "int16": 2, "uint8": 1, "int8": 1, "rgb": 1}
+_DTYPES = {"uint32": "<u4", "int32": "<i4", "float32": "<f4", "uint16": "<u2", "int16": "<i2", "uint8": "u1"}
+
+
+# -- readers written from Neuroglancer's format description, not from the writer -------------------------------
+
+
+def decode_annotations(info: dict[str, Any], data: bytes) -> tuple[np.ndarray, np.ndarray, dict[str, np.ndarray]]:
+    """``(ids, geometry, properties)`` of a ``spatial0`` cell: properties are stored in decreasing alignment
+    (4, 2, then 1 byte; info order within each), each record padded to a multiple of 4 bytes."""
+    floats = 3 if info["annotation_type"] == "point" else 6
+    ordered = sorted(info["properties"], key=lambda prop: -_ALIGNMENT[prop["type"]])
+    fields: list[tuple[Any, ...]] = [("geometry", "<f4", (floats,))]
+    for prop in ordered:
+        fields.append((prop["id"], "u1", (3,)) if prop["type"] == "rgb" else (prop["id"], _DTYPES[prop["type"]]))
+    packed = np.dtype(fields)  # the alignment order leaves no gaps between properties
+    dtype = np.dtype(
+        {
+            "names": packed.names,
+            "formats": [packed.fields[name][0] for name in packed.names],
+            "offsets": [packed.fields[name][1] for name in packed.names],
+            "itemsize": -(-packed.itemsize // 4) * 4,
+        }
+    )
+    (count,) = np.frombuffer(data[:8], dtype="<u8")
+    records = np.frombuffer(data[8 : 8 + count * dtype.itemsize], dtype=dtype)
+    ids = np.frombuffer(data[8 + count * dtype.itemsize :], dtype="<u8")
+    return ids, records["geometry"], {prop["id"]: records[prop["id"]] for prop in ordered}
+
+
+def decode_segmentation(chunk: bytes, shape: tuple[int, int, int], block: tuple[int, int, int]) -> np.ndarray:
+    """A one-channel ``compressed_segmentation`` chunk (uint32) as a (z, y, x) array."""
+    words = np.frombuffer(chunk, dtype="<u4")
+    base = int(words[0])
+    grid = [-(-n // b) for n, b in zip(shape, block, strict=True)]
+    out = np.zeros([g * b for g, b in zip(grid, block, strict=True)], dtype=np.uint32)
+    for z, y, x in np.ndindex(*grid):
+        header = base + 2 * (x + grid[2] * (y + grid[1] * z))
+        table, bits = int(words[header]) & 0xFFFFFF, int(words[header]) >> 24
+        values_at = int(words[header + 1])
+        count = int(np.prod(block))
+        if bits:
+            packed = words[base + values_at : base + values_at + -(-count * bits // 32)]
+            per_word = 32 // bits
+            positions = (packed[:, None] >> (np.arange(per_word, dtype=np.uint32) * bits)) & ((1 << bits) - 1)
+            positions = positions.ravel()[:count]
+        else:
+            positions = np.zeros(count, dtype=np.uint32)
+        values = words[base + table : base + table + (1 << bits)][positions].reshape(block)
+        out[z * block[0] : (z + 1) * block[0], y * block[1] : (y + 1) * block[1], x * block[2] : (x + 1) * block[2]] = (
+            values
+        )
+    return out[: shape[0], : shape[1], : shape[2]]
+
+
+# -- the portal's reference ------------------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize("run", RUNS)
+def test_point_layer_equals_the_portals(run: str) -> None:
+    folder = REFERENCE / "90001" / run / SPACING
+    records = ndjson.loads((folder / "Annotations/100/cytosolic_ribosome-1.0_point.ndjson").read_bytes())
+    metadata = json.loads((folder / "Annotations/100/cytosolic_ribosome-1.0.json").read_text())
+    files = annotation_layer("Point", records, metadata, 13.48)
+    theirs = folder / POINT_LAYER
+    assert set(files) == {"info", "spatial0/0_0_0", "by_id/0.shard"}
+    assert files["info"] == (theirs / "info").read_bytes()
+    assert files["spatial0/0_0_0"] == (theirs / "spatial0/0_0_0").read_bytes()
+    # The portal orders minishards as its directory listing came: same objects, same bytes each.
+    ours = read_shard(ANNOTATION_SHARDING, files["by_id/0.shard"])
+    assert ours == read_shard(ANNOTATION_SHARDING, (theirs / "by_id/0.shard").read_bytes()) and len(ours) == 20
+
+
+@pytest.mark.parametrize("run", RUNS)
+def test_mask_layer_equals_the_portals_but_its_mesh(run: str) -> None:
+    folder = REFERENCE / "90001" / run / SPACING
+    mask = zarr.open_array(str(folder / "Annotations/101/membrane-1.0_segmentationmask.zarr/0"), mode="r")[:]
+    theirs = folder / MASK_LAYER
+    assert encode_chunk(mask) == (theirs / "data/0-64_0-64_0-64").read_bytes()
+    info = json.loads((theirs / "info").read_text())
+    assert info.pop("mesh") == "mesh" and segmentation_info(mask.shape, (64, 64, 64), 13.48) == info
+
+
+def _files(root: Path) -> set[str]:
+    return {path.relative_to(root).as_posix() for path in root.rglob("*") if path.is_file()}
+
+
+def test_reference_output_reproduced_but_the_mask_meshes(reference_ingested: Path) -> None:
+    missing = {f"90001/{run}/{SPACING}/{MASK_LAYER}/{name}" for run in RUNS for name in MESH_FILES}
+    assert _files(reference_ingested) == _files(REFERENCE) - missing
+    for run in RUNS:
+        for member in ("info", "spatial0/0_0_0"):
+            key = f"90001/{run}/{SPACING}/{POINT_LAYER}/{member}"
+            assert (reference_ingested / key).read_bytes() == (REFERENCE / key).read_bytes(), key
+        key = f"90001/{run}/{SPACING}/{MASK_LAYER}/data/0-64_0-64_0-64"
+        assert (reference_ingested / key).read_bytes() == (REFERENCE / key).read_bytes(), key
+
+
+@pytest.fixture(scope="module")
+def reference_ingested(s3_endpoint: str, tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """The reference config standardized from an S3 input into an S3 output, copied to a local folder."""
+    input_url, output_url = "s3://precomputed-input", "s3://precomputed-output"
+    for url in (input_url, output_url):
+        Bucket(url).fs.mkdir(url.removeprefix("s3://"))
+    upload_tree(shared_dir() / "reference-90001" / "input", f"{input_url}/anchor_synthetic")
+    stream = io.StringIO()
+    status, _ = standardize_config(
+        shared_dir() / "reference-90001" / "config.yaml", input_url, output_url, stream=stream
+    )
+    assert status == 0, stream.getvalue()
+    local = tmp_path_factory.mktemp("reference-precomputed")
+    output = Bucket(output_url, read_only=True)
+    for key in output.listing(""):
+        (local / key).parent.mkdir(parents=True, exist_ok=True)
+        (local / key).write_bytes(output.read(key))
+    return local
+
+
+# -- every point shape -------------------------------------------------------------------------------------------
+
+METADATA = {
+    "annotation_object": {"id": "GO:1", "name": "thing", "diameter": 200},
+    "annotation_method": "m",
+    "deposition_id": 1,
+    "ground_truth_status": False,
+}
+
+
+def _point(x: float, y: float, z: float, **extra: Any) -> dict[str, Any]:
+    return {"location": {"x": x, "y": y, "z": z}, **extra}
+
+
+def _decoded(files: dict[str, bytes]) -> tuple[dict[str, Any], np.ndarray, np.ndarray, dict[str, np.ndarray]]:
+    info = json.loads(files["info"])
+    ids, geometry, properties = decode_annotations(info, files["spatial0/0_0_0"])
+    return info, ids, geometry, properties
+
+
+def test_points_decode_to_their_records() -> None:
+    records = [_point(1.5, 2, 3), _point(10, 20.25, 30)]
+    info, ids, geometry, properties = _decoded(annotation_layer("Point", records, METADATA, 10.0))
+    assert info["annotation_type"] == "point" and info["dimensions"]["x"] == [1e-09, "m"]
+    assert ids.tolist() == [0, 1] and geometry.tolist() == [[1.5, 2, 3], [10, 20.25, 30]]
+    assert properties["diameter"].tolist() == [20.0, 20.0] and properties["point_index"].tolist() == [0.0, 1.0]
+    assert properties["color"].tolist() == [[255, 255, 255]] * 2 and properties["name"].tolist() == [0, 0]
+    assert info["lower_bound"] == [1.5, 2, 3] and info["upper_bound"] == [10, 20.25, 30]
+    assert [prop["id"] for prop in info["properties"]] == ["name", "diameter", "point_index", "color"]
+
+
+def test_oriented_point_is_three_axis_lines() -> None:
+    quarter_turn = [[0, -1, 0], [1, 0, 0], [0, 0, 1]]  # x → y, y → -x
+    records = [_point(5, 5, 5, xyz_rotation_matrix=quarter_turn)]
+    info, ids, geometry, properties = _decoded(annotation_layer("OrientedPoint", records, METADATA, 10.0))
+    length = 20 * 1.5
+    assert info["annotation_type"] == "line" and ids.tolist() == [0, 1, 2]
+    assert geometry.tolist() == [
+        [5, 5, 5, 5, 5 + length, 5],
+        [5, 5, 5, 5 - length, 5, 5],
+        [5, 5, 5, 5, 5, 5 + length],
+    ]
+    assert properties["line_color"].tolist() == [[255, 0, 0], [0, 255, 0], [0, 0, 255]]
+    assert properties["point_index"].tolist() == [0.0] * 3 and properties["point_color"].tolist() == [[255] * 3] * 3
+    # The writer's bounds: first ends below, second ends above.
+    assert info["lower_bound"] == [5, 5, 5] and info["upper_bound"] == [5, 5 + length, 5 + length]
+
+
+def test_oriented_point_with_a_scaled_matrix_is_refused() -> None:
+    records = [_point(0, 0, 0, xyz_rotation_matrix=[[2, 0, 0], [0, 1, 0], [0, 0, 1]])]
+    with pytest.raises(PrecomputeError, match="record 1: xyz_rotation_matrix is not a rotation"):
+        annotation_layer("OrientedPoint", records, METADATA, 10.0)
+
+
+def test_instance_points_are_named_and_coloured_per_instance() -> None:
+    records = [_point(1, 1, 1, instance_id=7), _point(2, 2, 2, instance_id=3), _point(3, 3, 3, instance_id=7)]
+    info, _, _, properties = _decoded(annotation_layer("InstanceSegmentation", records, METADATA, 10.0))
+    (name,) = [prop for prop in info["properties"] if prop["id"] == "name"]
+    assert name["type"] == "uint8" and dict(zip(name["enum_values"], name["enum_labels"], strict=True)) == {
+        3: "thing 3",
+        7: "thing 7",
+    }
+    assert properties["name"].tolist() == [7, 3, 7]
+    colors = instance_colors(METADATA, [3, 7])
+    assert properties["color"].tolist() == [list(colors[7]), list(colors[3]), list(colors[7])]
+    assert colors[3] != colors[7]
+
+
+def test_many_instances_take_uint16_names() -> None:
+    records = [_point(i, 0, 0, instance_id=i) for i in range(300)]
+    info, _, _, properties = _decoded(annotation_layer("InstanceSegmentation", records, METADATA, 10.0))
+    assert info["properties"][0]["type"] == "uint16" and properties["name"].tolist() == list(range(300))
+    # Past 20 instances the portal repeats its 20 distinct colours.
+    assert properties["color"][0].tolist() == properties["color"][20].tolist()
+
+
+def test_an_empty_annotation_has_an_empty_layer() -> None:
+    files = annotation_layer("Point", [], METADATA, 10.0)
+    info, ids, _, _ = _decoded(files)
+    assert ids.size == 0 and info["spatial"][0]["limit"] == 0 and "by_id/0.shard" not in files
+
+
+# -- sharding ----------------------------------------------------------------------------------------------------
+
+
+def test_shards_hold_every_object_where_the_spec_puts_it() -> None:
+    spec = ShardingSpec(minishard_bits=2, shard_bits=2)
+    objects = {object_id: bytes([object_id]) * (object_id % 5 + 1) for object_id in range(0, 64, 3)}
+    shards = spec.shards(objects)
+    assert set(shards) == {"0.shard", "1.shard", "2.shard", "3.shard"}
+    found: dict[int, bytes] = {}
+    for name, shard in shards.items():
+        content = read_shard(spec, shard)
+        assert all(spec.location(object_id)[0] == name for object_id in content)
+        found |= content
+    assert found == objects
+    assert spec.shards(objects) == shards  # deterministic: no timestamps in the gzip streams
+
+
+# -- masks -------------------------------------------------------------------------------------------------------
+
+
+def test_compressed_segmentation_decodes_to_the_chunk() -> None:
+    rng = np.random.default_rng(3)
+    chunk = rng.integers(0, 5, size=(70, 65, 130), dtype=np.uint8)
+    chunk[:64, :64, :64] = 9  # one value: a 0-bit block
+    chunk[:64, :64, 64:128] = 9  # the same table again: shared
+    chunk[64:, 64:, 128:] = rng.integers(0, 300, size=(6, 1, 2))  # many values: 16 bits
+    encoded = encode_chunk(chunk)
+    assert np.array_equal(decode_segmentation(encoded, chunk.shape, (64, 64, 64)), chunk)
+
+
+def test_mask_layer_is_made_chunk_by_chunk(tmp_path: Path) -> None:
+    fields = {
+        "dataset_id": "1",
+        "run_name": "r",
+        "voxel_spacing": "10.000",
+        "annotation_id": 100,
+        "slug": "m",
+        "version": "1.0",
+    }
+    zarr_key = "1/r/Reconstructions/VoxelSpacing10.000/Annotations/100/m-1.0_instancesegmentationmask.zarr"
+    mask = np.arange(40 * 20 * 30, dtype=np.uint16).reshape(40, 20, 30) % 700
+    array = zarr.open_array(
+        str(tmp_path / zarr_key / "0"),
+        mode="w",
+        shape=mask.shape,
+        chunks=(16, 16, 16),
+        dtype=mask.dtype,
+        zarr_format=2,
+        dimension_separator="/",
+    )
+    array[:] = mask
+    mask[16:32, :16, :16] = 0  # an absent chunk reads as the fill value
+    (tmp_path / zarr_key / "0/1/0/0").unlink()
+    bucket = Bucket(str(tmp_path))
+    ingestion = Ingestion({}, tmp_path / "config.yaml", bucket, bucket, IngestOptions())
+    document = {"files": [{"shape": "InstanceSegmentationMask", "format": "zarr", "path": zarr_key}]}
+    write_precomputed_layers(ingestion, fields, document, 10.0, replace=False)
+    layer = (
+        tmp_path / "1/r/Reconstructions/VoxelSpacing10.000/NeuroglancerPrecompute/100-m-1.0_instancesegmentationmask"
+    )
+    info = json.loads((layer / "info").read_text())
+    (scale,) = info["scales"]
+    assert scale["size"] == [30, 20, 40] and scale["chunk_sizes"] == [[16, 16, 16]] and scale["resolution"] == [1] * 3
+    names = sorted(path.name for path in (layer / "data").iterdir())
+    assert len(names) == 3 * 2 * 2 and "16-30_16-20_32-40" in names
+    for name in names:
+        (x0, x1), (y0, y1), (z0, z1) = (map(int, part.split("-")) for part in name.split("_"))
+        chunk = decode_segmentation((layer / "data" / name).read_bytes(), (z1 - z0, y1 - y0, x1 - x0), (64, 64, 64))
+        assert np.array_equal(chunk, mask[z0:z1, y0:y1, x0:x1]), name
+
+
+# -- ingestion ---------------------------------------------------------------------------------------------------
+
+
+def test_a_layer_lost_after_ingestion_is_made_again(tmp_path: Path) -> None:
+    source = tmp_path / "input"
+    source.mkdir()
+    (source / "anchor_synthetic").symlink_to(shared_dir() / "reference-90001" / "input", target_is_directory=True)
+    output = tmp_path / "output"
+    config = shared_dir() / "reference-90001" / "config.yaml"
+    status, _ = standardize_config(config, str(source), str(output), stream=io.StringIO())
+    assert status == 0
+    layer = output / "90001/SYN_run1" / SPACING / POINT_LAYER
+    before = {name: (layer / name).read_bytes() for name in ("info", "spatial0/0_0_0", "by_id/0.shard")}
+    shutil.rmtree(layer)
+    stream = io.StringIO()
+    options = IngestOptions(selected=frozenset({"annotation"}))
+    status, _ = standardize_config(config, str(source), str(output), options=options, stream=stream)
+    assert status == 0, stream.getvalue()
+    assert {name: (layer / name).read_bytes() for name in before} == before
