@@ -1,4 +1,4 @@
-"""Neuroglancer precomputed annotation layers of point annotations (formats.md §7.2), as the portal writes them.
+"""Neuroglancer precomputed annotation layers of point annotations (formats.md §7), as the portal writes them.
 
 The portal's precompute library (cryoet-data-portal-neuroglancer) fills the ``neuroglancer`` package's
 ``AnnotationWriter`` and then shards its ``by_id`` index. That package imports its web server (tornado,

@@ -1,4 +1,4 @@
-"""Neuroglancer precomputed segmentation volumes of masks (formats.md §7.2), as the portal writes them.
+"""Neuroglancer precomputed segmentation volumes of masks (formats.md §7), as the portal writes them.
 
 The portal's precompute library converts a mask's OME-Zarr level 0 to uint32, one precomputed chunk per
 zarr chunk (named ``{x0}-{x1}_{y0}-{y1}_{z0}-{z1}`` under ``data/``), each in the ``compressed_segmentation``

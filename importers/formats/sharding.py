@@ -1,4 +1,4 @@
-"""Neuroglancer's ``neuroglancer_uint64_sharded_v1`` format (formats.md §7.2), with the identity hash.
+"""Neuroglancer's ``neuroglancer_uint64_sharded_v1`` format (formats.md §7), with the identity hash.
 
 A shard file is a fixed index of ``2**minishard_bits`` ``[start, end)`` pairs (uint64, offsets after the
 index) locating each minishard's index, then the data of every object, then the minishard indices: per

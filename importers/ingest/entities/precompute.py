@@ -1,7 +1,7 @@
 """An annotation's Neuroglancer precomputed layers: ``NeuroglancerPrecompute/{id}-{slug}-{ver}_{shape}/``.
 
 Made from the annotation's written data, as the portal's importer makes them after the data (formats.md
-§7.2): point shapes from their NDJSON, masks from their OME-Zarr level 0, one zarr chunk at a time (memory
+§7): point shapes from their NDJSON, masks from their OME-Zarr level 0, one zarr chunk at a time (memory
 holds one chunk, as uint32). Meshes have no layer here (the portal's meshing needs igneous). The ``info``
 object is written last: a layer with an ``info`` is complete, and a rerun writes a layer that has none.
 """
