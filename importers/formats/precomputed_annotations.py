@@ -144,7 +144,8 @@ def annotation_layer(
     ``records`` are the annotation's NDJSON records (locations in voxels of ``spacing`` Å).
     """
     annotation_object = metadata.get("annotation_object") or {}
-    diameter = (annotation_object.get("diameter") or DEFAULT_DIAMETER) / 10
+    diameter = annotation_object.get("diameter")
+    diameter = (DEFAULT_DIAMETER if diameter is None else diameter) / 10
     names = {0: annotation_object.get("name", "")}
     name_of = [0] * len(records)
     colors: list[tuple[int, ...]] = [WHITE] * len(records)
