@@ -27,6 +27,8 @@ from importers.ingest.entities.precompute import write_precomputed_layers
 from importers.ingest.standardize import standardize_config
 from importers.storage import Bucket
 from tests.conftest import shared_dir, upload_tree
+from tests.corruptions import VOXEL_SPACING
+from tests.shapes_sample import INSTANCE_MASK_ZARR, INSTANCES_NDJSON, ORIENTED_NDJSON, shapes_tree
 
 REFERENCE = shared_dir() / "reference-90001" / "output"
 SPACING = "Reconstructions/VoxelSpacing13.480"
@@ -325,3 +327,31 @@ def test_a_layer_lost_after_ingestion_is_made_again(tmp_path: Path) -> None:
     status, _ = standardize_config(config, str(source), str(output), options=options, stream=stream)
     assert status == 0, stream.getvalue()
     assert {name: (layer / name).read_bytes() for name in before} == before
+
+
+def test_every_shape_of_the_sample_has_its_layer() -> None:
+    """The every-shape sample: each point shape's layer holds its NDJSON (three lines per oriented point), each
+    mask's holds its level 0; mesh annotations have none."""
+    root = shapes_tree()
+    precompute = root / VOXEL_SPACING / "NeuroglancerPrecompute"
+    layers = sorted(path.name for path in precompute.iterdir() if path.is_dir())
+    assert layers == [
+        "100-cytosolic_ribosome-1.0_point",
+        "101-membrane-1.0_segmentationmask",
+        "102-oriented_80s_ribosome-1.0_orientedpoint",
+        "103-microtubule-1.0_instancesegmentation",
+        "104-" + INSTANCE_MASK_ZARR.rsplit("/", 1)[-1].removesuffix(".zarr"),
+    ]
+    for ndjson_key, layer, per_record in ((ORIENTED_NDJSON, layers[2], 3), (INSTANCES_NDJSON, layers[3], 1)):
+        records = ndjson.loads((root / ndjson_key).read_bytes())
+        files = {name: (precompute / layer / name).read_bytes() for name in ("info", "spatial0/0_0_0")}
+        _, ids, geometry, _ = _decoded(files)
+        assert len(ids) == per_record * len(records) > 0
+        assert geometry[::per_record, :3].tolist() == [
+            [np.float32(record["location"][axis]) for axis in "xyz"] for record in records
+        ]
+    mask = zarr.open_array(str(root / INSTANCE_MASK_ZARR / "0"), mode="r")[:]
+    info = json.loads((precompute / layers[4] / "info").read_text())
+    (chunk,) = (precompute / layers[4] / "data").iterdir()
+    assert info["scales"][0]["size"] == list(mask.shape[::-1])
+    assert np.array_equal(decode_segmentation(chunk.read_bytes(), mask.shape, (64, 64, 64)), mask)

@@ -17,7 +17,7 @@ from importers import layout
 from importers.formats import ndjson
 from importers.formats.neuroglancer import MASK_SHAPES, POINT_SHAPES
 from importers.formats.omezarr import StoredArray
-from importers.formats.precomputed_annotations import PrecomputeError, annotation_layer
+from importers.formats.precomputed_annotations import annotation_layer
 from importers.formats.precomputed_segmentation import DATA_DIR, chunk_name, encode_chunk, info_bytes, segmentation_info
 from importers.ingest.entities.context import Ingestion
 
@@ -38,10 +38,9 @@ def _layer_files(
 ) -> Iterator[tuple[str, bytes]]:
     """``(member, bytes)`` of the layer, ``info`` last."""
     if shape in POINT_SHAPES:
-        records = ndjson.loads(ingestion.output.read(path), shape)
         try:
-            files = annotation_layer(shape, records, document, spacing)
-        except PrecomputeError as error:
+            files = annotation_layer(shape, ndjson.loads(ingestion.output.read(path), shape), document, spacing)
+        except ValueError as error:  # a record the layer cannot hold (PrecomputeError) or an unreadable line
             raise ValueError(f"{ingestion.output.url_of(path)}: {error}") from None
         info = files.pop(INFO)
         yield from files.items()
