@@ -30,7 +30,6 @@ from tests.conftest import shared_dir, upload_tree
 from tests.corruptions import VOXEL_SPACING
 from tests.shapes_sample import INSTANCE_MASK_ZARR, INSTANCES_NDJSON, ORIENTED_NDJSON, shapes_tree
 
-REFERENCE = shared_dir() / "reference-90001" / "output"
 SPACING = "Reconstructions/VoxelSpacing13.480"
 RUNS = ("SYN_run1", "SYN_run2")
 POINT_LAYER = "NeuroglancerPrecompute/100-cytosolic_ribosome-1.0_point"
@@ -39,6 +38,10 @@ MASK_LAYER = "NeuroglancerPrecompute/101-membrane-1.0_segmentationmask"
 MESH_FILES = ("mesh/0.shard", "mesh/info", "provenance")
 _ALIGNMENT = {"uint32": 4, "int32": 4, "float32": 4, "uint16": 2, "int16": 2, "uint8": 1, "int8": 1, "rgb": 1}
 _DTYPES = {"uint32": "<u4", "int32": "<i4", "float32": "<f4", "uint16": "<u2", "int16": "<i2", "uint8": "u1"}
+
+
+def _reference() -> Path:
+    return shared_dir() / "reference-90001" / "output"
 
 
 # -- readers written from Neuroglancer's format description, not from the writer -------------------------------
@@ -97,7 +100,7 @@ def decode_segmentation(chunk: bytes, shape: tuple[int, int, int], block: tuple[
 
 @pytest.mark.parametrize("run", RUNS)
 def test_point_layer_equals_the_portals(run: str) -> None:
-    folder = REFERENCE / "90001" / run / SPACING
+    folder = _reference() / "90001" / run / SPACING
     records = ndjson.loads((folder / "Annotations/100/cytosolic_ribosome-1.0_point.ndjson").read_bytes())
     metadata = json.loads((folder / "Annotations/100/cytosolic_ribosome-1.0.json").read_text())
     files = annotation_layer("Point", records, metadata, 13.48)
@@ -112,7 +115,7 @@ def test_point_layer_equals_the_portals(run: str) -> None:
 
 @pytest.mark.parametrize("run", RUNS)
 def test_mask_layer_equals_the_portals_but_its_mesh(run: str) -> None:
-    folder = REFERENCE / "90001" / run / SPACING
+    folder = _reference() / "90001" / run / SPACING
     mask = zarr.open_array(str(folder / "Annotations/101/membrane-1.0_segmentationmask.zarr/0"), mode="r")[:]
     theirs = folder / MASK_LAYER
     assert encode_chunk(mask) == (theirs / "data/0-64_0-64_0-64").read_bytes()
@@ -126,13 +129,13 @@ def _files(root: Path) -> set[str]:
 
 def test_reference_output_reproduced_but_the_mask_meshes(reference_ingested: Path) -> None:
     missing = {f"90001/{run}/{SPACING}/{MASK_LAYER}/{name}" for run in RUNS for name in MESH_FILES}
-    assert _files(reference_ingested) == _files(REFERENCE) - missing
+    assert _files(reference_ingested) == _files(_reference()) - missing
     for run in RUNS:
         for member in ("info", "spatial0/0_0_0"):
             key = f"90001/{run}/{SPACING}/{POINT_LAYER}/{member}"
-            assert (reference_ingested / key).read_bytes() == (REFERENCE / key).read_bytes(), key
+            assert (reference_ingested / key).read_bytes() == (_reference() / key).read_bytes(), key
         key = f"90001/{run}/{SPACING}/{MASK_LAYER}/data/0-64_0-64_0-64"
-        assert (reference_ingested / key).read_bytes() == (REFERENCE / key).read_bytes(), key
+        assert (reference_ingested / key).read_bytes() == (_reference() / key).read_bytes(), key
 
 
 @pytest.fixture(scope="module")
