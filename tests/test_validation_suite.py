@@ -93,7 +93,6 @@ def test_a_finding_below_the_severity_is_one_line_and_counted(bucket_copy: Path)
     assert finding.startswith("GEN-ORPHAN [warning] 10001: 2 keys match no layout template: 10001/TS_001/notes.txt")
     counts = lines[lines.index("per code:") + 1 :]
     assert ["1", "GEN-ORPHAN"] in [line.split() for line in counts]
-    # The sample's viewer states name precomputed layers that standardize does not write: NG-SOURCES-EXIST warns.
     warned = len([line for line in lines if " [warning] " in line])
     assert "warnings summary" not in result.stdout and "session.py" not in result.stdout
     assert f", {warned} warned in " in lines[-1], lines[-1]
