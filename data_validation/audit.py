@@ -27,7 +27,8 @@ deposition is audited with the datasets that reference it (once per run; in each
 **Outputs** (in ``--report DIR``): ``results.jsonl`` (results.py), ``summary.json`` and ``summary.txt``
 (summary.py), ``report.html`` (html_report.py), and, when Node.js is present, ``allure-results/`` and the
 Allure report ``allure-report/`` (npm ``allure``). Progress goes to stderr. Exit status 1 when a check at or
-above ``--severity`` (default error) fails without a current waiver, else 0; 2 for a usage problem.
+above ``--severity`` (default error) fails without a current waiver, else 0; 2 for a usage problem, or when
+the bucket was not audited (its root cannot be listed, or holds no dataset: the summary and the page say so).
 """
 
 from __future__ import annotations
@@ -52,11 +53,11 @@ from data_validation.checks import CheckContext
 from data_validation.database import DatabaseTarget
 from data_validation.engine import Case, Engine, discovery_results
 from data_validation.entities import Entity
-from data_validation.html_report import render_html
+from data_validation.html_report import render_html, shown_in_report
 from data_validation.outcomes import Result, judge
 from data_validation.reader import ObjectReader
 from data_validation.registry import Check, EntityKind, Severity, Tier, checks_for
-from data_validation.results import JsonlWriter, Record, RecordStatus, iter_records, make_record
+from data_validation.results import JsonlWriter, Record, iter_records, make_record
 from data_validation.sampling import SampleSettings
 from data_validation.snapshot import (
     DEPOSITIONS_PREFIX,
@@ -70,7 +71,7 @@ from data_validation.snapshot import (
 )
 from data_validation.summary import Summary
 from data_validation.waivers import Waiver, WaiverError, load_waivers
-from importers.storage import Bucket, ObjectInfo
+from importers.storage import Bucket, ObjectInfo, StorageError
 
 DEFAULT_BUCKET = "s3://cryoet-data-portal-staging"
 DEFAULT_REPORT = "audit-report"
@@ -297,7 +298,7 @@ class Audit:
         self.deposition_listings: dict[str, dict[str, ObjectInfo]] = {}
         self.depositions_done: set[str] = set()
         self.summary = Summary(fail_level=options.fail_level)
-        self.shown: list[Record] = []  # failed and waived records, for the HTML page
+        self.shown: list[Record] = []  # the records the HTML page lists (shown_in_report)
 
     def load_previous(self, datasets: list[str]) -> None:
         path = self.options.previous
@@ -329,18 +330,34 @@ class Audit:
                     for record in records:
                         writer.write(record)
                     self.summary.add(records, previous if self.has_previous else None)
-                    self.shown += [r for r in records if r.status in (RecordStatus.FAILED, RecordStatus.WAIVED)]
+                    self.shown += [r for r in records if shown_in_report(r)]
         self.summary.finish()
         after = self.bucket.stats.snapshot()
         self.summary.total_requests = after["total_requests"] - before["total_requests"]
         self.summary.total_bytes = after["bytes_read"] - before["bytes_read"]
         self.summary.elapsed = round(time.monotonic() - started, 3)
+        html_path = self.write_summary(datasets)
+        allure_report, note = self.allure(results_path)
+        return AuditOutcome(self.summary, options.report, results_path, html_path, allure_report, note, datasets)
+
+    def not_audited(self, reason: str) -> AuditOutcome:
+        """The outcome of an audit that could not look at the bucket: a summary and a page that say so, and
+        no results file (a later ``--previous`` must not take it for a bucket without failures)."""
+        self.options.report.mkdir(parents=True, exist_ok=True)
+        self.summary.not_audited = reason
+        html_path = self.write_summary([])
+        return AuditOutcome(
+            self.summary, self.options.report, self.options.report / RESULTS_FILE, html_path, None, "", []
+        )
+
+    def write_summary(self, datasets: list[str]) -> Path:
+        """summary.json, summary.txt and the HTML page; the page's path."""
+        options = self.options
         (options.report / SUMMARY_JSON).write_text(self.summary.to_json() + "\n", encoding="utf-8")
         (options.report / SUMMARY_TEXT).write_text("\n".join(self.summary.lines()) + "\n", encoding="utf-8")
         html_path = options.report / HTML_FILE
         html_path.write_text(render_html(self.summary, self.shown, self.meta(datasets)), encoding="utf-8")
-        allure_report, note = self.allure(results_path)
-        return AuditOutcome(self.summary, options.report, results_path, html_path, allure_report, note, datasets)
+        return html_path
 
     def meta(self, datasets: list[str]) -> dict[str, str]:
         options = self.options
@@ -519,8 +536,16 @@ class Audit:
 
 
 def run_audit(bucket: Bucket, options: AuditOptions, progress_stream: TextIO | None = sys.stderr) -> AuditOutcome:
-    """Audit the selected datasets of ``bucket``; writes the report directory and returns the outcome."""
-    datasets = select_datasets(bucket, options.datasets, options.shards, options.shard)
+    """Audit the selected datasets of ``bucket``; writes the report directory and returns the outcome. A
+    bucket whose root cannot be listed, or that holds no dataset, is not audited (exit status 2)."""
+    try:
+        candidates = options.datasets or bucket_datasets(bucket)
+    except StorageError as error:
+        return Audit(bucket, options).not_audited(f"cannot list {bucket.url_of('')}: {error.problem}")
+    if not candidates:
+        why = f"no dataset in {bucket.url_of('')}: it is empty or missing, or has no numeric folder at its root"
+        return Audit(bucket, options).not_audited(why)
+    datasets = select_datasets(bucket, candidates, options.shards, options.shard)
     progress = Progress(progress_stream, len(datasets))
     return Audit(bucket, options, progress).run(datasets)
 
@@ -639,6 +664,9 @@ def run_command(args: argparse.Namespace) -> int:
     finally:
         if options.database is not None:
             options.database.close()
+    if outcome.summary.not_audited:
+        print(f"audit: not audited: {outcome.summary.not_audited} (report: {outcome.html})", file=sys.stderr)
+        return outcome.exit_code
     for line in outcome.summary.lines():
         print(line)
     print()

@@ -5,8 +5,10 @@ from __future__ import annotations
 
 import io
 import json
+import os
 import shutil
 import subprocess
+import sys
 from collections import Counter
 from pathlib import Path
 
@@ -192,11 +194,57 @@ def test_summary_new_and_fixed_semantics() -> None:
         record("F", "failed", "20002/TS_001"),  # a dataset not audited now: not compared
     ]
     now = [record("A", "failed"), record("B", "failed"), record("C", "passed"), record("D", "waived")]
+    before.append(record("G", "failed"))
+    now.append(record("G", "skipped"))  # a broken input blocked the check: not fixed, unverified
     summary = summarize(now, before)
     assert [(c.code, c.before, c.now) for c in summary.new] == [("B", "passed", "failed")]
     assert sorted((c.code, c.now) for c in summary.fixed) == [("C", "passed"), ("E", "gone")]
+    assert [(c.code, c.before, c.now) for c in summary.unverified] == [("G", "failed", "skipped")]
     assert summary.totals.failed == 2 and summary.totals.waived == 1 and summary.exit_code == 1
     assert summarize(now).new == [] and not summarize(now).has_previous
+
+
+def test_a_check_skipped_after_a_failure_is_unverified_not_fixed(bucket: Path, tmp_path: Path) -> None:
+    store = bucket / CHANGED_TOMOGRAM / "TS_001.zarr"
+    (store / "0/0/0/0").write_bytes(b"broken")
+    first, _ = audit(bucket, tmp_path / "night-1", datasets=["10002"])
+    assert ("TOMO-VOL-CHUNK-DECODE", CHANGED_TOMOGRAM) in {
+        (r.code, r.entity) for r in read_records(first.results) if r.failed
+    }
+    (store / "0/.zarray").write_text("garbage")  # the check that read the chunk can no longer run
+    second, _ = audit(bucket, tmp_path / "night-2", previous=tmp_path / "night-1", datasets=["10002"])
+    assert not any(c.code == "TOMO-VOL-CHUNK-DECODE" for c in second.summary.fixed)
+    assert ("TOMO-VOL-CHUNK-DECODE", "skipped") in {(c.code, c.now) for c in second.summary.unverified}
+    text = (tmp_path / "night-2" / "summary.txt").read_text()
+    assert "unverified: failed before, skipped now (" in text and "TS_001.zarr/0/.zarray" in text
+    html = second.html.read_text()
+    assert "Unverified: failed in the previous run, skipped now (" in html
+    skipped = html.split("<h2>Skipped (", 1)[1]
+    assert "TOMO-VOL-CHUNK-DECODE" in skipped and "reported elsewhere" in skipped
+    assert "not applicable" not in skipped  # checks whose subject an entity lacks are not listed
+
+
+def run_command(*arguments: str) -> subprocess.CompletedProcess[str]:
+    command = [sys.executable, "-m", "importers.cli", *arguments]
+    return subprocess.run(command, capture_output=True, text=True, timeout=120, env=os.environ.copy(), check=False)
+
+
+@pytest.mark.parametrize("where", ["missing", "empty", "unreachable"])
+def test_a_bucket_that_shows_no_dataset_is_not_audited(where: str, tmp_path: Path) -> None:
+    (tmp_path / "empty").mkdir()
+    # The tests' environment points every S3 endpoint at a closed local port.
+    url = {"missing": str(tmp_path / "missing"), "empty": str(tmp_path / "empty"), "unreachable": "s3://portal"}
+    report = tmp_path / "report"
+    completed = run_command("audit", "--bucket", url[where], "--no-allure", "--report", str(report))
+    assert completed.returncode == 2, completed.stdout + completed.stderr
+    assert completed.stderr.count("\n") == 1 and completed.stderr.startswith("audit: not audited: ")
+    problem = "cannot list s3://portal: list failed" if where == "unreachable" else "no dataset in file://"
+    assert problem in completed.stderr and not completed.stdout
+    summary = json.loads((report / "summary.json").read_text())
+    assert summary["exit_code"] == 2 and summary["not_audited"] in completed.stderr
+    html = (report / "report.html").read_text()
+    assert "not audited: " in html and "no failing check" not in html
+    assert not (report / "results.jsonl").exists()  # no results for a later --previous to trust
 
 
 def test_html_report_renders_in_headless_chromium(bucket: Path, tmp_path: Path) -> None:
