@@ -143,13 +143,28 @@ def pytest_configure(config: pytest.Config) -> None:
         from data_validation import session
 
         session.start(config, datasets)
+    elif _names_the_suite(config):
+        # Decided here too, not only once collected: with -n, xdist's workers collect, and a usage error
+        # raised there reaches the user as an internal error.
+        raise _no_dataset()
+
+
+def _names_the_suite(config: pytest.Config) -> bool:
+    """Whether pytest's paths (given, or the ini file's testpaths) are the suite or its folder."""
+    paths = {(config.invocation_params.dir / arg.split("::", 1)[0]).resolve() for arg in config.args}
+    return bool(paths & {SUITE_PATH, SUITE_PATH.parent})
+
+
+def _no_dataset() -> pytest.UsageError:
+    return pytest.UsageError(
+        "the validation suite needs a dataset: pytest --dataset ID [--bucket URL] (or --ingestion-config CONFIG "
+        "--input-bucket URL for a lab's upload); the project's own tests run with: pytest tests"
+    )
 
 
 @pytest.hookimpl(trylast=True)
 def pytest_collection_modifyitems(session: pytest.Session, config: pytest.Config, items: list[pytest.Item]) -> None:
-    """The suite without a bucket to check would check nothing, and say it passed."""
+    """The suite without a bucket to check would check nothing, and say it passed (reached through a
+    broader path than ``_names_the_suite`` knows, e.g. ``pytest .``)."""
     if any(item.path == SUITE_PATH for item in items) and not config.pluginmanager.has_plugin("cryoet-validation"):
-        raise pytest.UsageError(
-            "the validation suite needs a dataset: pytest --dataset ID [--bucket URL] (or --ingestion-config CONFIG "
-            "--input-bucket URL for a lab's upload); the project's own tests run with: pytest tests"
-        )
+        raise _no_dataset()

@@ -136,7 +136,40 @@ def discover(bucket: Bucket, dataset_ids: list[str], *, run_glob: str = "*", vox
         prefix = f"{DEPOSITIONS_PREFIX}/{deposition_id}"
         _prefetch(bucket, snapshot, _list(bucket, snapshot, prefix, f"deposition {deposition_id}"))
     snapshot.entities = find_entities(listed, depositions, run_glob=run_glob, voxel_spacing_glob=voxel_spacing_glob)
+    snapshot.discovery_errors += unmatched_globs(listed, snapshot.entities, run_glob, voxel_spacing_glob)
     return snapshot
+
+
+def unmatched_globs(
+    listed: Iterable[str], selected: dict[EntityKind, list[Entity]], run_glob: str, voxel_spacing_glob: str
+) -> list[str]:
+    """A dataset in which ``--run-glob`` or ``--voxel-spacing-glob`` selects nothing: a discovery problem, or
+    the session would pass its dataset-wide checks having checked none of what was asked for."""
+    if run_glob == "*" and voxel_spacing_glob == "*":
+        return []
+    everything = find_entities(listed, [])
+    problems = []
+    for dataset in everything[EntityKind.DATASET]:
+        dataset_id = dataset["dataset_id"]
+        if run_glob != "*" and not _names(selected, EntityKind.RUN, dataset_id):
+            runs = _names(everything, EntityKind.RUN, dataset_id)
+            shown = ", ".join(runs[:10]) + (f", … ({len(runs)})" if len(runs) > 10 else "")
+            problems.append(
+                f"dataset {dataset_id}: --run-glob {run_glob!r} matches none of its runs ({shown or 'none'})"
+            )
+        elif voxel_spacing_glob != "*" and not _names(selected, EntityKind.VOXEL_SPACING, dataset_id):
+            spacings = ", ".join(_names(everything, EntityKind.VOXEL_SPACING, dataset_id)) or "none"
+            problems.append(
+                f"dataset {dataset_id}: --voxel-spacing-glob {voxel_spacing_glob!r} matches none of its voxel "
+                f"spacings ({spacings})"
+            )
+    return problems
+
+
+def _names(entities: dict[EntityKind, list[Entity]], kind: EntityKind, dataset_id: str) -> list[str]:
+    """The distinct names (run name, voxel spacing) of a dataset's entities of ``kind``."""
+    field = {EntityKind.RUN: "run_name", EntityKind.VOXEL_SPACING: "voxel_spacing"}[kind]
+    return sorted({entity[field] for entity in entities[kind] if entity["dataset_id"] == dataset_id})
 
 
 def find_entities(

@@ -138,3 +138,24 @@ def test_bad_waivers_file_is_a_one_line_usage_error(tmp_path: Path, content: str
     result = run_suite("--dataset", "10001", "--bucket", f"file://{tmp_path}", "--waivers", str(waivers))
     assert result.returncode == 4
     assert message in result.stderr and "Traceback" not in result.stderr
+
+
+@pytest.mark.parametrize("workers", [[], ["-n", "2"]], ids=["serial", "xdist"])
+def test_the_suite_without_a_dataset_is_a_usage_error(workers: list[str]) -> None:
+    result = run_suite(*workers)
+    assert result.returncode == pytest.ExitCode.USAGE_ERROR, result.stdout + result.stderr
+    assert "ERROR: the validation suite needs a dataset: pytest --dataset ID" in result.stderr
+    assert "INTERNALERROR" not in result.stdout + result.stderr
+
+
+@pytest.mark.parametrize(
+    ("option", "value", "problem"),
+    [
+        ("--run-glob", "XX*", "--run-glob 'XX*' matches none of its runs (TS_001, TS_002)"),
+        ("--voxel-spacing-glob", "99*", "--voxel-spacing-glob '99*' matches none of its voxel spacings (13.480)"),
+    ],
+)
+def test_a_glob_that_selects_nothing_fails_discovery(clean_tree: Path, option: str, value: str, problem: str) -> None:
+    result = run_suite("--dataset", "10001", "--bucket", f"file://{clean_tree}", option, value)
+    assert result.returncode == 1, result.stdout + result.stderr
+    assert f"GEN-DISCOVERY: dataset 10001: {problem}" in result.stdout.splitlines()
