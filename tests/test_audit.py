@@ -232,10 +232,10 @@ def run_command(*arguments: str) -> subprocess.CompletedProcess[str]:
 @pytest.mark.parametrize("where", ["missing", "empty", "unreachable"])
 def test_a_bucket_that_shows_no_dataset_is_not_audited(where: str, tmp_path: Path) -> None:
     (tmp_path / "empty").mkdir()
-    # The tests' environment points every S3 endpoint at a closed local port.
     url = {"missing": str(tmp_path / "missing"), "empty": str(tmp_path / "empty"), "unreachable": "s3://portal"}
     report = tmp_path / "report"
-    completed = run_command("audit", "--bucket", url[where], "--no-allure", "--report", str(report))
+    arguments = ["--bucket", url[where], "--endpoint-url", "http://127.0.0.1:9", "--no-allure", "--report", str(report)]
+    completed = run_command("audit", *arguments)
     assert completed.returncode == 2, completed.stdout + completed.stderr
     assert completed.stderr.count("\n") == 1 and completed.stderr.startswith("audit: not audited: ")
     problem = "cannot list s3://portal: list failed" if where == "unreachable" else "no dataset in file://"

@@ -77,6 +77,9 @@ REQUIRES: dict[str, tuple[str, ...]] = {
     "annotation": ("alignment",),
 }
 
+#: Children an entity cannot do without: a dataset in which no run is found is a failure, not a dataset.
+REQUIRED_CHILDREN: dict[str, tuple[str, ...]] = {"dataset": ("run",)}
+
 #: Problems that belong to one entity: reported, and the walk goes on.
 ENTITY_ERRORS = (StorageError, MrcFormatError, FinderError, OverwriteRefused, ValueError, KeyError, OSError)
 
@@ -136,6 +139,9 @@ def visit(ingestion: Ingestion, entity: Entity) -> bool:
         what = f"{entity.describe()}: finding {kind}s"
         if not _attempt(ingestion, what, partial(_find_into, ingestion, kind, entity, children)):
             incomplete.add(kind)
+        elif not children and kind in REQUIRED_CHILDREN.get(entity.kind, ()):
+            ingestion.report.failed(what, f"no {kind} found (its config entries and name filters match nothing)")
+            incomplete.add(kind)
         for child in children:
             if not visit(ingestion, child):
                 incomplete.add(kind)
@@ -154,9 +160,24 @@ def visit(ingestion: Ingestion, entity: Entity) -> bool:
     return writer is None or _attempt(own, entity.describe(), lambda: writer(own, entity))
 
 
+def input_problem(ingestion: Ingestion) -> str | None:
+    """Why the input cannot hold what the config reads: its source root cannot be listed, or holds no file."""
+    root = ingestion.source_root
+    where = ingestion.source.url_of(root)
+    try:
+        listed = ingestion.source.listing(root)
+    except StorageError as error:
+        return f"cannot list the input {where}: {error.problem}"
+    return None if listed else f"the input {where} holds no file (it is missing or empty)"
+
+
 def standardize(ingestion: Ingestion) -> int:
-    """Run the whole ingestion; 0 if every entity succeeded, 1 otherwise."""
+    """Run the whole ingestion; 0 if every entity succeeded, 1 otherwise, 2 (nothing written) when the input
+    cannot be listed or holds nothing."""
     started = time.monotonic()
+    if (problem := input_problem(ingestion)) is not None:
+        print(f"error: {problem}; nothing written", file=ingestion.report.stream)
+        return 2
     if not ingestion.options.dry_run:
         for key in ingestion.output.remove_stale_temporaries():
             ingestion.report.removed(key, "a temporary file left by an interrupted run")
