@@ -50,7 +50,7 @@ from typing import TextIO
 
 from data_validation import allure_labels, io_accounting, sampling
 from data_validation.checks import CheckContext
-from data_validation.database import DatabaseTarget
+from data_validation.database import DatabaseTarget, open_for_checks
 from data_validation.engine import Case, Engine, discovery_results
 from data_validation.entities import Entity
 from data_validation.html_report import render_html, shown_in_report
@@ -192,7 +192,7 @@ class AuditOptions:
     allure: bool = True
 
     def settings_digest(self) -> str:
-        database = self.database.shown_url if self.database is not None else ""
+        database = "" if self.database is None else f"{self.database.shown_url}{sorted(self.database.datasets or [])}"
         budgets = ",".join(f"{tier.name}={size}" for tier, size in sorted(self.budgets.items()))
         text = f"{code_digest()}|chunks={self.sample_chunks}|{budgets}|db={database}|{self.https_prefix}"
         return hashlib.sha256(text.encode()).hexdigest()
@@ -614,14 +614,6 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     parser.set_defaults(func=run_command)
 
 
-def _open_database(args: argparse.Namespace) -> DatabaseTarget | None:
-    from importers.db.connect import resolve_url
-    from importers.db.mapping import DEFAULT_HTTPS_PREFIX
-
-    url = resolve_url(args.db_url, embedded_must_exist=True)
-    return DatabaseTarget.open(url, args.https_prefix or DEFAULT_HTTPS_PREFIX) if url else None
-
-
 def options_from(args: argparse.Namespace) -> AuditOptions:
     """AuditOptions from the command line; a bad value raises ValueError with a one-line message."""
     if args.shards < 1 or not 0 <= args.shard < args.shards:
@@ -652,7 +644,7 @@ def run_command(args: argparse.Namespace) -> int:
     try:
         options = options_from(args)
         bucket = Bucket(args.bucket, endpoint_url=args.endpoint_url, read_only=True)
-        options.database = _open_database(args)
+        options.database = open_for_checks(args.db_url, bucket, args.https_prefix)
     except (ValueError, WaiverError, DatabaseError) as error:
         print(f"audit: {error}", file=sys.stderr)
         return 2

@@ -18,7 +18,7 @@ DEFAULT_BUCKET = "s3://cryoet-data-portal-staging"
 #: Defaults shown in --help; the session takes the same values from the modules that own them.
 DEFAULT_SAMPLE_CHUNKS = 2
 DEFAULT_BUDGETS_HELP = "LIST=1.0 MiB, HEAD=1.0 MiB, HEADER=16.0 MiB, SAMPLE=64.0 MiB, FULL=none"
-EMBEDDED_DATABASE_HELP = ".local/cryoet.sqlite"
+EMBEDDED_DATABASE_HELP = "./.local/cryoet.sqlite"
 
 
 def pytest_addoption(parser: pytest.Parser) -> None:
@@ -79,8 +79,8 @@ def pytest_addoption(parser: pytest.Parser) -> None:
         dest="cryoet_db_url",
         default=None,
         metavar="URL",
-        help=f"portal database for the DB-* checks (default: $CRYOET_DATABASE_URL, else {EMBEDDED_DATABASE_HELP} "
-        "if present)",
+        help=f"portal database for the DB-* checks; '' for none (default: $CRYOET_DATABASE_URL, else "
+        f"{EMBEDDED_DATABASE_HELP} for the datasets it records as imported from --bucket)",
     )
     group.addoption(
         "--https-prefix",

@@ -101,7 +101,7 @@ def start(config: pytest.Config, dataset_ids: list[str]) -> None:
         )
     except ValueError as error:
         raise pytest.UsageError(str(error)) from None
-    database = None if sources else _open_database(config)
+    database = None if sources else _open_database(config, bucket)
     if sources is not None:
         snapshot = sources.discover(bucket)
     else:
@@ -128,19 +128,15 @@ def start(config: pytest.Config, dataset_ids: list[str]) -> None:
     config.pluginmanager.register(session, PLUGIN_NAME)
 
 
-def _open_database(config: pytest.Config) -> DatabaseTarget | None:
-    """The database of the DB-* checks: --db-url, $CRYOET_DATABASE_URL or an existing embedded one."""
-    from data_validation.database import DatabaseTarget
-    from importers.db.connect import DatabaseError, resolve_url
-    from importers.db.mapping import DEFAULT_HTTPS_PREFIX
+def _open_database(config: pytest.Config, bucket: Bucket) -> DatabaseTarget | None:
+    """The database of the DB-* checks (``open_for_checks``); one that cannot be reached is a usage error."""
+    from data_validation.database import open_for_checks
+    from importers.db.connect import DatabaseError
 
-    url = resolve_url(config.getoption("cryoet_db_url"), embedded_must_exist=True)
-    if url is None:
-        return None
     try:
-        return DatabaseTarget.open(url, config.getoption("cryoet_https_prefix") or DEFAULT_HTTPS_PREFIX)
+        return open_for_checks(config.getoption("cryoet_db_url"), bucket, config.getoption("cryoet_https_prefix"))
     except DatabaseError as error:
-        raise pytest.UsageError(str(error)) from None
+        raise pytest.UsageError(f"--db-url: {error}") from None
 
 
 def _keep_pytest_out_of(bucket: Bucket, config: pytest.Config) -> None:

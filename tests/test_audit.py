@@ -173,6 +173,9 @@ def test_command_exit_codes_outputs_and_progress(
     assert "new (" in out and "GEN-JSON-PARSE [error] 10003" in out
     assert cli_main([*arguments, "--shards", "2", "--shard", "2"]) == 2
     assert "--shard 2 --shards 2" in capsys.readouterr().err
+    assert cli_main([*arguments, "--db-url", "postgresql://postgres@127.0.0.1:1/portal"]) == 2
+    err = capsys.readouterr().err  # an unreachable database: one line, not a failure per DB check and dataset
+    assert err.count("\n") == 1 and "127.0.0.1:1/portal: cannot connect: " in err
     bad_previous = tmp_path / "bad.jsonl"
     bad_previous.write_text("not json\n")
     assert cli_main([*arguments, "--report", str(tmp_path / "x"), "--previous", str(bad_previous)]) == 2
