@@ -13,6 +13,7 @@ import pytest
 
 from data_validation.registry import EntityKind, Tier
 from data_validation.suite import SUITE_PATH
+from importers.version import package_version
 
 DEFAULT_BUCKET = "s3://cryoet-data-portal-staging"
 #: Defaults shown in --help; the session takes the same values from the modules that own them.
@@ -121,6 +122,11 @@ def pytest_addoption(parser: pytest.Parser) -> None:
         help="write one JSON line per check and entity: code, status, severity, entity, message, requests, "
         "bytes, duration (docs/reports.md)",
     )
+
+
+def pytest_report_header(config: pytest.Config) -> str:
+    """Which version of the suite ran, and from where (a checkout or an installation)."""
+    return f"cryoet-ingest {package_version()}, validation suite at {SUITE_PATH.parent}"
 
 
 def dataset_ids(config: pytest.Config) -> list[str]:
