@@ -153,11 +153,13 @@ def _keep_pytest_out_of(bucket: Bucket, config: pytest.Config) -> None:
 
 
 def _root_at_the_suite(config: pytest.Config) -> None:
-    """Test ids are paths relative to pytest's rootdir; when a path among the option values made pytest
-    choose a rootdir outside this project (see _keep_pytest_out_of), ids would read ``../../x::test``.
-    pytest has no public way to change the rootdir once chosen, hence the private attribute (pytest
-    is pinned to 9.0.x; a test covers this)."""
-    if not SUITE_PATH.is_relative_to(config.rootpath):
+    """Test ids are paths relative to pytest's rootdir, and JUnit classnames and Allure's history follow them:
+    they must not depend on where pytest was started. Started above the checkout, ids would gain its folder
+    (``checkout.data_validation.suite``); when a path among the option values made pytest choose a rootdir
+    outside this project (see _keep_pytest_out_of), they would read ``../../x::test``. pytest has no public way
+    to change the rootdir once chosen, hence the private attribute (pytest is pinned to 9.0.x; a test covers
+    this)."""
+    if config.rootpath != SUITE_PATH.parents[1]:
         config._rootpath = SUITE_PATH.parents[1]
 
 

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import os
+import re
 import subprocess
 import sys
 import urllib.request
@@ -159,3 +160,18 @@ def test_a_glob_that_selects_nothing_fails_discovery(clean_tree: Path, option: s
     result = run_suite("--dataset", "10001", "--bucket", f"file://{clean_tree}", option, value)
     assert result.returncode == 1, result.stdout + result.stderr
     assert f"GEN-DISCOVERY: dataset 10001: {problem}" in result.stdout.splitlines()
+
+
+def test_ids_do_not_depend_on_where_pytest_starts(clean_tree: Path, tmp_path: Path) -> None:
+    """JUnit classnames and Allure's history ids follow the test ids: started above the checkout, with -n and
+    the outputs outside it, they must be those of a run from the checkout."""
+    identities = []
+    for cwd, workers in ((REPO_ROOT, []), (REPO_ROOT.parent, ["-n", "2"])):
+        junit, allure = tmp_path / f"{len(identities)}.xml", tmp_path / f"allure-{len(identities)}"
+        outputs = ["--junitxml", str(junit), "--alluredir", str(allure), "-k", "TOMO-MRC-VOXEL-SPACING"]
+        result = run_suite("--dataset", "10001", "--bucket", f"file://{clean_tree}", *workers, *outputs, cwd=cwd)
+        assert result.returncode == 0, result.stdout + result.stderr
+        cases = re.findall(r'<testcase classname="([^"]+)" name="([^"]+)"', junit.read_text())
+        history = {json.loads(path.read_text())["historyId"] for path in allure.glob("*-result.json")}
+        identities.append((sorted(cases), history))
+    assert identities[0] == identities[1] and identities[0][0][0][0] == "data_validation.suite", identities
