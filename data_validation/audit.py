@@ -35,7 +35,6 @@ from __future__ import annotations
 
 import argparse
 import bisect
-import datetime as dt
 import hashlib
 import os
 import sys
@@ -48,6 +47,7 @@ from functools import cache
 from pathlib import Path
 from typing import TextIO
 
+import importers.progress as progress_display
 from data_validation import allure_labels, io_accounting, sampling
 from data_validation.checks import CheckContext
 from data_validation.database import DatabaseTarget, open_for_checks
@@ -199,8 +199,9 @@ class AuditOptions:
 
 
 class Progress:
-    """Datasets and entities done, the rate and an ETA, on stderr: a line per dataset, and a live line
-    that rewrites itself while a dataset runs when stderr is a terminal."""
+    """Datasets and entities done, the rate and an ETA, on stderr: a line per dataset, and while a dataset
+    runs a live line that rewrites itself when stderr is a terminal, else a plain line now and then
+    (``progress_display.plain_interval()``)."""
 
     def __init__(self, stream: TextIO | None, datasets: int) -> None:
         self.stream = stream
@@ -213,15 +214,23 @@ class Progress:
         self.dataset_started = self.started
         self.current = ""
         self.current_done = self.current_total = 0
-        self._last_live = 0.0
+        self._last_shown = self.started
         self._lock = threading.Lock()
 
     def _eta(self) -> str:
-        if not self.datasets_done:
-            return "?"
+        """From the datasets' pace; before the first one is done, from its entities' (each dataset taken as
+        long as the first)."""
         elapsed = time.monotonic() - self.started
-        seconds = elapsed / self.datasets_done * (self.datasets - self.datasets_done)
-        return str(dt.timedelta(seconds=round(seconds)))
+        if self.datasets_done:
+            seconds = elapsed / self.datasets_done * (self.datasets - self.datasets_done)
+        elif self.current_done:
+            seconds = elapsed / self.current_done * self.current_total * self.datasets - elapsed
+        else:
+            return "?"
+        return progress_display.format_seconds(max(seconds, 0))
+
+    def _interval(self) -> float:
+        return progress_display.LIVE_INTERVAL if self.live else progress_display.plain_interval()
 
     def _rate(self) -> float:
         return self.entities_done / max(1e-6, time.monotonic() - self.started)
@@ -237,12 +246,13 @@ class Progress:
             self.entities_done += 1
             self.current_done += 1
             now = time.monotonic()
-            if self.live and now - self._last_live > 0.2:
-                self._last_live = now
-                self.stream.write(
-                    f"\r\033[K  {self.current}: {self.current_done}/{self.current_total} entities · "
+            if self.stream is not None and now - self._last_shown > self._interval():
+                self._last_shown = now
+                text = (
+                    f"  {self.current}: {self.current_done}/{self.current_total} entities · "
                     f"{self._rate():.1f} entities/s · ETA {self._eta()}"
                 )
+                self.stream.write(f"\r\033[K{text}" if self.live else f"audit {text.strip()}\n")
                 self.stream.flush()
 
     def finish_dataset(self, dataset_id: str, checked: int, carried: int, requests: int) -> None:

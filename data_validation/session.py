@@ -18,6 +18,7 @@ entities in N worker processes instead, and this process reports.
 from __future__ import annotations
 
 import dataclasses
+import sys
 import warnings
 from collections.abc import Iterator
 from dataclasses import dataclass
@@ -110,6 +111,7 @@ def start(config: pytest.Config, dataset_ids: list[str]) -> None:
             dataset_ids,
             run_glob=config.getoption("cryoet_run_glob"),
             voxel_spacing_glob=config.getoption("cryoet_voxel_spacing_glob"),
+            stream=sys.stderr,
         )
     if config.args_source is not pytest.Config.ArgsSource.ARGS:
         # Without explicit paths, `pytest --dataset N` runs the suite, wherever pytest was started

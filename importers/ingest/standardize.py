@@ -36,6 +36,7 @@ from importers.ingest.entities.tree import CHILDREN, NAME_FILTERED, Entity
 from importers.ingest.entities.viewer import defer_tomogram_views
 from importers.ingest.finders import FinderError
 from importers.patterns import PatternError, compile_pattern
+from importers.progress import Progress
 from importers.storage import Bucket, StorageError
 
 Step = Callable[[Ingestion, Entity], None]
@@ -142,9 +143,14 @@ def visit(ingestion: Ingestion, entity: Entity) -> bool:
         elif not children and kind in REQUIRED_CHILDREN.get(entity.kind, ()):
             ingestion.report.failed(what, f"no {kind} found (its config entries and name filters match nothing)")
             incomplete.add(kind)
+        counted = kind == "run"  # the unit of progress: runs are found dataset by dataset
+        if counted:
+            ingestion.report.progress.grow(len(children))
         for child in children:
             if not visit(ingestion, child):
                 incomplete.add(kind)
+            if counted:
+                ingestion.report.progress.advance()
     for what, action in entity.outputs.pop("deferred", []):
         if incomplete:
             ingestion.report.skipped(what, "left for a later run: part of the run was not imported")
@@ -174,6 +180,13 @@ def input_problem(ingestion: Ingestion) -> str | None:
 def standardize(ingestion: Ingestion) -> int:
     """Run the whole ingestion; 0 if every entity succeeded, 1 otherwise, 2 (nothing written) when the input
     cannot be listed or holds nothing."""
+    try:
+        return _standardize(ingestion)
+    finally:
+        ingestion.report.progress.close()
+
+
+def _standardize(ingestion: Ingestion) -> int:
     started = time.monotonic()
     if (problem := input_problem(ingestion)) is not None:
         print(f"error: {problem}; nothing written", file=ingestion.report.stream)
@@ -185,6 +198,7 @@ def standardize(ingestion: Ingestion) -> int:
     _attempt(ingestion, "finding depositions", partial(_find_into, ingestion, "deposition", None, depositions))
     for deposition in depositions:
         visit(ingestion, deposition)
+    ingestion.report.progress.close()  # before the summary
     written = ingestion.output.stats.bytes_written
     print(
         f"standardize: {ingestion.report.summary()} ({written / 1e6:.1f} MB stored "
@@ -254,7 +268,9 @@ def standardize_config(
     options = options or IngestOptions()
     source = Bucket(input_url, endpoint_url=endpoint_url, read_only=True)
     output = Bucket(output_url, endpoint_url=endpoint_url, read_only=options.dry_run)
-    report = Report(stream=stream or sys.stderr)
+    stream = stream or sys.stderr
+    progress = Progress("standardize", "runs", stream, bytes_done=lambda: output.stats.bytes_written)
+    report = Report(stream=stream, progress=progress)
     ingestion = Ingestion(config, config_path, source, output, options, report=report)
     return standardize(ingestion), ingestion
 
