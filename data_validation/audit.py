@@ -49,6 +49,7 @@ from typing import TextIO
 
 import importers.progress as progress_display
 from data_validation import allure_labels, io_accounting, sampling
+from data_validation.allure_labels import PICTURE_KINDS, entity_picture
 from data_validation.checks import CheckContext
 from data_validation.database import DatabaseTarget, open_for_checks
 from data_validation.engine import Case, Engine, discovery_results
@@ -57,7 +58,7 @@ from data_validation.html_report import render_html, shown_in_report
 from data_validation.outcomes import Result, judge
 from data_validation.reader import ObjectReader
 from data_validation.registry import Check, EntityKind, Severity, Tier, checks_for
-from data_validation.results import JsonlWriter, Record, iter_records, make_record
+from data_validation.results import JsonlWriter, Record, RecordStatus, iter_records, make_record
 from data_validation.sampling import SampleSettings
 from data_validation.snapshot import (
     DEPOSITIONS_PREFIX,
@@ -82,6 +83,8 @@ HTML_FILE = "report.html"
 ALLURE_RESULTS = "allure-results"
 ALLURE_REPORT = "allure-report"
 #: What decides a check's result besides the bucket: a change here invalidates every carried-over result.
+#: Pictures of failing tomograms and annotations on the HTML page (inline PNGs of up to 768 px each).
+MAX_PICTURES = 24
 CODE_SOURCES = ("data_validation", "importers/formats", "importers/db", "importers/layout.py", "importers/enums.py")
 REPO_ROOT = Path(__file__).resolve().parents[1]
 
@@ -309,6 +312,7 @@ class Audit:
         self.depositions_done: set[str] = set()
         self.summary = Summary(fail_level=options.fail_level)
         self.shown: list[Record] = []  # the records the HTML page lists (shown_in_report)
+        self.pictures: dict[str, bytes] = {}  # entity path -> PNG of a failing entity, for the HTML page
 
     def load_previous(self, datasets: list[str]) -> None:
         path = self.options.previous
@@ -366,7 +370,8 @@ class Audit:
         (options.report / SUMMARY_JSON).write_text(self.summary.to_json() + "\n", encoding="utf-8")
         (options.report / SUMMARY_TEXT).write_text("\n".join(self.summary.lines()) + "\n", encoding="utf-8")
         html_path = options.report / HTML_FILE
-        html_path.write_text(render_html(self.summary, self.shown, self.meta(datasets)), encoding="utf-8")
+        page = render_html(self.summary, self.shown, self.meta(datasets), self.pictures)
+        html_path.write_text(page, encoding="utf-8")
         return html_path
 
     def meta(self, datasets: list[str]) -> dict[str, str]:
@@ -467,12 +472,25 @@ class Audit:
             order = {check.code: index for index, check in enumerate(checks_for(entity.kind))}
             records.sort(key=lambda r: order.get(r.code, len(order)))
             (deposition_records if entity.kind is EntityKind.DEPOSITION else dataset_records).extend(records)
+        self._picture_failures(context, entities, dataset_records)
         checked = sum(1 for entity in entities if plan[entity.path][0])
         if self.progress is not None:
             requests = bucket.stats.total_requests - requests_before
             self.progress.finish_dataset(dataset_id, checked, len(entities) - checked, requests)
         previous_dataset = self.previous_by_dataset.get(dataset_id, [])
         return [(dataset_records, previous_dataset), (deposition_records, list(deposition_previous.values()))]
+
+    def _picture_failures(self, context: CheckContext, entities: list[Entity], records: list[Record]) -> None:
+        """Pictures of the dataset's failing tomograms and annotations (the annotation drawn over its tomogram),
+        while its snapshot is at hand, up to MAX_PICTURES for the whole audit."""
+        failing = {record.entity for record in records if record.status == RecordStatus.FAILED}
+        for entity in entities:
+            if len(self.pictures) >= MAX_PICTURES:
+                return
+            if entity.kind in PICTURE_KINDS and entity.path in failing:
+                picture = entity_picture(context.reader, entity)
+                if picture is not None:
+                    self.pictures[entity.path] = picture
 
     def _list_depositions(self, snapshot: Snapshot, fingerprints: Fingerprints, deposition_ids: Iterable[str]) -> None:
         """List each referenced deposition once per run (later datasets reuse the listing)."""

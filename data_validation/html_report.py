@@ -4,6 +4,7 @@ fetched), for when the Allure report cannot be generated, and as a quick overvie
 
 from __future__ import annotations
 
+import base64
 import datetime as dt
 from collections.abc import Iterable, Mapping
 from html import escape
@@ -34,6 +35,9 @@ th { background: #fafafa; } td.n { text-align: right; font-variant-numeric: tabu
 code { font-size: .92em; } .sev-error { color: #c62828; font-weight: 600; } .sev-warning { color: #b26a00; }
 .sev-info { color: #555; } input { padding: .3em .6em; width: 24em; margin: .3em 0; }
 .note { color: #666; font-style: italic; }
+.pictures { display: flex; gap: 1em; flex-wrap: wrap; } .pictures figure { margin: 0; max-width: 400px; }
+.pictures img { max-width: 100%; image-rendering: pixelated; border: 1px solid #ddd; }
+.pictures figcaption { font-size: .85em; overflow-wrap: anywhere; }
 """
 
 SCRIPT = """
@@ -118,10 +122,28 @@ def shown_in_report(record: Record) -> bool:
     return record.status in (RecordStatus.FAILED, RecordStatus.WAIVED)
 
 
-def render_html(summary: Summary, records: Iterable[Record], meta: Mapping[str, str]) -> str:
+def _pictures(pictures: Mapping[str, bytes], failures: list[Record]) -> str:
+    """Inline PNGs of failing entities, each captioned with the entity and its failing checks."""
+    if not pictures:
+        return ""
+    figures = []
+    for entity, png in pictures.items():
+        codes = ", ".join(sorted({r.code for r in failures if r.entity == entity}))
+        source = "data:image/png;base64," + base64.b64encode(png).decode()
+        figures.append(
+            f'<figure><img src="{source}" alt="picture of {escape(entity)}">'
+            f"<figcaption><code>{escape(entity)}</code>: {escape(codes)}</figcaption></figure>"
+        )
+    return f'<h2>Pictures of failing entities ({len(pictures)})</h2><div class="pictures">{"".join(figures)}</div>'
+
+
+def render_html(
+    summary: Summary, records: Iterable[Record], meta: Mapping[str, str], pictures: Mapping[str, bytes] | None = None
+) -> str:
     """The page: verdict and totals, new, fixed and unverified results, counts per dataset and per check, the
-    failures, the waived failures and the skipped checks with their reasons (``shown_in_report``). ``meta`` is
-    shown as given (bucket, shard, previous run, …)."""
+    failures and pictures of the failing entities (``pictures``: entity path -> PNG), the waived failures and
+    the skipped checks with their reasons (``shown_in_report``). ``meta`` is shown as given (bucket, shard,
+    previous run, …)."""
     records = list(records)
     severity_rank = {"error": 0, "warning": 1, "info": 2}
 
@@ -174,6 +196,7 @@ def render_html(summary: Summary, records: Iterable[Record], meta: Mapping[str, 
 {changes}
 <h2>Failures ({len(failures)})</h2>
 {_records_table("failures", failures)}
+{_pictures(pictures or {}, failures)}
 <h2>Per dataset</h2>
 {_counts_table("dataset", summary.datasets, summary.has_previous)}
 <h2>Per check</h2>

@@ -3,9 +3,11 @@ summary's new / fixed, and the HTML report rendered by headless Chromium."""
 
 from __future__ import annotations
 
+import base64
 import io
 import json
 import os
+import re
 import shutil
 import subprocess
 import sys
@@ -17,8 +19,12 @@ import pytest
 import yaml
 from PIL import Image
 
+from data_validation.allure_labels import entity_picture
 from data_validation.audit import AuditOptions, run_audit, select_datasets, shard_of
+from data_validation.reader import ObjectReader
+from data_validation.registry import EntityKind
 from data_validation.results import read_records
+from data_validation.snapshot import discover
 from data_validation.summary import summarize
 from importers.cli import main as cli_main
 from importers.storage import Bucket
@@ -251,13 +257,21 @@ def test_a_bucket_that_shows_no_dataset_is_not_audited(where: str, tmp_path: Pat
 
 
 def test_html_report_renders_in_headless_chromium(bucket: Path, tmp_path: Path) -> None:
-    chromium = shutil.which("chromium") or shutil.which("chromium-browser")
-    if chromium is None:
-        pytest.skip("chromium is not installed (scripts/install-chromium.sh installs Debian's package)")
     (bucket / CHANGED_CHUNK).write_bytes(b"broken")
     outcome, _ = audit(bucket, tmp_path / "report", datasets=["10002"])
     html = outcome.html.read_text()
     assert "TOMO-VOL-CHUNK-DECODE" in html and "http" not in html.split("<body>", 1)[0]  # self-contained
+    # The failing tomogram's picture is on the page, inline: its central slab, as Allure attaches it.
+    assert "<h2>Pictures of failing entities (1)</h2>" in html
+    inline = re.search(rf'<img src="data:image/png;base64,([^"]+)" alt="picture of {CHANGED_TOMOGRAM}">', html)
+    assert inline is not None
+    storage = Bucket(f"file://{bucket}", read_only=True)
+    snapshot = discover(storage, ["10002"])
+    tomogram = next(e for e in snapshot.entities[EntityKind.TOMOGRAM] if e.path == CHANGED_TOMOGRAM)
+    assert base64.b64decode(inline.group(1)) == entity_picture(ObjectReader(snapshot, storage), tomogram)
+    chromium = shutil.which("chromium") or shutil.which("chromium-browser")
+    if chromium is None:
+        pytest.skip("chromium is not installed (scripts/install-chromium.sh installs Debian's package)")
     screenshot = tmp_path / "report.png"
     command = [
         chromium,
@@ -282,6 +296,9 @@ def test_html_report_renders_in_headless_chromium(bucket: Path, tmp_path: Path) 
     # The failing verdict's red-tinted box (#fde4e1) is on the page.
     red = (np.abs(pixels - np.array([0xFD, 0xE4, 0xE1])).sum(axis=2) < 12).sum()
     assert red > 500
+    # The picture: a block of mid-grey pixels (text antialiasing makes far fewer).
+    grey = (pixels[..., 0] == pixels[..., 1]) & (pixels[..., 1] == pixels[..., 2])
+    assert (grey & (pixels[..., 0] > 40) & (pixels[..., 0] < 215)).sum() > 30_000
 
 
 def test_unchanged_s3_bucket_costs_its_listings(three_datasets: Path, s3_bucket: str) -> None:
