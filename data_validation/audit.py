@@ -49,7 +49,7 @@ from typing import TextIO
 
 import importers.progress as progress_display
 from data_validation import allure_labels, io_accounting, sampling
-from data_validation.allure_labels import PICTURE_KINDS, entity_picture
+from data_validation.allure_labels import PICTURE_KINDS, entity_picture, focus_of
 from data_validation.checks import CheckContext
 from data_validation.database import DatabaseTarget, open_for_checks
 from data_validation.engine import Case, Engine, discovery_results
@@ -481,14 +481,18 @@ class Audit:
         return [(dataset_records, previous_dataset), (deposition_records, list(deposition_previous.values()))]
 
     def _picture_failures(self, context: CheckContext, entities: list[Entity], records: list[Record]) -> None:
-        """Pictures of the dataset's failing tomograms and annotations (the annotation drawn over its tomogram),
-        while its snapshot is at hand, up to MAX_PICTURES for the whole audit."""
-        failing = {record.entity for record in records if record.status == RecordStatus.FAILED}
+        """Pictures of the dataset's failing tomograms and annotations (the annotation drawn over its tomogram;
+        a point outside the volume shown where it lies), while its snapshot is at hand, up to MAX_PICTURES for
+        the whole audit."""
+        failing: dict[str, tuple[float, float, float] | None] = {}
+        for record in records:
+            if record.status == RecordStatus.FAILED:
+                failing[record.entity] = failing.get(record.entity) or focus_of(record)
         for entity in entities:
             if len(self.pictures) >= MAX_PICTURES:
                 return
             if entity.kind in PICTURE_KINDS and entity.path in failing:
-                picture = entity_picture(context.reader, entity)
+                picture = entity_picture(context.reader, entity, failing[entity.path])
                 if picture is not None:
                     self.pictures[entity.path] = picture
 

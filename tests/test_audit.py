@@ -28,6 +28,7 @@ from data_validation.snapshot import discover
 from data_validation.summary import summarize
 from importers.cli import main as cli_main
 from importers.storage import Bucket
+from tests.cases_checks import case_points_outside_the_tomogram
 from tests.conftest import REPO_ROOT
 
 DATASETS = ("10001", "10002", "10003")
@@ -299,6 +300,30 @@ def test_html_report_renders_in_headless_chromium(bucket: Path, tmp_path: Path) 
     # The picture: a block of mid-grey pixels (text antialiasing makes far fewer).
     grey = (pixels[..., 0] == pixels[..., 1]) & (pixels[..., 1] == pixels[..., 2])
     assert (grey & (pixels[..., 0] > 40) & (pixels[..., 0] < 215)).sum() > 30_000
+
+
+def _inline_picture(html: str, entity: str) -> Image.Image:
+    found = re.search(rf'<img src="data:image/png;base64,([^"]+)" alt="picture of {re.escape(entity)}">', html)
+    assert found is not None, f"no picture of {entity}"
+    return Image.open(io.BytesIO(base64.b64decode(found.group(1)))).convert("RGB")
+
+
+def test_a_point_outside_the_volume_is_pictured_where_it_lies(bucket: Path, tmp_path: Path) -> None:
+    """Not the annotation's generic picture: the slab nearest the point, on a canvas that shows the volume's
+    edge and the point ringed beyond it (x = 16 in a tomogram 16 voxels wide)."""
+    corruption = case_points_outside_the_tomogram()
+    corruption.apply(bucket)
+    outcome, _ = audit(bucket, tmp_path / "report", datasets=["10001"])
+    picture = _inline_picture(outcome.html.read_text(), corruption.entity)
+    storage = Bucket(f"file://{bucket}", read_only=True)
+    snapshot = discover(storage, ["10001"])
+    annotation = next(e for e in snapshot.entities[EntityKind.ANNOTATION] if e.path == corruption.entity)
+    generic = Image.open(io.BytesIO(entity_picture(ObjectReader(snapshot, storage), annotation)))
+    assert picture.width > generic.width and picture.height > generic.height
+    pixels = np.asarray(picture).astype(int)
+    ring = (np.abs(pixels - np.array([0xFF, 0x3B, 0x30])).sum(axis=2) < 30).nonzero()
+    edge = (pixels == 255).all(axis=2).any(axis=0).nonzero()[0]  # the columns of the volume's white border
+    assert len(ring[1]) > 20 and ring[1].mean() > edge.max() - 4, (ring[1].mean(), edge.max())
 
 
 def test_unchanged_s3_bucket_costs_its_listings(three_datasets: Path, s3_bucket: str) -> None:
