@@ -30,6 +30,7 @@ from allure_commons.logger import AllureFileLogger
 from allure_commons.model2 import Attachment, Label, Parameter, StatusDetails, TestResult
 from allure_commons.types import AttachmentType
 from allure_commons.utils import md5, now
+from PIL import Image, ImageDraw
 
 from data_validation.entities import Entity
 from data_validation.reader import ObjectReader, Unreadable
@@ -153,10 +154,48 @@ def _overlays(reader: ObjectReader, annotation: Entity, z_range: tuple[int, int]
     return overlays
 
 
-def entity_picture(reader: ObjectReader, entity: Entity) -> bytes | None:
+#: Checks whose failure names a point outside the volume (observed: its x, y, z in voxels).
+OUTSIDE_POINT_SUFFIX = "-IN-VOLUME"
+OUTSIDE_COLOR = "#ff3b30"
+
+
+def focus_of(record: Record) -> tuple[float, float, float] | None:
+    """The point a failure is about, for its picture: a location outside the volume."""
+    observed = record.observed
+    if not (record.failed and record.code.endswith(OUTSIDE_POINT_SUFFIX) and isinstance(observed, list)):
+        return None
+    if len(observed) != 3 or not all(isinstance(v, int | float) for v in observed):
+        return None
+    return (float(observed[0]), float(observed[1]), float(observed[2]))
+
+
+def _show_outside(image: Image.Image, scale: int, focus: tuple[float, float, float]) -> Image.Image:
+    """The picture on a canvas wide enough for ``focus`` (x, y), with the volume's edge and a ring at it."""
+    x, y = ((v + 0.5) * scale - 0.5 for v in focus[:2])
+    margin = max(12, image.width // 10)
+    left, top = max(0.0, -x) + margin, max(0.0, -y) + margin
+    width = round(left + max(image.width, x + 1) + margin)
+    height = round(top + max(image.height, y + 1) + margin)
+    canvas = Image.new("RGB", (width, height), (48, 48, 56))
+    canvas.paste(image, (round(left), round(top)))
+    draw = ImageDraw.Draw(canvas)
+    draw.rectangle((left - 1, top - 1, left + image.width, top + image.height), outline=(255, 255, 255))
+    radius = max(4.0, margin / 2)
+    cx, cy = left + x, top + y
+    draw.ellipse((cx - radius, cy - radius, cx + radius, cy + radius), outline=OUTSIDE_COLOR, width=3)
+    draw.line((cx - radius, cy, cx + radius, cy), fill=OUTSIDE_COLOR, width=1)
+    draw.line((cx, cy - radius, cx, cy + radius), fill=OUTSIDE_COLOR, width=1)
+    return canvas
+
+
+def entity_picture(
+    reader: ObjectReader, entity: Entity, focus: tuple[float, float, float] | None = None
+) -> bytes | None:
     """The PNG of a tomogram's central slab, or of an annotation drawn over its spacing's tomogram;
-    None when the entity has none or its data cannot be read (its checks say why). Its reads count to
-    no check: ``reader`` is the session's, not a check's view."""
+    with ``focus`` (a point outside the volume, ``focus_of``), the slab nearest that point, on a canvas that
+    shows the volume's edge and the point ringed where it lies. None when the entity has none or its data
+    cannot be read (its checks say why). Its reads count to no check: ``reader`` is the session's, not a
+    check's view."""
     if entity.kind is EntityKind.TOMOGRAM:
         candidates = _mrc_keys(reader, entity.path, "tomogram_mrc")
     elif entity.kind is EntityKind.ANNOTATION:
@@ -168,7 +207,8 @@ def entity_picture(reader: ObjectReader, entity: Entity) -> bytes | None:
         return None
     try:
         depth = _depth(reader, candidates[0])
-        projection = project_slab(reader.bucket, candidates[0], depth)
+        center = None if focus is None else round(focus[2])
+        projection = project_slab(reader.bucket, candidates[0], depth, center)
         overlays = []
         if entity.kind is EntityKind.ANNOTATION:
             overlays = _overlays(reader, entity, projection.z_range, depth)
@@ -179,6 +219,8 @@ def entity_picture(reader: ObjectReader, entity: Entity) -> bytes | None:
             Overlay(o.color, o.mask, None if o.points is None else (o.points + 0.5) * scale - 0.5) for o in overlays
         ]
         image = render(data, overlays)
+        if focus is not None:
+            image = _show_outside(image, scale, focus)
     except (Unreadable, StorageError, MrcFormatError, ValueError, KeyError) as error:
         warnings.warn(f"no picture of {entity.path}: {error}", stacklevel=1)
         return None
@@ -198,7 +240,7 @@ class AllureWriter:
         self.logger = AllureFileLogger(str(directory), clean)
         #: Pictures are drawn from this reader's bucket; None: no pictures.
         self.reader = reader
-        self.pictures: OrderedDict[str, bytes | None] = OrderedDict()
+        self.pictures: OrderedDict[tuple[str, tuple[float, float, float] | None], bytes | None] = OrderedDict()
         self.count = 0
         self._clock = now()  # records keep durations, not times: laid end to end from now
 
@@ -238,7 +280,7 @@ class AllureWriter:
             test.statusDetails = StatusDetails(message=record.message)
         pictured = entity is not None and entity.kind in PICTURE_KINDS and self.reader is not None
         if pictured and (record.code == anchor_check(entity.kind) or record.status == RecordStatus.FAILED):
-            picture = self.picture(entity)
+            picture = self.picture(entity, focus_of(record))
             if picture is not None:
                 self._attach(test, f"{entity.kind.value} picture", picture, AttachmentType.PNG)
         self.logger.report_result(test)
@@ -249,13 +291,14 @@ class AllureWriter:
         self.logger.report_attached_data(body=body, file_name=file_name)
         test.attachments.append(Attachment(name=name, source=file_name, type=kind.mime_type))
 
-    def picture(self, entity: Entity) -> bytes | None:
+    def picture(self, entity: Entity, focus: tuple[float, float, float] | None = None) -> bytes | None:
         assert self.reader is not None
-        if entity.path not in self.pictures:
-            self.pictures[entity.path] = entity_picture(self.reader, entity)
+        key = (entity.path, focus)
+        if key not in self.pictures:
+            self.pictures[key] = entity_picture(self.reader, entity, focus)
             while len(self.pictures) > self.CACHED_PICTURES:
                 self.pictures.popitem(last=False)
-        return self.pictures[entity.path]
+        return self.pictures[key]
 
 
 def write_allure_results(records: Iterable[Record], directory: Path) -> int:

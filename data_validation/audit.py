@@ -27,14 +27,14 @@ deposition is audited with the datasets that reference it (once per run; in each
 **Outputs** (in ``--report DIR``): ``results.jsonl`` (results.py), ``summary.json`` and ``summary.txt``
 (summary.py), ``report.html`` (html_report.py), and, when Node.js is present, ``allure-results/`` and the
 Allure report ``allure-report/`` (npm ``allure``). Progress goes to stderr. Exit status 1 when a check at or
-above ``--severity`` (default error) fails without a current waiver, else 0; 2 for a usage problem.
+above ``--severity`` (default error) fails without a current waiver, else 0; 2 for a usage problem, or when
+the bucket was not audited (its root cannot be listed, or holds no dataset: the summary and the page say so).
 """
 
 from __future__ import annotations
 
 import argparse
 import bisect
-import datetime as dt
 import hashlib
 import os
 import sys
@@ -47,12 +47,14 @@ from functools import cache
 from pathlib import Path
 from typing import TextIO
 
+import importers.progress as progress_display
 from data_validation import allure_labels, io_accounting, sampling
+from data_validation.allure_labels import PICTURE_KINDS, entity_picture, focus_of
 from data_validation.checks import CheckContext
-from data_validation.database import DatabaseTarget
+from data_validation.database import DatabaseTarget, open_for_checks
 from data_validation.engine import Case, Engine, discovery_results
 from data_validation.entities import Entity
-from data_validation.html_report import render_html
+from data_validation.html_report import render_html, shown_in_report
 from data_validation.outcomes import Result, judge
 from data_validation.reader import ObjectReader
 from data_validation.registry import Check, EntityKind, Severity, Tier, checks_for
@@ -70,7 +72,7 @@ from data_validation.snapshot import (
 )
 from data_validation.summary import Summary
 from data_validation.waivers import Waiver, WaiverError, load_waivers
-from importers.storage import Bucket, ObjectInfo, reading_access
+from importers.storage import Bucket, ObjectInfo, StorageError, reading_access
 
 DEFAULT_BUCKET = "s3://cryoet-data-portal-staging"
 DEFAULT_REPORT = "audit-report"
@@ -81,6 +83,8 @@ HTML_FILE = "report.html"
 ALLURE_RESULTS = "allure-results"
 ALLURE_REPORT = "allure-report"
 #: What decides a check's result besides the bucket: a change here invalidates every carried-over result.
+#: Pictures of failing tomograms and annotations on the HTML page (inline PNGs of up to 768 px each).
+MAX_PICTURES = 24
 CODE_SOURCES = ("data_validation", "importers/formats", "importers/db", "importers/layout.py", "importers/enums.py")
 REPO_ROOT = Path(__file__).resolve().parents[1]
 
@@ -191,15 +195,16 @@ class AuditOptions:
     allure: bool = True
 
     def settings_digest(self) -> str:
-        database = self.database.shown_url if self.database is not None else ""
+        database = "" if self.database is None else f"{self.database.shown_url}{sorted(self.database.datasets or [])}"
         budgets = ",".join(f"{tier.name}={size}" for tier, size in sorted(self.budgets.items()))
         text = f"{code_digest()}|chunks={self.sample_chunks}|{budgets}|db={database}|{self.https_prefix}"
         return hashlib.sha256(text.encode()).hexdigest()
 
 
 class Progress:
-    """Datasets and entities done, the rate and an ETA, on stderr: a line per dataset, and a live line
-    that rewrites itself while a dataset runs when stderr is a terminal."""
+    """Datasets and entities done, the rate and an ETA, on stderr: a line per dataset, and while a dataset
+    runs a live line that rewrites itself when stderr is a terminal, else a plain line now and then
+    (``progress_display.plain_interval()``)."""
 
     def __init__(self, stream: TextIO | None, datasets: int) -> None:
         self.stream = stream
@@ -212,15 +217,23 @@ class Progress:
         self.dataset_started = self.started
         self.current = ""
         self.current_done = self.current_total = 0
-        self._last_live = 0.0
+        self._last_shown = self.started
         self._lock = threading.Lock()
 
     def _eta(self) -> str:
-        if not self.datasets_done:
-            return "?"
+        """From the datasets' pace; before the first one is done, from its entities' (each dataset taken as
+        long as the first)."""
         elapsed = time.monotonic() - self.started
-        seconds = elapsed / self.datasets_done * (self.datasets - self.datasets_done)
-        return str(dt.timedelta(seconds=round(seconds)))
+        if self.datasets_done:
+            seconds = elapsed / self.datasets_done * (self.datasets - self.datasets_done)
+        elif self.current_done:
+            seconds = elapsed / self.current_done * self.current_total * self.datasets - elapsed
+        else:
+            return "?"
+        return progress_display.format_seconds(max(seconds, 0))
+
+    def _interval(self) -> float:
+        return progress_display.LIVE_INTERVAL if self.live else progress_display.plain_interval()
 
     def _rate(self) -> float:
         return self.entities_done / max(1e-6, time.monotonic() - self.started)
@@ -236,12 +249,13 @@ class Progress:
             self.entities_done += 1
             self.current_done += 1
             now = time.monotonic()
-            if self.live and now - self._last_live > 0.2:
-                self._last_live = now
-                self.stream.write(
-                    f"\r\033[K  {self.current}: {self.current_done}/{self.current_total} entities · "
+            if self.stream is not None and now - self._last_shown > self._interval():
+                self._last_shown = now
+                text = (
+                    f"  {self.current}: {self.current_done}/{self.current_total} entities · "
                     f"{self._rate():.1f} entities/s · ETA {self._eta()}"
                 )
+                self.stream.write(f"\r\033[K{text}" if self.live else f"audit {text.strip()}\n")
                 self.stream.flush()
 
     def finish_dataset(self, dataset_id: str, checked: int, carried: int, requests: int) -> None:
@@ -297,7 +311,8 @@ class Audit:
         self.deposition_listings: dict[str, dict[str, ObjectInfo]] = {}
         self.depositions_done: set[str] = set()
         self.summary = Summary(fail_level=options.fail_level)
-        self.shown: list[Record] = []  # failed and waived records, for the HTML page
+        self.shown: list[Record] = []  # the records the HTML page lists (shown_in_report)
+        self.pictures: dict[str, bytes] = {}  # entity path -> PNG of a failing entity, for the HTML page
 
     def load_previous(self, datasets: list[str]) -> None:
         path = self.options.previous
@@ -329,18 +344,35 @@ class Audit:
                     for record in records:
                         writer.write(record)
                     self.summary.add(records, previous if self.has_previous else None)
-                    self.shown += [r for r in records if r.status in (RecordStatus.FAILED, RecordStatus.WAIVED)]
+                    self.shown += [r for r in records if shown_in_report(r)]
         self.summary.finish()
         after = self.bucket.stats.snapshot()
         self.summary.total_requests = after["total_requests"] - before["total_requests"]
         self.summary.total_bytes = after["bytes_read"] - before["bytes_read"]
         self.summary.elapsed = round(time.monotonic() - started, 3)
+        html_path = self.write_summary(datasets)
+        allure_report, note = self.allure(results_path)
+        return AuditOutcome(self.summary, options.report, results_path, html_path, allure_report, note, datasets)
+
+    def not_audited(self, reason: str) -> AuditOutcome:
+        """The outcome of an audit that could not look at the bucket: a summary and a page that say so, and
+        no results file (a later ``--previous`` must not take it for a bucket without failures)."""
+        self.options.report.mkdir(parents=True, exist_ok=True)
+        self.summary.not_audited = reason
+        html_path = self.write_summary([])
+        return AuditOutcome(
+            self.summary, self.options.report, self.options.report / RESULTS_FILE, html_path, None, "", []
+        )
+
+    def write_summary(self, datasets: list[str]) -> Path:
+        """summary.json, summary.txt and the HTML page; the page's path."""
+        options = self.options
         (options.report / SUMMARY_JSON).write_text(self.summary.to_json() + "\n", encoding="utf-8")
         (options.report / SUMMARY_TEXT).write_text("\n".join(self.summary.lines()) + "\n", encoding="utf-8")
         html_path = options.report / HTML_FILE
-        html_path.write_text(render_html(self.summary, self.shown, self.meta(datasets)), encoding="utf-8")
-        allure_report, note = self.allure(results_path)
-        return AuditOutcome(self.summary, options.report, results_path, html_path, allure_report, note, datasets)
+        page = render_html(self.summary, self.shown, self.meta(datasets), self.pictures)
+        html_path.write_text(page, encoding="utf-8")
+        return html_path
 
     def meta(self, datasets: list[str]) -> dict[str, str]:
         options = self.options
@@ -440,12 +472,29 @@ class Audit:
             order = {check.code: index for index, check in enumerate(checks_for(entity.kind))}
             records.sort(key=lambda r: order.get(r.code, len(order)))
             (deposition_records if entity.kind is EntityKind.DEPOSITION else dataset_records).extend(records)
+        self._picture_failures(context, entities, dataset_records)
         checked = sum(1 for entity in entities if plan[entity.path][0])
         if self.progress is not None:
             requests = bucket.stats.total_requests - requests_before
             self.progress.finish_dataset(dataset_id, checked, len(entities) - checked, requests)
         previous_dataset = self.previous_by_dataset.get(dataset_id, [])
         return [(dataset_records, previous_dataset), (deposition_records, list(deposition_previous.values()))]
+
+    def _picture_failures(self, context: CheckContext, entities: list[Entity], records: list[Record]) -> None:
+        """Pictures of the dataset's failing tomograms and annotations (the annotation drawn over its tomogram;
+        a point outside the volume shown where it lies), while its snapshot is at hand, up to MAX_PICTURES for
+        the whole audit."""
+        failing: dict[str, tuple[float, float, float] | None] = {}
+        for record in records:
+            if record.status == RecordStatus.FAILED:
+                failing[record.entity] = failing.get(record.entity) or focus_of(record)
+        for entity in entities:
+            if len(self.pictures) >= MAX_PICTURES:
+                return
+            if entity.kind in PICTURE_KINDS and entity.path in failing:
+                picture = entity_picture(context.reader, entity, failing[entity.path])
+                if picture is not None:
+                    self.pictures[entity.path] = picture
 
     def _list_depositions(self, snapshot: Snapshot, fingerprints: Fingerprints, deposition_ids: Iterable[str]) -> None:
         """List each referenced deposition once per run (later datasets reuse the listing)."""
@@ -519,8 +568,16 @@ class Audit:
 
 
 def run_audit(bucket: Bucket, options: AuditOptions, progress_stream: TextIO | None = sys.stderr) -> AuditOutcome:
-    """Audit the selected datasets of ``bucket``; writes the report directory and returns the outcome."""
-    datasets = select_datasets(bucket, options.datasets, options.shards, options.shard)
+    """Audit the selected datasets of ``bucket``; writes the report directory and returns the outcome. A
+    bucket whose root cannot be listed, or that holds no dataset, is not audited (exit status 2)."""
+    try:
+        candidates = options.datasets or bucket_datasets(bucket)
+    except StorageError as error:
+        return Audit(bucket, options).not_audited(f"cannot list {bucket.url_of('')}: {error.problem}")
+    if not candidates:
+        why = f"no dataset in {bucket.url_of('')}: it is empty or missing, or has no numeric folder at its root"
+        return Audit(bucket, options).not_audited(why)
+    datasets = select_datasets(bucket, candidates, options.shards, options.shard)
     progress = Progress(progress_stream, len(datasets))
     return Audit(bucket, options, progress).run(datasets)
 
@@ -596,14 +653,6 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     parser.set_defaults(func=run_command)
 
 
-def _open_database(args: argparse.Namespace) -> DatabaseTarget | None:
-    from importers.db.connect import resolve_url
-    from importers.db.mapping import DEFAULT_HTTPS_PREFIX
-
-    url = resolve_url(args.db_url, embedded_must_exist=True)
-    return DatabaseTarget.open(url, args.https_prefix or DEFAULT_HTTPS_PREFIX) if url else None
-
-
 def options_from(args: argparse.Namespace) -> AuditOptions:
     """AuditOptions from the command line; a bad value raises ValueError with a one-line message."""
     if args.shards < 1 or not 0 <= args.shard < args.shards:
@@ -636,7 +685,7 @@ def run_command(args: argparse.Namespace) -> int:
         bucket = Bucket(
             args.bucket, endpoint_url=args.endpoint_url, read_only=True, anonymous=reading_access(args.anon)
         )
-        options.database = _open_database(args)
+        options.database = open_for_checks(args.db_url, bucket, args.https_prefix)
     except (ValueError, WaiverError, DatabaseError) as error:
         print(f"audit: {error}", file=sys.stderr)
         return 2
@@ -650,6 +699,9 @@ def run_command(args: argparse.Namespace) -> int:
     finally:
         if options.database is not None:
             options.database.close()
+    if outcome.summary.not_audited:
+        print(f"audit: not audited: {outcome.summary.not_audited} (report: {outcome.html})", file=sys.stderr)
+        return outcome.exit_code
     for line in outcome.summary.lines():
         print(line)
     print()

@@ -16,10 +16,19 @@ from dataclasses import dataclass, field
 import sqlalchemy as sa
 
 from data_validation.reader import ObjectReader, Unreadable
-from importers.db.connect import DatabaseError, describe_error, open_engine, redact_url
+from importers.db.connect import (
+    DatabaseError,
+    describe_error,
+    embedded_path,
+    embedded_url,
+    open_engine,
+    redact_url,
+    resolve_url,
+)
 from importers.db.mapping import DEFAULT_HTTPS_PREFIX, MappingError, Row, Urls, map_dataset
+from importers.db.provenance import datasets_imported_from
 from importers.db.stored import StoredRow, load_stored
-from importers.storage import ObjectInfo, StorageError
+from importers.storage import Bucket, ObjectInfo, StorageError
 
 
 class _SnapshotView:
@@ -82,12 +91,18 @@ def compare(expected: list[Row], stored: list[StoredRow]) -> Comparison:
 
 
 class DatabaseTarget:
-    """A database for the checks: an engine (or, in tests, one open connection) and the HTTPS prefix
-    the importer used; comparisons are cached per dataset."""
+    """A database for the checks: an engine (or, in tests, one open connection), the HTTPS prefix the
+    importer used, and the datasets it may be compared for (None: all); comparisons are cached per dataset."""
 
-    def __init__(self, bind: sa.Engine | sa.Connection, https_prefix: str = DEFAULT_HTTPS_PREFIX) -> None:
+    def __init__(
+        self,
+        bind: sa.Engine | sa.Connection,
+        https_prefix: str = DEFAULT_HTTPS_PREFIX,
+        datasets: frozenset[str] | None = None,
+    ) -> None:
         self.bind = bind
         self.https_prefix = https_prefix
+        self.datasets = datasets
         engine = bind if isinstance(bind, sa.Engine) else bind.engine
         self._secret_url = engine.url.render_as_string(hide_password=False)
         self.shown_url = redact_url(self._secret_url)
@@ -96,8 +111,23 @@ class DatabaseTarget:
         self._lock = threading.Lock()
 
     @classmethod
-    def open(cls, url: str, https_prefix: str = DEFAULT_HTTPS_PREFIX) -> DatabaseTarget:
-        return cls(open_engine(url, read_only=True), https_prefix)
+    def open(
+        cls, url: str, https_prefix: str = DEFAULT_HTTPS_PREFIX, datasets: frozenset[str] | None = None
+    ) -> DatabaseTarget:
+        return cls(open_engine(url, read_only=True), https_prefix, datasets)
+
+    def covers(self, dataset_id: str) -> bool:
+        return self.datasets is None or dataset_id in self.datasets
+
+    def probe(self) -> None:
+        """Connect once; DatabaseError (one line, password masked) when the database cannot be reached."""
+        try:
+            with self._connection():
+                pass
+        except sa.exc.SQLAlchemyError as error:
+            raise DatabaseError(
+                f"{self.shown_url}: cannot connect: {describe_error(error, self._secret_url)}"
+            ) from None
 
     def close(self) -> None:
         if isinstance(self.bind, sa.Engine):
@@ -134,3 +164,24 @@ class DatabaseTarget:
         except sa.exc.SQLAlchemyError as error:
             raise DatabaseError(f"{self.shown_url}: {describe_error(error, self._secret_url)}") from None
         return compare(expected.rows, stored)
+
+
+def open_for_checks(explicit: str | None, bucket: Bucket, https_prefix: str | None) -> DatabaseTarget | None:
+    """The database of the DB-* checks, reachable: ``explicit`` (``--db-url``; ``''`` for none), else
+    ``$CRYOET_DATABASE_URL``, else the embedded one for the datasets it records as imported from ``bucket``
+    (importers/db/provenance.py), if there are any. DatabaseError when it cannot be reached."""
+    url = resolve_url(explicit, embedded_must_exist=True)
+    if url is None:
+        return None
+    datasets = None
+    if url == embedded_url():
+        datasets = datasets_imported_from(embedded_path(), bucket.url_of(""))
+        if not datasets:
+            return None
+    target = DatabaseTarget.open(url, https_prefix or DEFAULT_HTTPS_PREFIX, datasets)
+    try:
+        target.probe()
+    except DatabaseError:
+        target.close()
+        raise
+    return target

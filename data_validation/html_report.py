@@ -4,11 +4,13 @@ fetched), for when the Allure report cannot be generated, and as a quick overvie
 
 from __future__ import annotations
 
+import base64
 import datetime as dt
 from collections.abc import Iterable, Mapping
 from html import escape
 
 from data_validation.io_accounting import format_bytes
+from data_validation.registry import NOT_APPLICABLE
 from data_validation.results import Record, RecordStatus
 from data_validation.summary import Change, Counts, Summary
 
@@ -23,7 +25,7 @@ h1 { font-size: 1.6em; margin-bottom: .2em; } h2 { margin-top: 1.6em; border-bot
 .card { border-radius: 8px; padding: .7em 1.2em; min-width: 7em; background: #f2f2f7; }
 .card b { display: block; font-size: 1.8em; }
 .passed { background: #e3f6e8; } .failed { background: #fde4e1; } .waived { background: #fff4d6; }
-.skipped { background: #eceff3; } .new { background: #fde4e1; } .fixed { background: #e3f6e8; }
+.skipped, .not-audited { background: #eceff3; } .new { background: #fde4e1; } .fixed { background: #e3f6e8; }
 .verdict { font-size: 1.2em; font-weight: 600; padding: .5em 1em; border-radius: 6px; display: inline-block; }
 table { border-collapse: collapse; margin: .5em 0; max-width: 100%; }
 td.code { white-space: nowrap; font-family: ui-monospace, monospace; font-size: .9em; }
@@ -33,6 +35,9 @@ th { background: #fafafa; } td.n { text-align: right; font-variant-numeric: tabu
 code { font-size: .92em; } .sev-error { color: #c62828; font-weight: 600; } .sev-warning { color: #b26a00; }
 .sev-info { color: #555; } input { padding: .3em .6em; width: 24em; margin: .3em 0; }
 .note { color: #666; font-style: italic; }
+.pictures { display: flex; gap: 1em; flex-wrap: wrap; } .pictures figure { margin: 0; max-width: 400px; }
+.pictures img { max-width: 100%; image-rendering: pixelated; border: 1px solid #ddd; }
+.pictures figcaption { font-size: .85em; overflow-wrap: anywhere; }
 """
 
 SCRIPT = """
@@ -109,9 +114,36 @@ def _records_table(table_id: str, records: list[Record]) -> str:
     return search + table + _more(len(records))
 
 
-def render_html(summary: Summary, records: Iterable[Record], meta: Mapping[str, str]) -> str:
-    """The page: verdict and totals, new and fixed results, counts per dataset and per check, the failures
-    and the waived failures. ``meta`` is shown as given (bucket, shard, previous run, …)."""
+def shown_in_report(record: Record) -> bool:
+    """The records the page lists one by one: failures, waived failures, and skips that hide a check (an
+    input it needs is broken, its tier is off), not the checks whose subject the entity lacks."""
+    if record.status == RecordStatus.SKIPPED:
+        return not record.message.startswith(NOT_APPLICABLE)
+    return record.status in (RecordStatus.FAILED, RecordStatus.WAIVED)
+
+
+def _pictures(pictures: Mapping[str, bytes], failures: list[Record]) -> str:
+    """Inline PNGs of failing entities, each captioned with the entity and its failing checks."""
+    if not pictures:
+        return ""
+    figures = []
+    for entity, png in pictures.items():
+        codes = ", ".join(sorted({r.code for r in failures if r.entity == entity}))
+        source = "data:image/png;base64," + base64.b64encode(png).decode()
+        figures.append(
+            f'<figure><img src="{source}" alt="picture of {escape(entity)}">'
+            f"<figcaption><code>{escape(entity)}</code>: {escape(codes)}</figcaption></figure>"
+        )
+    return f'<h2>Pictures of failing entities ({len(pictures)})</h2><div class="pictures">{"".join(figures)}</div>'
+
+
+def render_html(
+    summary: Summary, records: Iterable[Record], meta: Mapping[str, str], pictures: Mapping[str, bytes] | None = None
+) -> str:
+    """The page: verdict and totals, new, fixed and unverified results, counts per dataset and per check, the
+    failures and pictures of the failing entities (``pictures``: entity path -> PNG), the waived failures and
+    the skipped checks with their reasons (``shown_in_report``). ``meta`` is shown as given (bucket, shard,
+    previous run, …)."""
     records = list(records)
     severity_rank = {"error": 0, "warning": 1, "info": 2}
 
@@ -120,9 +152,12 @@ def render_html(summary: Summary, records: Iterable[Record], meta: Mapping[str, 
 
     failures = sorted((r for r in records if r.status == RecordStatus.FAILED), key=order)
     waived = sorted((r for r in records if r.status == RecordStatus.WAIVED), key=order)
+    skipped = sorted((r for r in records if r.status == RecordStatus.SKIPPED), key=order)
     t = summary.totals
     verdict = (
-        f'<span class="verdict failed">{t.failing} failing check(s) at {summary.fail_level.name.lower()} '
+        f'<span class="verdict not-audited">not audited: {escape(summary.not_audited)}: exit {summary.exit_code}</span>'
+        if summary.not_audited
+        else f'<span class="verdict failed">{t.failing} failing check(s) at {summary.fail_level.name.lower()} '
         f"severity or above: exit 1</span>"
         if summary.exit_code
         else f'<span class="verdict passed">no failing check at {summary.fail_level.name.lower()} severity: '
@@ -138,6 +173,8 @@ def render_html(summary: Summary, records: Iterable[Record], meta: Mapping[str, 
         changes = (
             f"<h2>New since the previous run ({len(summary.new)})</h2>{_changes_table(summary.new)}"
             f"<h2>Fixed since the previous run ({len(summary.fixed)})</h2>{_changes_table(summary.fixed)}"
+            f"<h2>Unverified: failed in the previous run, skipped now ({len(summary.unverified)})</h2>"
+            f"{_changes_table(summary.unverified)}"
         )
     generated = dt.datetime.now(dt.UTC).strftime("%Y-%m-%d %H:%M UTC")
     return f"""<!DOCTYPE html>
@@ -159,12 +196,15 @@ def render_html(summary: Summary, records: Iterable[Record], meta: Mapping[str, 
 {changes}
 <h2>Failures ({len(failures)})</h2>
 {_records_table("failures", failures)}
+{_pictures(pictures or {}, failures)}
 <h2>Per dataset</h2>
 {_counts_table("dataset", summary.datasets, summary.has_previous)}
 <h2>Per check</h2>
 {_counts_table("check", summary.checks, summary.has_previous)}
 <h2>Waived ({len(waived)})</h2>
 {_records_table("waived", waived)}
+<h2>Skipped ({len(skipped)})</h2>
+{_records_table("skipped", skipped)}
 </body>
 </html>
 """

@@ -13,6 +13,7 @@ import pytest
 
 from data_validation.registry import EntityKind, Tier
 from data_validation.suite import SUITE_PATH
+from importers.version import package_version
 
 #: Where ingestion writes, so what a curator validates after it; the portal's published data is PUBLIC_BUCKET.
 DEFAULT_BUCKET = "s3://cryoet-data-portal-staging"
@@ -20,7 +21,7 @@ PUBLIC_BUCKET = "s3://cryoet-data-portal-public"
 #: Defaults shown in --help; the session takes the same values from the modules that own them.
 DEFAULT_SAMPLE_CHUNKS = 2
 DEFAULT_BUDGETS_HELP = "LIST=1.0 MiB, HEAD=1.0 MiB, HEADER=16.0 MiB, SAMPLE=64.0 MiB, FULL=none"
-EMBEDDED_DATABASE_HELP = ".local/cryoet.sqlite"
+EMBEDDED_DATABASE_HELP = "./.local/cryoet.sqlite"
 
 
 def pytest_addoption(parser: pytest.Parser) -> None:
@@ -89,8 +90,8 @@ def pytest_addoption(parser: pytest.Parser) -> None:
         dest="cryoet_db_url",
         default=None,
         metavar="URL",
-        help=f"portal database for the DB-* checks (default: $CRYOET_DATABASE_URL, else {EMBEDDED_DATABASE_HELP} "
-        "if present)",
+        help=f"portal database for the DB-* checks; '' for none (default: $CRYOET_DATABASE_URL, else "
+        f"{EMBEDDED_DATABASE_HELP} for the datasets it records as imported from --bucket)",
     )
     group.addoption(
         "--https-prefix",
@@ -133,6 +134,11 @@ def pytest_addoption(parser: pytest.Parser) -> None:
     )
 
 
+def pytest_report_header(config: pytest.Config) -> str:
+    """Which version of the suite ran, and from where (a checkout or an installation)."""
+    return f"cryoet-ingest {package_version()}, validation suite at {SUITE_PATH.parent}"
+
+
 def dataset_ids(config: pytest.Config) -> list[str]:
     ids = []
     for value in config.getoption("cryoet_datasets"):
@@ -153,13 +159,28 @@ def pytest_configure(config: pytest.Config) -> None:
         from data_validation import session
 
         session.start(config, datasets)
+    elif _names_the_suite(config):
+        # Decided here too, not only once collected: with -n, xdist's workers collect, and a usage error
+        # raised there reaches the user as an internal error.
+        raise _no_dataset()
+
+
+def _names_the_suite(config: pytest.Config) -> bool:
+    """Whether pytest's paths (given, or the ini file's testpaths) are the suite or its folder."""
+    paths = {(config.invocation_params.dir / arg.split("::", 1)[0]).resolve() for arg in config.args}
+    return bool(paths & {SUITE_PATH, SUITE_PATH.parent})
+
+
+def _no_dataset() -> pytest.UsageError:
+    return pytest.UsageError(
+        "the validation suite needs a dataset: pytest --dataset ID [--bucket URL] (or --ingestion-config CONFIG "
+        "--input-bucket URL for a lab's upload); the project's own tests run with: pytest tests"
+    )
 
 
 @pytest.hookimpl(trylast=True)
 def pytest_collection_modifyitems(session: pytest.Session, config: pytest.Config, items: list[pytest.Item]) -> None:
-    """The suite without a bucket to check would check nothing, and say it passed."""
+    """The suite without a bucket to check would check nothing, and say it passed (reached through a
+    broader path than ``_names_the_suite`` knows, e.g. ``pytest .``)."""
     if any(item.path == SUITE_PATH for item in items) and not config.pluginmanager.has_plugin("cryoet-validation"):
-        raise pytest.UsageError(
-            "the validation suite needs a dataset: pytest --dataset ID [--bucket URL] (or --ingestion-config CONFIG "
-            "--input-bucket URL for a lab's upload); the project's own tests run with: pytest tests"
-        )
+        raise _no_dataset()

@@ -19,6 +19,7 @@ from __future__ import annotations
 
 import dataclasses
 import gc
+import sys
 from collections import Counter
 from collections.abc import Iterator
 from dataclasses import dataclass
@@ -99,7 +100,7 @@ def start(config: pytest.Config, dataset_ids: list[str]) -> None:
         )
     except ValueError as error:
         raise pytest.UsageError(str(error)) from None
-    database = None if sources else _open_database(config)
+    database = None if sources else _open_database(config, bucket)
     if sources is not None:
         snapshot = sources.discover(bucket)
     else:
@@ -108,6 +109,7 @@ def start(config: pytest.Config, dataset_ids: list[str]) -> None:
             dataset_ids,
             run_glob=config.getoption("cryoet_run_glob"),
             voxel_spacing_glob=config.getoption("cryoet_voxel_spacing_glob"),
+            stream=sys.stderr,
         )
     if config.args_source is not pytest.Config.ArgsSource.ARGS:
         # Without explicit paths, `pytest --dataset N` runs the suite, wherever pytest was started
@@ -126,19 +128,15 @@ def start(config: pytest.Config, dataset_ids: list[str]) -> None:
     config.pluginmanager.register(session, PLUGIN_NAME)
 
 
-def _open_database(config: pytest.Config) -> DatabaseTarget | None:
-    """The database of the DB-* checks: --db-url, $CRYOET_DATABASE_URL or an existing embedded one."""
-    from data_validation.database import DatabaseTarget
-    from importers.db.connect import DatabaseError, resolve_url
-    from importers.db.mapping import DEFAULT_HTTPS_PREFIX
+def _open_database(config: pytest.Config, bucket: Bucket) -> DatabaseTarget | None:
+    """The database of the DB-* checks (``open_for_checks``); one that cannot be reached is a usage error."""
+    from data_validation.database import open_for_checks
+    from importers.db.connect import DatabaseError
 
-    url = resolve_url(config.getoption("cryoet_db_url"), embedded_must_exist=True)
-    if url is None:
-        return None
     try:
-        return DatabaseTarget.open(url, config.getoption("cryoet_https_prefix") or DEFAULT_HTTPS_PREFIX)
+        return open_for_checks(config.getoption("cryoet_db_url"), bucket, config.getoption("cryoet_https_prefix"))
     except DatabaseError as error:
-        raise pytest.UsageError(str(error)) from None
+        raise pytest.UsageError(f"--db-url: {error}") from None
 
 
 def _keep_pytest_out_of(bucket: Bucket, config: pytest.Config) -> None:
@@ -155,11 +153,13 @@ def _keep_pytest_out_of(bucket: Bucket, config: pytest.Config) -> None:
 
 
 def _root_at_the_suite(config: pytest.Config) -> None:
-    """Test ids are paths relative to pytest's rootdir; when a path among the option values made pytest
-    choose a rootdir outside this project (see _keep_pytest_out_of), ids would read ``../../x::test``.
-    pytest has no public way to change the rootdir once chosen, hence the private attribute (pytest
-    is pinned to 9.0.x; a test covers this)."""
-    if not SUITE_PATH.is_relative_to(config.rootpath):
+    """Test ids are paths relative to pytest's rootdir, and JUnit classnames and Allure's history follow them:
+    they must not depend on where pytest was started. Started above the checkout, ids would gain its folder
+    (``checkout.data_validation.suite``); when a path among the option values made pytest choose a rootdir
+    outside this project (see _keep_pytest_out_of), they would read ``../../x::test``. pytest has no public way
+    to change the rootdir once chosen, hence the private attribute (pytest is pinned to 9.0.x; a test covers
+    this)."""
+    if config.rootpath != SUITE_PATH.parents[1]:
         config._rootpath = SUITE_PATH.parents[1]
 
 

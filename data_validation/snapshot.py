@@ -14,6 +14,7 @@ import re
 from collections.abc import Iterable
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import TextIO
 
 from data_validation import limits
 from data_validation.entities import Entity
@@ -22,6 +23,7 @@ from importers import layout
 from importers.formats.images import HEADER_BYTES as IMAGE_HEADER_BYTES
 from importers.formats.mrc import HEADER_SIZE, MrcFormatError, parse_header
 from importers.formats.omezarr import VolumeKind, store_metadata
+from importers.progress import Progress
 from importers.storage import Bucket, ObjectInfo, StorageError
 
 DEPOSITIONS_PREFIX = "depositions_metadata"
@@ -123,20 +125,64 @@ def _referenced_depositions(snapshot: Snapshot) -> set[str]:
     return ids
 
 
-def discover(bucket: Bucket, dataset_ids: list[str], *, run_glob: str = "*", voxel_spacing_glob: str = "*") -> Snapshot:
+def discover(
+    bucket: Bucket,
+    dataset_ids: list[str],
+    *,
+    run_glob: str = "*",
+    voxel_spacing_glob: str = "*",
+    stream: TextIO | None = None,
+) -> Snapshot:
     """List each dataset prefix once and prefetch its small objects, then do the same for the
-    depositions those documents reference; parse every key into entities."""
+    depositions those documents reference; parse every key into entities. Progress on ``stream``."""
     snapshot = Snapshot(bucket_url=bucket.url, endpoint_url=bucket.endpoint_url)
     listed: dict[str, ObjectInfo] = {}
-    for dataset_id in dataset_ids:
-        listed |= _list(bucket, snapshot, dataset_id, f"dataset {dataset_id}")
-    _prefetch(bucket, snapshot, listed)
-    depositions = sorted(_referenced_depositions(snapshot), key=int)
-    for deposition_id in depositions:
-        prefix = f"{DEPOSITIONS_PREFIX}/{deposition_id}"
-        _prefetch(bucket, snapshot, _list(bucket, snapshot, prefix, f"deposition {deposition_id}"))
+    with Progress("discovery", "objects", stream, bytes_done=lambda: bucket.stats.bytes_read) as meter:
+        for dataset_id in dataset_ids:
+            listed |= _list(bucket, snapshot, dataset_id, f"dataset {dataset_id}")
+        meter.grow(len(listed))
+        _prefetch(bucket, snapshot, listed, meter)
+        depositions = sorted(_referenced_depositions(snapshot), key=int)
+        for deposition_id in depositions:
+            prefix = f"{DEPOSITIONS_PREFIX}/{deposition_id}"
+            deposition_listing = _list(bucket, snapshot, prefix, f"deposition {deposition_id}")
+            meter.grow(len(deposition_listing))
+            _prefetch(bucket, snapshot, deposition_listing, meter)
     snapshot.entities = find_entities(listed, depositions, run_glob=run_glob, voxel_spacing_glob=voxel_spacing_glob)
+    snapshot.discovery_errors += unmatched_globs(listed, snapshot.entities, run_glob, voxel_spacing_glob)
     return snapshot
+
+
+def unmatched_globs(
+    listed: Iterable[str], selected: dict[EntityKind, list[Entity]], run_glob: str, voxel_spacing_glob: str
+) -> list[str]:
+    """A dataset in which ``--run-glob`` or ``--voxel-spacing-glob`` selects nothing: a discovery problem, or
+    the session would pass its dataset-wide checks having checked none of what was asked for."""
+    if run_glob == "*" and voxel_spacing_glob == "*":
+        return []
+    everything = find_entities(listed, [])
+    problems = []
+    for dataset in everything[EntityKind.DATASET]:
+        dataset_id = dataset["dataset_id"]
+        if run_glob != "*" and not _names(selected, EntityKind.RUN, dataset_id):
+            runs = _names(everything, EntityKind.RUN, dataset_id)
+            shown = ", ".join(runs[:10]) + (f", … ({len(runs)})" if len(runs) > 10 else "")
+            problems.append(
+                f"dataset {dataset_id}: --run-glob {run_glob!r} matches none of its runs ({shown or 'none'})"
+            )
+        elif voxel_spacing_glob != "*" and not _names(selected, EntityKind.VOXEL_SPACING, dataset_id):
+            spacings = ", ".join(_names(everything, EntityKind.VOXEL_SPACING, dataset_id)) or "none"
+            problems.append(
+                f"dataset {dataset_id}: --voxel-spacing-glob {voxel_spacing_glob!r} matches none of its voxel "
+                f"spacings ({spacings})"
+            )
+    return problems
+
+
+def _names(entities: dict[EntityKind, list[Entity]], kind: EntityKind, dataset_id: str) -> list[str]:
+    """The distinct names (run name, voxel spacing) of a dataset's entities of ``kind``."""
+    field = {EntityKind.RUN: "run_name", EntityKind.VOXEL_SPACING: "voxel_spacing"}[kind]
+    return sorted({entity[field] for entity in entities[kind] if entity["dataset_id"] == dataset_id})
 
 
 def find_entities(
@@ -161,20 +207,25 @@ def find_entities(
     return {kind: sorted(entities) for kind, entities in found.items()}
 
 
-def _prefetch(bucket: Bucket, snapshot: Snapshot, listed: dict[str, ObjectInfo]) -> None:
+def _prefetch(bucket: Bucket, snapshot: Snapshot, listed: dict[str, ObjectInfo], meter: Progress | None = None) -> None:
     """Fetch every small object and MRC header of ``listed`` at once (many requests in flight).
 
     The metadata of a store beside an MRC is what the writer makes of that MRC's shape, spacing and kind;
     where the listing's ETag (the MD5 of an S3 object uploaded in one part) equals the MD5 of that
     prediction, the object is known without a request. The others are fetched in a second batch."""
     deferred = {key for key in listed if _predictable(key, listed)}
-    _fetch(bucket, snapshot, {key: info for key, info in listed.items() if key not in deferred})
+    _fetch(bucket, snapshot, {key: info for key, info in listed.items() if key not in deferred}, meter)
     predicted = _predicted(snapshot, {key: listed[key] for key in deferred})
     snapshot.objects.update(predicted)
-    _fetch(bucket, snapshot, {key: listed[key] for key in deferred if key not in predicted})
+    _fetch(bucket, snapshot, {key: listed[key] for key in deferred if key not in predicted}, meter)
 
 
-def _fetch(bucket: Bucket, snapshot: Snapshot, listed: dict[str, ObjectInfo]) -> None:
+#: Reads per batch of a prefetch: large enough to keep every request slot busy, small enough to show progress.
+FETCH_BATCH = 4096
+
+
+def _fetch(bucket: Bucket, snapshot: Snapshot, listed: dict[str, ObjectInfo], meter: Progress | None = None) -> None:
+    """Read what checks need of ``listed``; ``meter`` counts the listed objects looked at."""
     requests: list[tuple[str, int | None, int | None]] = []
     for key, info in listed.items():
         if is_small_object(key) and (reason := limits.too_large(key, info.size)) is not None:
@@ -187,7 +238,14 @@ def _fetch(bucket: Bucket, snapshot: Snapshot, listed: dict[str, ObjectInfo]) ->
             requests.append((key, 0, min(IMAGE_HEADER_BYTES[extension], info.size)))
         elif key.endswith(".glb"):
             requests.append((key, 0, min(GLB_HEADER_BYTES, info.size)))
-    for (key, start, _), result in zip(requests, bucket.read_many(requests), strict=True):
+    results: list[bytes | StorageError] = []
+    for first in range(0, len(requests), FETCH_BATCH):
+        results += bucket.read_many(requests[first : first + FETCH_BATCH])
+        if meter is not None:
+            meter.advance(min(FETCH_BATCH, len(requests) - first))
+    if meter is not None:
+        meter.advance(len(listed) - len(requests))  # objects the checks do not need before they run
+    for (key, start, _), result in zip(requests, results, strict=True):
         if isinstance(result, StorageError):
             snapshot.fetch_errors[key] = result.problem
         elif start is None:

@@ -1,9 +1,13 @@
 """The summary of a results file: counts per dataset and per check, and what changed since a previous run.
 
 A result is **new** when its check fails now and did not fail before (it passed, was skipped or waived,
-or did not exist); it is **fixed** when it failed before and now passes or is skipped, or its entity is
-gone from a dataset audited again. A failure that is waived now is neither: waiving is not fixing.
-Only the previous records of the datasets (and depositions) audited now are compared.
+or did not exist); it is **fixed** when it failed before and now passes, or its entity is gone from a
+dataset audited again. A failure that is waived now is neither: waiving is not fixing. A failure whose check
+is skipped now (a broken input it needs is reported by another check) is **unverified**: nothing says it is
+fixed. Only the previous records of the datasets (and depositions) audited now are compared.
+
+A summary of an audit that could not look at the bucket (its root cannot be listed, it holds no dataset)
+says so: it is **not audited**, exit status 2, whatever the counts say.
 """
 
 from __future__ import annotations
@@ -18,6 +22,9 @@ from data_validation.registry import Severity
 from data_validation.results import Record, RecordStatus
 
 DEPOSITIONS = "(depositions)"
+#: Exit statuses: a check at or above the failing severity fails; the bucket could not be audited.
+EXIT_FAILING = 1
+EXIT_NOT_AUDITED = 2
 
 
 @dataclass
@@ -50,7 +57,8 @@ class Change:
 
     @classmethod
     def of(cls, now: Record | None, before: Record | None) -> Change:
-        shown = now if now is not None and now.failed else before
+        # Now's message when it says something (a failure, a skip's reason), else what failed before.
+        shown = now if now is not None and now.status in (RecordStatus.FAILED, RecordStatus.SKIPPED) else before
         return cls(
             shown.code,
             shown.entity,
@@ -69,6 +77,9 @@ class Summary:
     checks: dict[str, Counts] = field(default_factory=dict)
     new: list[Change] = field(default_factory=list)
     fixed: list[Change] = field(default_factory=list)
+    unverified: list[Change] = field(default_factory=list)
+    #: Why nothing was audited (the bucket could not be listed, or holds no dataset); empty when audited.
+    not_audited: str = ""
     has_previous: bool = False
     evaluated: int = 0
     carried_over: int = 0
@@ -82,8 +93,11 @@ class Summary:
 
     @property
     def exit_code(self) -> int:
-        """1 when a check at or above the failing severity fails (and is not waived), else 0."""
-        return 1 if self.totals.failing else 0
+        """2 when nothing was audited; 1 when a check at or above the failing severity fails (and is not
+        waived); else 0."""
+        if self.not_audited:
+            return EXIT_NOT_AUDITED
+        return EXIT_FAILING if self.totals.failing else 0
 
     def as_dict(self) -> dict[str, Any]:
         data = asdict(self)
@@ -119,10 +133,10 @@ class Summary:
             earlier = before.get(key)
             if record.failed and (earlier is None or not earlier.failed):
                 changes.append(("new", record, earlier))
-            elif (
-                earlier is not None and earlier.failed and record.status in (RecordStatus.PASSED, RecordStatus.SKIPPED)
-            ):
+            elif earlier is not None and earlier.failed and record.status == RecordStatus.PASSED:
                 changes.append(("fixed", record, earlier))
+            elif earlier is not None and earlier.failed and record.status == RecordStatus.SKIPPED:
+                self.unverified.append(Change.of(record, earlier))
         changes += [("fixed", None, earlier) for key, earlier in before.items() if key not in now and earlier.failed]
         for what, record, earlier in changes:
             shown = record or earlier
@@ -140,10 +154,13 @@ class Summary:
         self.datasets = dict(sorted(self.datasets.items(), key=lambda item: (item[0] == DEPOSITIONS, item[0])))
         self.new.sort(key=lambda c: (c.entity, c.code))
         self.fixed.sort(key=lambda c: (c.entity, c.code))
+        self.unverified.sort(key=lambda c: (c.entity, c.code))
         return self
 
     def lines(self, limit: int = 20) -> list[str]:
         """The summary as text: totals, per dataset, changes, and the checks that fail."""
+        if self.not_audited:
+            return [f"NOT AUDITED: {self.not_audited}"]
         t = self.totals
         lines = [
             f"{t.passed} passed, {t.failed} failed, {t.waived} waived, {t.skipped} skipped"
@@ -166,7 +183,11 @@ class Summary:
             lines += ["", f"{'check':<{width}} {'passed':>7} {'failed':>7} {'waived':>7} {'new':>5} {'fixed':>5}"]
             for code, c in failing.items():
                 lines.append(f"{code:<{width}} {c.passed:>7} {c.failed:>7} {c.waived:>7} {c.new:>5} {c.fixed:>5}")
-        for title, changes in (("new", self.new), ("fixed", self.fixed)):
+        for title, changes in (
+            ("new", self.new),
+            ("fixed", self.fixed),
+            ("unverified: failed before, skipped now", self.unverified),
+        ):
             if changes:
                 lines += ["", f"{title} ({len(changes)}):"]
                 lines += [f"  {c.code} [{c.severity}] {c.entity}: {c.message}" for c in changes[:limit]]

@@ -3,6 +3,9 @@
 # bucket folder, and validate it with `pytest --dataset 10001`. Everything lands in .local/.
 set -euo pipefail
 cd "$(dirname "$0")/.."
+started=$SECONDS
+echo "quickstart: install (first run only: ~130 packages, 2-3 minutes), then 4 steps into .local/ (~40 s);"
+echo "            a first run takes about 5 minutes in all, later runs about 40 s"
 scripts/setup.sh
 workspace=$PWD/.local
 rm -rf "$workspace/source" "$workspace/reports"
@@ -23,4 +26,5 @@ echo "Standardized bucket:  $workspace/bucket"
 echo "Database:             $workspace/cryoet.sqlite (SQLite; pass --db-url for PostgreSQL)"
 echo "Validation results:   $workspace/reports/validation.xml (JUnit XML)"
 echo "                      $workspace/reports/allure-results (Allure results)"
+echo "quickstart: done in $((SECONDS - started)) s"
 exit $status

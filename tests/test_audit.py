@@ -3,10 +3,14 @@ summary's new / fixed, and the HTML report rendered by headless Chromium."""
 
 from __future__ import annotations
 
+import base64
 import io
 import json
+import os
+import re
 import shutil
 import subprocess
+import sys
 from collections import Counter
 from pathlib import Path
 
@@ -15,11 +19,16 @@ import pytest
 import yaml
 from PIL import Image
 
+from data_validation.allure_labels import entity_picture
 from data_validation.audit import AuditOptions, run_audit, select_datasets, shard_of
+from data_validation.reader import ObjectReader
+from data_validation.registry import EntityKind
 from data_validation.results import read_records
+from data_validation.snapshot import discover
 from data_validation.summary import summarize
 from importers.cli import main as cli_main
 from importers.storage import Bucket
+from tests.cases_checks import case_points_outside_the_tomogram
 from tests.conftest import REPO_ROOT
 
 DATASETS = ("10001", "10002", "10003")
@@ -171,6 +180,9 @@ def test_command_exit_codes_outputs_and_progress(
     assert "new (" in out and "GEN-JSON-PARSE [error] 10003" in out
     assert cli_main([*arguments, "--shards", "2", "--shard", "2"]) == 2
     assert "--shard 2 --shards 2" in capsys.readouterr().err
+    assert cli_main([*arguments, "--db-url", "postgresql://postgres@127.0.0.1:1/portal"]) == 2
+    err = capsys.readouterr().err  # an unreachable database: one line, not a failure per DB check and dataset
+    assert err.count("\n") == 1 and "127.0.0.1:1/portal: cannot connect: " in err
     bad_previous = tmp_path / "bad.jsonl"
     bad_previous.write_text("not json\n")
     assert cli_main([*arguments, "--report", str(tmp_path / "x"), "--previous", str(bad_previous)]) == 2
@@ -192,21 +204,75 @@ def test_summary_new_and_fixed_semantics() -> None:
         record("F", "failed", "20002/TS_001"),  # a dataset not audited now: not compared
     ]
     now = [record("A", "failed"), record("B", "failed"), record("C", "passed"), record("D", "waived")]
+    before.append(record("G", "failed"))
+    now.append(record("G", "skipped"))  # a broken input blocked the check: not fixed, unverified
     summary = summarize(now, before)
     assert [(c.code, c.before, c.now) for c in summary.new] == [("B", "passed", "failed")]
     assert sorted((c.code, c.now) for c in summary.fixed) == [("C", "passed"), ("E", "gone")]
+    assert [(c.code, c.before, c.now) for c in summary.unverified] == [("G", "failed", "skipped")]
     assert summary.totals.failed == 2 and summary.totals.waived == 1 and summary.exit_code == 1
     assert summarize(now).new == [] and not summarize(now).has_previous
 
 
+def test_a_check_skipped_after_a_failure_is_unverified_not_fixed(bucket: Path, tmp_path: Path) -> None:
+    store = bucket / CHANGED_TOMOGRAM / "TS_001.zarr"
+    (store / "0/0/0/0").write_bytes(b"broken")
+    first, _ = audit(bucket, tmp_path / "night-1", datasets=["10002"])
+    assert ("TOMO-VOL-CHUNK-DECODE", CHANGED_TOMOGRAM) in {
+        (r.code, r.entity) for r in read_records(first.results) if r.failed
+    }
+    (store / "0/.zarray").write_text("garbage")  # the check that read the chunk can no longer run
+    second, _ = audit(bucket, tmp_path / "night-2", previous=tmp_path / "night-1", datasets=["10002"])
+    assert not any(c.code == "TOMO-VOL-CHUNK-DECODE" for c in second.summary.fixed)
+    assert ("TOMO-VOL-CHUNK-DECODE", "skipped") in {(c.code, c.now) for c in second.summary.unverified}
+    text = (tmp_path / "night-2" / "summary.txt").read_text()
+    assert "unverified: failed before, skipped now (" in text and "TS_001.zarr/0/.zarray" in text
+    html = second.html.read_text()
+    assert "Unverified: failed in the previous run, skipped now (" in html
+    skipped = html.split("<h2>Skipped (", 1)[1]
+    assert "TOMO-VOL-CHUNK-DECODE" in skipped and "reported elsewhere" in skipped
+    assert "not applicable" not in skipped  # checks whose subject an entity lacks are not listed
+
+
+def run_command(*arguments: str) -> subprocess.CompletedProcess[str]:
+    command = [sys.executable, "-m", "importers.cli", *arguments]
+    return subprocess.run(command, capture_output=True, text=True, timeout=120, env=os.environ.copy(), check=False)
+
+
+@pytest.mark.parametrize("where", ["missing", "empty", "unreachable"])
+def test_a_bucket_that_shows_no_dataset_is_not_audited(where: str, tmp_path: Path) -> None:
+    (tmp_path / "empty").mkdir()
+    url = {"missing": str(tmp_path / "missing"), "empty": str(tmp_path / "empty"), "unreachable": "s3://portal"}
+    report = tmp_path / "report"
+    arguments = ["--bucket", url[where], "--endpoint-url", "http://127.0.0.1:9", "--no-allure", "--report", str(report)]
+    completed = run_command("audit", *arguments)
+    assert completed.returncode == 2, completed.stdout + completed.stderr
+    assert completed.stderr.count("\n") == 1 and completed.stderr.startswith("audit: not audited: ")
+    problem = "cannot list s3://portal: list failed" if where == "unreachable" else "no dataset in file://"
+    assert problem in completed.stderr and not completed.stdout
+    summary = json.loads((report / "summary.json").read_text())
+    assert summary["exit_code"] == 2 and summary["not_audited"] in completed.stderr
+    html = (report / "report.html").read_text()
+    assert "not audited: " in html and "no failing check" not in html
+    assert not (report / "results.jsonl").exists()  # no results for a later --previous to trust
+
+
 def test_html_report_renders_in_headless_chromium(bucket: Path, tmp_path: Path) -> None:
-    chromium = shutil.which("chromium") or shutil.which("chromium-browser")
-    if chromium is None:
-        pytest.skip("chromium is not installed (scripts/install-chromium.sh installs Debian's package)")
     (bucket / CHANGED_CHUNK).write_bytes(b"broken")
     outcome, _ = audit(bucket, tmp_path / "report", datasets=["10002"])
     html = outcome.html.read_text()
     assert "TOMO-VOL-CHUNK-DECODE" in html and "http" not in html.split("<body>", 1)[0]  # self-contained
+    # The failing tomogram's picture is on the page, inline: its central slab, as Allure attaches it.
+    assert "<h2>Pictures of failing entities (1)</h2>" in html
+    inline = re.search(rf'<img src="data:image/png;base64,([^"]+)" alt="picture of {CHANGED_TOMOGRAM}">', html)
+    assert inline is not None
+    storage = Bucket(f"file://{bucket}", read_only=True)
+    snapshot = discover(storage, ["10002"])
+    tomogram = next(e for e in snapshot.entities[EntityKind.TOMOGRAM] if e.path == CHANGED_TOMOGRAM)
+    assert base64.b64decode(inline.group(1)) == entity_picture(ObjectReader(snapshot, storage), tomogram)
+    chromium = shutil.which("chromium") or shutil.which("chromium-browser")
+    if chromium is None:
+        pytest.skip("chromium is not installed (scripts/install-chromium.sh installs Debian's package)")
     screenshot = tmp_path / "report.png"
     command = [
         chromium,
@@ -231,6 +297,33 @@ def test_html_report_renders_in_headless_chromium(bucket: Path, tmp_path: Path) 
     # The failing verdict's red-tinted box (#fde4e1) is on the page.
     red = (np.abs(pixels - np.array([0xFD, 0xE4, 0xE1])).sum(axis=2) < 12).sum()
     assert red > 500
+    # The picture: a block of mid-grey pixels (text antialiasing makes far fewer).
+    grey = (pixels[..., 0] == pixels[..., 1]) & (pixels[..., 1] == pixels[..., 2])
+    assert (grey & (pixels[..., 0] > 40) & (pixels[..., 0] < 215)).sum() > 30_000
+
+
+def _inline_picture(html: str, entity: str) -> Image.Image:
+    found = re.search(rf'<img src="data:image/png;base64,([^"]+)" alt="picture of {re.escape(entity)}">', html)
+    assert found is not None, f"no picture of {entity}"
+    return Image.open(io.BytesIO(base64.b64decode(found.group(1)))).convert("RGB")
+
+
+def test_a_point_outside_the_volume_is_pictured_where_it_lies(bucket: Path, tmp_path: Path) -> None:
+    """Not the annotation's generic picture: the slab nearest the point, on a canvas that shows the volume's
+    edge and the point ringed beyond it (x = 16 in a tomogram 16 voxels wide)."""
+    corruption = case_points_outside_the_tomogram()
+    corruption.apply(bucket)
+    outcome, _ = audit(bucket, tmp_path / "report", datasets=["10001"])
+    picture = _inline_picture(outcome.html.read_text(), corruption.entity)
+    storage = Bucket(f"file://{bucket}", read_only=True)
+    snapshot = discover(storage, ["10001"])
+    annotation = next(e for e in snapshot.entities[EntityKind.ANNOTATION] if e.path == corruption.entity)
+    generic = Image.open(io.BytesIO(entity_picture(ObjectReader(snapshot, storage), annotation)))
+    assert picture.width > generic.width and picture.height > generic.height
+    pixels = np.asarray(picture).astype(int)
+    ring = (np.abs(pixels - np.array([0xFF, 0x3B, 0x30])).sum(axis=2) < 30).nonzero()
+    edge = (pixels == 255).all(axis=2).any(axis=0).nonzero()[0]  # the columns of the volume's white border
+    assert len(ring[1]) > 20 and ring[1].mean() > edge.max() - 4, (ring[1].mean(), edge.max())
 
 
 def test_unchanged_s3_bucket_costs_its_listings(three_datasets: Path, s3_bucket: str) -> None:

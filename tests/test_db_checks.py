@@ -17,6 +17,7 @@ from data_validation.engine import Engine, Result, Status, cases
 from data_validation.reader import ObjectReader
 from data_validation.registry import REGISTRY
 from data_validation.snapshot import discover
+from importers.db.connect import DatabaseError
 from importers.storage import Bucket
 from tests.cases_db import CASES, DbCorruption
 from tests.db_support import DATASET, copy_reference, fresh_engine, import_bucket, private_schema_url, reference_output
@@ -93,8 +94,16 @@ def test_without_a_database_the_db_checks_skip_with_the_reason() -> None:
     assert all(r.status is Status.SKIPPED and "--db-url" in r.message for r in results.values())
 
 
-def test_an_unreachable_database_fails_with_the_password_masked() -> None:
+def test_an_unreachable_database_is_one_failure_with_the_password_masked() -> None:
     target = DatabaseTarget.open("postgresql://postgres:Check-Secret-7@127.0.0.1:1/cryoet")
-    results = db_results(reference_output(), target)
-    assert all(r.status is Status.FAILED for r in results.values())
-    assert all("postgres:***@" in r.message and "Check-Secret-7" not in r.message for r in results.values())
+    with pytest.raises(DatabaseError, match=r"postgres:\*\*\*@127.0.0.1:1/cryoet: cannot connect: ") as probed:
+        target.probe()  # how the suite and the audit open it: a usage error before any check
+    assert "Check-Secret-7" not in str(probed.value)
+    results = db_results(reference_output(), target)  # a database lost during a session
+    failed = [r for r in results.values() if r.status is Status.FAILED]
+    assert [r.code for r in failed] == ["DB-MISSING-DATASET"], [r.line() for r in failed]
+    assert "cannot read the database: " in failed[0].message and "postgres:***@" in failed[0].message
+    assert all(
+        r.status is Status.SKIPPED and "(reported elsewhere)" in r.message for r in results.values() if r not in failed
+    )
+    assert not any("Check-Secret-7" in r.message for r in results.values())

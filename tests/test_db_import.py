@@ -3,6 +3,8 @@ one transaction per dataset, and passwords that never show."""
 
 from __future__ import annotations
 
+import json
+import os
 import shutil
 import subprocess
 import sys
@@ -13,7 +15,7 @@ import pytest
 import sqlalchemy as sa
 
 from data_validation.checks.database import is_database_check
-from data_validation.database import DatabaseTarget
+from data_validation.database import DatabaseTarget, open_for_checks
 from data_validation.engine import Status, validate
 from importers.cli import main
 from importers.db import connect, schema
@@ -161,15 +163,41 @@ def test_redaction_covers_every_form_of_the_password() -> None:
     assert connect.redact_url(url) == "postgresql://user:***@host/db?password=***"
 
 
+def test_the_embedded_database_serves_only_the_bucket_it_was_imported_from(
+    bucket_root: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    workspace = tmp_path / "workspace"
+    workspace.mkdir()
+    monkeypatch.chdir(workspace)  # the embedded database lives in the working directory, not the installation
+    monkeypatch.delenv(connect.URL_VARIABLE)
+    assert main(["db-import", "--bucket", str(bucket_root), "--dataset", DATASET]) == 0
+    assert (workspace / ".local" / "cryoet.sqlite").is_file()
+    recorded = workspace / ".local" / "cryoet.sqlite.imports.json"
+    assert json.loads(recorded.read_text()) == {DATASET: f"file://{bucket_root}"}
+    target = open_for_checks(None, Bucket(str(bucket_root)), None)
+    assert target is not None and target.datasets == {DATASET}
+    target.close()
+    other = shutil.copytree(bucket_root, tmp_path / "other-bucket")  # a bucket with the same dataset id
+    assert open_for_checks(None, Bucket(str(other)), None) is None
+    assert open_for_checks("", Bucket(str(bucket_root)), None) is None  # --db-url '' switches it off
+    # The suite on the other bucket, where a leftover database gave false DB errors: its DB checks skip.
+    command = [sys.executable, "-m", "pytest", "-q", "-p", "no:cacheprovider", "-rs", "--dataset", DATASET]
+    command += ["--bucket", f"file://{other}", "-m", "db", "--rootdir", str(workspace), "-c", os.devnull]
+    environment = {key: value for key, value in os.environ.items() if key != connect.URL_VARIABLE}
+    result = subprocess.run(command, capture_output=True, text=True, timeout=300, cwd=workspace, env=environment)
+    assert result.returncode == 0 and " passed" not in result.stdout, result.stdout + result.stderr
+    assert "no database: give --db-url" in result.stdout
+
+
 def test_validation_suite_masks_the_password(bucket_root: Path) -> None:
     url = "postgresql://postgres:Suite-Secret-9@127.0.0.1:1/cryoet"
     command = [sys.executable, "-m", "pytest", "-q", "-p", "no:cacheprovider", "--dataset", DATASET]
     command += ["--bucket", str(bucket_root), "--db-url", url, "-m", "db", "-k", "DB-MISSING-RUN"]
     result = subprocess.run(command, capture_output=True, text=True, timeout=120)
     output = result.stdout + result.stderr
-    assert result.returncode == 1, output
-    assert "cannot read the database: " in output and "postgres:***@127.0.0.1:1/cryoet" in output
-    assert "Suite-Secret-9" not in output
+    assert result.returncode == pytest.ExitCode.USAGE_ERROR, output  # one line, not a failure per DB check
+    assert "ERROR: --db-url: postgresql+psycopg2://postgres:***@127.0.0.1:1/cryoet: cannot connect: " in result.stderr
+    assert "Suite-Secret-9" not in output and "DB-" not in result.stdout
 
 
 def test_import_from_s3_names_the_bucket_in_s3_urls(s3_bucket: str, tmp_path: Path) -> None:

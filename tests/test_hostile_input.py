@@ -67,8 +67,10 @@ def test_a_catastrophic_match_regex_neither_hangs_standardize_nor_passes_validat
     config = _catastrophic_config(tmp_path)
     source = _source_with_an_almost_match(sample_source, tmp_path)
     started = time.monotonic()
-    status, _ = standardize_config(config, str(source), str(tmp_path / "out"), stream=io.StringIO())
-    assert time.monotonic() - started < 30 and status == 0  # nothing matches: no run, nothing to do
+    status, ingestion = standardize_config(config, str(source), str(tmp_path / "out"), stream=io.StringIO())
+    assert time.monotonic() - started < 30
+    # Nothing matches: no run, so the dataset is a failure, not a dataset without runs.
+    assert status == 1 and "no run found" in ingestion.report.failures[0]
     checked = subprocess.run(
         [sys.executable, "-m", "importers.cli", "validate-config", str(config)],
         capture_output=True,

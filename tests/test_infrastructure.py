@@ -20,3 +20,22 @@ def test_database_is_fresh_and_writable(database_url: str) -> None:
         cursor.execute("INSERT INTO probe VALUES (1)")
         cursor.execute("SELECT id FROM probe")
         assert cursor.fetchone() == (1,)
+
+
+def test_the_quick_start_says_what_it_does_and_how_long() -> None:
+    """The quick start's first run installs ~130 packages (minutes), later ones do not: both the README and the
+    script's first lines say so, with the same figures as setup.sh's install message."""
+    import re
+    import subprocess
+
+    from tests.conftest import REPO_ROOT
+
+    script = (REPO_ROOT / "scripts" / "quickstart.sh").read_text()
+    setup = (REPO_ROOT / "scripts" / "setup.sh").read_text()
+    readme = (REPO_ROOT / "README.md").read_text()
+    install = re.search(r"first install takes (\d-\d) minutes", setup).group(1)
+    assert f"~130 packages, {install} minutes" in script and f"dependencies into `.venv` ({install} minutes)" in readme
+    for figure in ("about 5 minutes", "about 40 s"):
+        assert figure in script and figure in readme
+    assert "done in $((SECONDS - started)) s" in script  # the run reports its own time
+    assert subprocess.run(["bash", "-n", str(REPO_ROOT / "scripts" / "quickstart.sh")]).returncode == 0

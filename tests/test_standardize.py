@@ -143,3 +143,26 @@ def test_cli_bad_input_is_one_line_exit_2(arguments: list[str], capsys: pytest.C
     assert main(arguments) == 2
     error = capsys.readouterr().err.strip()
     assert error.startswith("error:") and "\n" not in error
+
+
+@pytest.mark.parametrize("where", ["missing", "empty", "unreachable"])
+def test_an_input_that_holds_nothing_is_refused_before_anything_is_written(
+    where: str, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    (tmp_path / "empty" / "elsewhere").mkdir(parents=True)  # files, but none under the config's source_prefix
+    (tmp_path / "empty" / "elsewhere" / "file").write_text("x")
+    url = {"missing": str(tmp_path / "missing"), "empty": str(tmp_path / "empty"), "unreachable": "s3://lab"}[where]
+    output = tmp_path / "output"
+    closed_port = ["--endpoint-url", "http://127.0.0.1:9"]
+    assert main(["standardize", str(CONFIG), "--input", url, "--output", str(output), *closed_port]) == 2
+    error = capsys.readouterr().err
+    problem = "cannot list the input s3://lab/sample_10001" if where == "unreachable" else "holds no file"
+    assert error.count("\n") == 1 and error.startswith("error: ") and problem in error, error
+    assert "nothing written" in error and not output.exists()
+
+
+def test_a_dataset_without_runs_is_a_failure_and_is_not_written(sample_source: Path, tmp_path: Path) -> None:
+    status, log = _run(str(sample_source), str(tmp_path), name_filters={"run": ["NO_SUCH_RUN"]})
+    assert status == 1
+    assert "error: deposition 10001 / dataset 10001: finding runs: no run found" in log
+    assert not [path for path in tmp_path.rglob("*") if path.is_file()]

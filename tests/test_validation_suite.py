@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import os
+import re
 import subprocess
 import sys
 import urllib.request
@@ -168,3 +169,39 @@ def test_bad_waivers_file_is_a_one_line_usage_error(tmp_path: Path, content: str
     result = run_suite("--dataset", "10001", "--bucket", f"file://{tmp_path}", "--waivers", str(waivers))
     assert result.returncode == 4
     assert message in result.stderr and "Traceback" not in result.stderr
+
+
+@pytest.mark.parametrize("workers", [[], ["-n", "2"]], ids=["serial", "xdist"])
+def test_the_suite_without_a_dataset_is_a_usage_error(workers: list[str]) -> None:
+    result = run_suite(*workers)
+    assert result.returncode == pytest.ExitCode.USAGE_ERROR, result.stdout + result.stderr
+    assert "ERROR: the validation suite needs a dataset: pytest --dataset ID" in result.stderr
+    assert "INTERNALERROR" not in result.stdout + result.stderr
+
+
+@pytest.mark.parametrize(
+    ("option", "value", "problem"),
+    [
+        ("--run-glob", "XX*", "--run-glob 'XX*' matches none of its runs (TS_001, TS_002)"),
+        ("--voxel-spacing-glob", "99*", "--voxel-spacing-glob '99*' matches none of its voxel spacings (13.480)"),
+    ],
+)
+def test_a_glob_that_selects_nothing_fails_discovery(clean_tree: Path, option: str, value: str, problem: str) -> None:
+    result = run_suite("--dataset", "10001", "--bucket", f"file://{clean_tree}", option, value)
+    assert result.returncode == 1, result.stdout + result.stderr
+    assert f"GEN-DISCOVERY: dataset 10001: {problem}" in result.stdout.splitlines()
+
+
+def test_ids_do_not_depend_on_where_pytest_starts(clean_tree: Path, tmp_path: Path) -> None:
+    """JUnit classnames and Allure's history ids follow the test ids: started above the checkout, with -n and
+    the outputs outside it, they must be those of a run from the checkout."""
+    identities = []
+    for cwd, workers in ((REPO_ROOT, []), (REPO_ROOT.parent, ["-n", "2"])):
+        junit, allure = tmp_path / f"{len(identities)}.xml", tmp_path / f"allure-{len(identities)}"
+        outputs = ["--junitxml", str(junit), "--alluredir", str(allure), "-k", "TOMO-MRC-VOXEL-SPACING"]
+        result = run_suite("--dataset", "10001", "--bucket", f"file://{clean_tree}", *workers, *outputs, cwd=cwd)
+        assert result.returncode == 0, result.stdout + result.stderr
+        cases = re.findall(r'<testcase classname="([^"]+)" name="([^"]+)"', junit.read_text())
+        history = {json.loads(path.read_text())["historyId"] for path in allure.glob("*-result.json")}
+        identities.append((sorted(cases), history))
+    assert identities[0] == identities[1] and identities[0][0][0][0] == "data_validation.suite", identities

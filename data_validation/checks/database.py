@@ -16,6 +16,7 @@ from typing import TYPE_CHECKING, Any
 
 from data_validation.checks.context import CheckContext
 from data_validation.entities import Entity
+from data_validation.reader import Unreadable
 from data_validation.registry import EntityKind, Severity, Tier, check, fail, register, skip
 
 if TYPE_CHECKING:  # the database side (SQLAlchemy) is imported when a DB check runs, not at start-up
@@ -25,7 +26,12 @@ if TYPE_CHECKING:  # the database side (SQLAlchemy) is imported when a DB check 
 
 CODE_PREFIX = "DB-"
 
-NO_DATABASE = "no database: give --db-url (or $CRYOET_DATABASE_URL), or import into the embedded one (db-import)"
+NO_DATABASE = (
+    "no database: give --db-url (or $CRYOET_DATABASE_URL), or import this bucket's dataset into the embedded one "
+    "(db-import)"
+)
+#: The check that reports a database that cannot be read; the others skip (one defect, one failure).
+DATABASE_OWNER = "DB-MISSING-DATASET"
 #: Findings named in a failure message; the rest are counted.
 SHOWN = 5
 
@@ -74,14 +80,14 @@ def _comparison(context: CheckContext, dataset: Entity, *, needs_dataset_row: bo
     from importers.db.connect import DatabaseError
     from importers.db.mapping import MappingError
 
-    if context.database is None:
+    if context.database is None or not context.database.covers(dataset["dataset_id"]):
         skip(NO_DATABASE)
     try:
         comparison = context.database.comparison(context.reader, dataset["dataset_id"])
     except MappingError as error:
         skip(f"the bucket's rows cannot be computed: {error} (reported by the bucket checks)")
     except DatabaseError as error:
-        fail(f"cannot read the database: {error}")
+        raise Unreadable("the database", str(error)) from None
     if needs_dataset_row and comparison.dataset_missing:
         skip(f"dataset {dataset['dataset_id']} has no row (DB-MISSING-DATASET)")
     return comparison
@@ -126,6 +132,7 @@ for _suffix, _tables in TABLE_GROUPS.items():
         tier=Tier.HEADER,
         title=f"every bucket entity has its {' / '.join(_tables)} row (natural key)",
         function=_missing(_tables),
+        owns_inputs=f"DB-MISSING-{_suffix}" == DATABASE_OWNER,
     )
     register(
         f"DB-STALE-{_suffix}",

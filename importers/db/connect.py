@@ -19,8 +19,9 @@ from urllib.parse import quote, unquote
 import sqlalchemy as sa
 from sqlalchemy.engine import make_url
 
-#: Where the quick start keeps its database (the workspace folder of this checkout, beside the bucket).
-EMBEDDED_DATABASE = Path(__file__).resolve().parents[2] / ".local" / "cryoet.sqlite"
+#: The embedded default: a SQLite file in the workspace folder of the working directory (the quick start's,
+#: run from the checkout, beside its bucket), never inside the installation. Relative: resolved when used.
+EMBEDDED_DATABASE = Path(".local") / "cryoet.sqlite"
 #: A URL in the environment keeps the password off command lines; set but empty means "no database".
 URL_VARIABLE = "CRYOET_DATABASE_URL"
 MASK = "***"
@@ -34,21 +35,27 @@ class DatabaseError(Exception):
     """A database problem, with any password already masked in the message."""
 
 
+def embedded_path() -> Path:
+    """The embedded database's file, from the working directory now."""
+    return EMBEDDED_DATABASE.resolve()
+
+
 def embedded_url() -> str:
-    return f"sqlite:///{EMBEDDED_DATABASE}"
+    return f"sqlite:///{embedded_path()}"
 
 
 def resolve_url(explicit: str | None, *, embedded_must_exist: bool) -> str | None:
     """The database to use: ``explicit``, else ``$CRYOET_DATABASE_URL``, else the embedded default.
 
-    The importer creates the embedded file (``embedded_must_exist=False``); the validation suite only
-    uses it when an import made it. None means no database.
+    An empty ``explicit`` (``--db-url ''``), like an empty variable, means no database. The importer
+    creates the embedded file (``embedded_must_exist=False``); the validation suite only uses it when an
+    import made it. None means no database.
     """
-    if explicit:
-        return explicit
+    if explicit is not None:
+        return explicit or None
     if URL_VARIABLE in os.environ:
         return os.environ[URL_VARIABLE] or None
-    if embedded_must_exist and not EMBEDDED_DATABASE.is_file():
+    if embedded_must_exist and not embedded_path().is_file():
         return None
     return embedded_url()
 

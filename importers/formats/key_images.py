@@ -41,13 +41,18 @@ class Projection:
     z_range: tuple[int, int]
 
 
-def project_slab(bucket: Bucket, key: str, depth: int = SLAB_DEPTH) -> Projection:
-    """Sum the central ``depth`` planes of an MRC, reading only those planes."""
+def project_slab(bucket: Bucket, key: str, depth: int = SLAB_DEPTH, center: int | None = None) -> Projection:
+    """Sum the central ``depth`` planes of an MRC (or those around plane ``center``, kept inside the volume),
+    reading only those planes."""
     header = parse_header(bucket.read_range(key, 0, 1024))
     if header.dtype is None:
         raise MrcFormatError(f"{key}: unsupported MRC mode {header.mode}")
     nz, ny, nx = header.shape
-    z0, z1 = central_slab(nz, depth)
+    if center is None:
+        z0, z1 = central_slab(nz, depth)
+    else:
+        z0 = min(max(0, center - depth // 2), max(0, nz - depth))
+        z1 = min(nz, z0 + depth)
     plane_bytes = ny * nx * header.dtype.itemsize
     step = max(1, READ_STEP_BYTES // max(1, plane_bytes))
     total = np.zeros((ny, nx), dtype=np.float32)

@@ -38,6 +38,7 @@ from importers.ingest.entities.tree import CHILDREN, NAME_FILTERED, Entity
 from importers.ingest.entities.viewer import defer_tomogram_views
 from importers.ingest.finders import FinderError
 from importers.patterns import PatternError, compile_pattern
+from importers.progress import Progress
 from importers.storage import Bucket, StorageError, reading_access
 
 Step = Callable[[Ingestion, Entity], None]
@@ -91,6 +92,9 @@ REQUIRES: dict[str, tuple[str, ...]] = {
     "tomogram": ("alignment",),
     "annotation": ("alignment",),
 }
+
+#: Children an entity cannot do without: a dataset in which no run is found is a failure, not a dataset.
+REQUIRED_CHILDREN: dict[str, tuple[str, ...]] = {"dataset": ("run",)}
 
 #: Problems that belong to one entity: reported, and the walk goes on.
 ENTITY_ERRORS = (StorageError, MrcFormatError, FinderError, OverwriteRefused, ValueError, KeyError, OSError)
@@ -152,9 +156,17 @@ def visit(ingestion: Ingestion, entity: Entity) -> bool:
         what = f"{entity.describe()}: finding {kind}s"
         if not _attempt(ingestion, what, partial(_find_into, ingestion, kind, entity, children)):
             incomplete.add(kind)
+        elif not children and kind in REQUIRED_CHILDREN.get(entity.kind, ()):
+            ingestion.report.failed(what, f"no {kind} found (its config entries and name filters match nothing)")
+            incomplete.add(kind)
+        counted = kind == "run"  # the unit of progress: runs are found dataset by dataset
+        if counted:
+            ingestion.report.progress.grow(len(children))
         for child in children:
             if not visit(ingestion, child):
                 incomplete.add(kind)
+            if counted:
+                ingestion.report.progress.advance()
     for what, action in entity.outputs.pop("deferred", []):
         if incomplete:
             ingestion.report.skipped(what, "left for a later run: part of the run was not imported")
@@ -170,9 +182,31 @@ def visit(ingestion: Ingestion, entity: Entity) -> bool:
     return writer is None or _attempt(own, entity.describe(), lambda: writer(own, entity))
 
 
+def input_problem(ingestion: Ingestion) -> str | None:
+    """Why the input cannot hold what the config reads: its source root cannot be listed, or holds no file."""
+    root = ingestion.source_root
+    where = ingestion.source.url_of(root)
+    try:
+        listed = ingestion.source.listing(root)
+    except StorageError as error:
+        return f"cannot list the input {where}: {error.problem}"
+    return None if listed else f"the input {where} holds no file (it is missing or empty)"
+
+
 def standardize(ingestion: Ingestion) -> int:
-    """Run the whole ingestion; 0 if every entity succeeded, 1 otherwise."""
+    """Run the whole ingestion; 0 if every entity succeeded, 1 otherwise, 2 (nothing written) when the input
+    cannot be listed or holds nothing."""
+    try:
+        return _standardize(ingestion)
+    finally:
+        ingestion.report.progress.close()
+
+
+def _standardize(ingestion: Ingestion) -> int:
     started = time.monotonic()
+    if (problem := input_problem(ingestion)) is not None:
+        print(f"error: {problem}; nothing written", file=ingestion.report.stream)
+        return 2
     if not ingestion.options.dry_run:
         for key in ingestion.output.remove_stale_temporaries():
             ingestion.report.removed(key, "a temporary file left by an interrupted run")
@@ -180,6 +214,7 @@ def standardize(ingestion: Ingestion) -> int:
     _attempt(ingestion, "finding depositions", partial(_find_into, ingestion, "deposition", None, depositions))
     for deposition in depositions:
         visit(ingestion, deposition)
+    ingestion.report.progress.close()  # before the summary
     written = ingestion.output.stats.bytes_written
     print(
         f"standardize: {ingestion.report.summary()} ({written / 1e6:.1f} MB stored "
@@ -257,9 +292,11 @@ def standardize_config(
     options = options or IngestOptions()
     source = Bucket(input_url, endpoint_url=endpoint_url, read_only=True, anonymous=reading_access(anon))
     output = Bucket(output_url, endpoint_url=endpoint_url, read_only=options.dry_run)
+    stream = stream or sys.stderr
     if source.notice:
-        print(f"note: {source.notice}", file=stream or sys.stderr)
-    report = Report(stream=stream or sys.stderr)
+        print(f"note: {source.notice}", file=stream)
+    progress = Progress("standardize", "runs", stream, bytes_done=lambda: output.stats.bytes_written)
+    report = Report(stream=stream, progress=progress)
     ingestion = Ingestion(config, config_path, source, output, options, report=report)
     return standardize(ingestion), ingestion
 

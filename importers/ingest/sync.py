@@ -33,6 +33,7 @@ from dataclasses import dataclass, field
 from typing import TextIO
 
 from importers import layout
+from importers.progress import Progress, format_bytes
 from importers.storage import Bucket, ObjectInfo, StorageError, reading_access
 
 #: Read size of a streamed copy or hash; divides the writer's part size, so that a copy's multipart
@@ -211,8 +212,11 @@ def copy_order(items: list[Item]) -> list[list[Item]]:
     return [phase for phase in [data] + [by_depth[depth] for depth in sorted(by_depth, reverse=True)] if phase]
 
 
-def make_plan(source: Bucket, destination: Bucket, prefixes: list[str], *, jobs: int = 8) -> Plan:
-    """Compare the listings of every prefix (and, where needed, checksums) into copy / skip / delete."""
+def make_plan(
+    source: Bucket, destination: Bucket, prefixes: list[str], *, jobs: int = 8, stream: TextIO | None = None
+) -> Plan:
+    """Compare the listings of every prefix (and, where needed, checksums) into copy / skip / delete; the
+    comparison's progress on ``stream``."""
     plan = Plan(prefixes)
     pairs: list[tuple[ObjectInfo, ObjectInfo]] = []
     for prefix in prefixes:
@@ -239,8 +243,10 @@ def make_plan(source: Bucket, destination: Bucket, prefixes: list[str], *, jobs:
         equal, read = same_content(source, info, destination, target)
         return info, equal, read
 
-    with ThreadPoolExecutor(max_workers=max(1, jobs)) as pool:
+    meter = Progress("sync: comparing", "objects", stream, total=len(pairs))
+    with meter, ThreadPoolExecutor(max_workers=max(1, jobs)) as pool:
         for info, equal, read in pool.map(compare, pairs):
+            meter.advance()
             plan.hashed_bytes += read
             if equal:
                 plan.skips.append(Item(info.key, info.size, "checksum" if read else "etag"))
@@ -365,8 +371,10 @@ def execute(
     delete: bool,
     jobs: int = 8,
     progress: Callable[[str], None] | None = None,
+    meter: Progress | None = None,
 ) -> Outcome:
-    """Copy and verify every planned object, then (with ``delete``) remove what the source lacks."""
+    """Copy and verify every planned object, then (with ``delete``) remove what the source lacks; ``progress``
+    takes a line per object, ``meter`` counts the copies."""
     outcome = Outcome()
 
     def one(item: Item) -> tuple[Item, Digest | str]:
@@ -379,6 +387,8 @@ def execute(
         for phase in copy_order(plan.copies):
             copied: list[tuple[Item, Digest]] = []
             for item, result in pool.map(one, phase):
+                if meter is not None:
+                    meter.advance()
                 if isinstance(result, str):
                     outcome.failures.append(f"copy {result}")
                 else:
@@ -465,13 +475,6 @@ def _same_place(source: Bucket, destination: Bucket) -> bool:
     return one.startswith(other) or other.startswith(one)
 
 
-def format_bytes(count: int) -> str:
-    for unit, size in (("GiB", 1 << 30), ("MiB", 1 << 20), ("KiB", 1 << 10)):
-        if count >= size:
-            return f"{count / size:.1f} {unit}"
-    return f"{count} B"
-
-
 def _ids(values: list[str] | None) -> list[str]:
     ids = [part.strip() for value in values or [] for part in value.split(",") if part.strip()]
     for value in ids:
@@ -508,7 +511,7 @@ def sync(
         notes: list[str] = [source.notice] if source.notice else []
         dataset_ids, deposition_ids = _ids(datasets), _ids(depositions)
         prefixes = sync_prefixes(source, dataset_ids, deposition_ids, with_depositions=with_depositions, notes=notes)
-        plan = make_plan(source, destination, prefixes, jobs=jobs)
+        plan = make_plan(source, destination, prefixes, jobs=jobs, stream=sys.stderr)
     except (SyncError, ValueError, StorageError) as error:
         print(f"sync: {error}", file=sys.stderr)
         return 2
@@ -524,7 +527,11 @@ def sync(
         print("sync: dry run: nothing written", file=out)
         return 0
     progress = (lambda line: print(line, file=out)) if verbose else None
-    outcome = execute(source, destination, plan, delete=delete, jobs=jobs, progress=progress)
+    copying = Progress(
+        "sync", "objects", sys.stderr, total=len(plan.copies), bytes_done=lambda: destination.stats.bytes_written
+    )
+    with copying:
+        outcome = execute(source, destination, plan, delete=delete, jobs=jobs, progress=progress, meter=copying)
     for failure in outcome.failures:
         print(f"sync: FAILED {failure}", file=out)
     written = destination.stats.bytes_written

@@ -508,6 +508,20 @@ BAD_INPUT = {
         ":3: an alias refers to the anchored block",
     ),
     "two documents": ("version: 1.3.0\n---\nversion: 1.2.0\n", ":2: invalid YAML: but found another document"),
+    # Unterminated constructs are reported where they start, not on the line where the parser gave up.
+    "key without its colon": (
+        "version: 1.3.0\ndatasets\nruns: []\n",
+        ":2: invalid YAML: could not find expected ':' while scanning a simple key (noticed on line 3)",
+    ),
+    "unclosed bracket": (
+        "version: 1.3.0\nruns: [a, b\ndatasets: []\n",
+        ":2: invalid YAML: did not find expected ',' or ']' while parsing a flow sequence (noticed on line 3)",
+    ),
+    "unclosed quote": (
+        "version: 1.3.0\nruns: 'a\ndatasets: []\n",
+        ":2: invalid YAML: found unexpected end of stream while scanning a quoted scalar (noticed at the end of the "
+        "file)",
+    ),
 }
 
 

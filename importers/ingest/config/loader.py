@@ -56,14 +56,31 @@ def _tag_name(tag: str) -> str:
     return tag.replace("tag:yaml.org,2002:", "!!")
 
 
+#: Constructs the parser notices are unterminated only where it gives up (the next line, or the end of the
+#: file): the mistake is where the construct starts, the error's context (a key without its colon, an
+#: unclosed quote or bracket).
+_UNTERMINATED = (
+    "while scanning a simple key",
+    "while scanning a quoted scalar",
+    "while parsing a flow sequence",
+    "while parsing a flow mapping",
+)
+
+
 def _parse(path: Path, text: str) -> tuple[_Loader, Node | None]:
     loader = _Loader(text)
     try:
         return loader, loader.get_single_node()
     except yaml.MarkedYAMLError as error:
-        mark = error.problem_mark or error.context_mark
+        problem, mark = error.problem or str(error), error.problem_mark or error.context_mark
+        if error.context in _UNTERMINATED and error.context_mark is not None:
+            noticed = error.problem_mark.line if error.problem_mark is not None else error.context_mark.line
+            if noticed != error.context_mark.line:
+                where = f"on line {noticed + 1}" if noticed < len(text.splitlines()) else "at the end of the file"
+                problem += f" {error.context} (noticed {where})"
+            mark = error.context_mark
         line = mark.line + 1 if mark is not None else None
-        raise ConfigError(path, f"invalid YAML: {error.problem or error}", line) from None
+        raise ConfigError(path, f"invalid YAML: {problem}", line) from None
     except yaml.YAMLError as error:
         raise ConfigError(path, f"invalid YAML: {error}") from None
 

@@ -13,18 +13,21 @@ from importers.db.connect import (
     URL_VARIABLE,
     DatabaseError,
     describe_error,
+    embedded_path,
+    embedded_url,
     open_engine,
     redact_text,
     redact_url,
     resolve_url,
 )
 from importers.db.mapping import DEFAULT_HTTPS_PREFIX, MappingError, Urls, map_dataset
+from importers.db.provenance import record_import
 from importers.ingest.db_import.load import ImportFailed, import_dataset, summary_lines
 from importers.storage import Bucket, StorageError
 
 DB_URL_HELP = (
     f"postgresql://user[:password]@host[:port]/db or sqlite:///path (default: ${URL_VARIABLE}, "
-    f"else the embedded {EMBEDDED_DATABASE}); prefer the variable for URLs with a password"
+    f"else the embedded ./{EMBEDDED_DATABASE}; '' for none); prefer the variable for URLs with a password"
 )
 
 
@@ -75,7 +78,7 @@ def _engine(explicit: str | None, command: str) -> tuple[sa.Engine, str] | None:
     """An engine with the schema in place, and the URL as it may be shown; None after an error message."""
     url = resolve_url(explicit, embedded_must_exist=False)
     if url is None:
-        print(f"{command}: no database: ${URL_VARIABLE} is set but empty and --db-url is not given", file=sys.stderr)
+        print(f"{command}: no database: --db-url or ${URL_VARIABLE} is empty", file=sys.stderr)
         return None
     try:
         engine = open_engine(url)
@@ -114,6 +117,8 @@ def run_import(args: argparse.Namespace) -> int:
         return 2
     engine, shown = opened
     secret_url = engine.url.render_as_string(hide_password=False)
+    # The embedded database is used without being named: it records where each dataset came from.
+    embedded = secret_url == embedded_url()
     urls = Urls.of(bucket, args.https_prefix)
     status = 0
     try:
@@ -125,6 +130,8 @@ def run_import(args: argparse.Namespace) -> int:
                 print(f"db-import: dataset {dataset_id}: nothing written: {message}", file=sys.stderr)
                 status = 1
                 continue
+            if embedded:
+                record_import(embedded_path(), dataset_id, bucket.url_of(""))
             print(f"dataset {dataset_id}: {bucket.url} -> {shown}")
             for line in summary_lines(summary):
                 print(f"  {line}")

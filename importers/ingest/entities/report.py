@@ -1,4 +1,5 @@
-"""What an ingestion wrote, skipped and failed, for progress lines and the final summary."""
+"""What an ingestion wrote, skipped and failed, for progress lines and the final summary; the runs done
+out of those found, with bytes, rate and ETA (importers/progress.py)."""
 
 from __future__ import annotations
 
@@ -6,6 +7,8 @@ import sys
 from collections import Counter
 from dataclasses import dataclass, field
 from typing import TextIO
+
+from importers.progress import Progress
 
 
 @dataclass
@@ -17,10 +20,14 @@ class Report:
     failures: list[str] = field(default_factory=list)
     #: Only failures are recorded and printed (the report of a planning walk).
     quiet: bool = False
+    #: Runs done of those found; silent unless given a stream (``standardize_config``).
+    progress: Progress = field(default_factory=lambda: Progress("standardize", "runs", None))
 
     def failures_only(self) -> Report:
         """A report that shares this one's failures and prints nothing else."""
-        return Report(stream=self.stream, outcomes=self.outcomes, failures=self.failures, quiet=True)
+        return Report(
+            stream=self.stream, outcomes=self.outcomes, failures=self.failures, quiet=True, progress=self.progress
+        )
 
     def written(self, what: str, detail: str = "") -> None:
         self._log("written", what, detail)
@@ -42,7 +49,11 @@ class Report:
         if self.quiet and not always:
             return
         self.outcomes[outcome] += 1
-        print(f"{outcome:>8}  {what}" + (f"  ({detail})" if detail else ""), file=self.stream, flush=True)
+        line = f"{outcome:>8}  {what}" + (f"  ({detail})" if detail else "")
+        if self.progress.stream is not None:
+            self.progress.note(line)  # above the live progress line
+        else:
+            print(line, file=self.stream, flush=True)
 
     def summary(self) -> str:
         outcomes = ("written", "skipped", "planned", "removed", "failed")
