@@ -136,6 +136,7 @@ def test_suite_verdicts_under_s3_faults_are_the_fault_free_ones(
     upload_tree(defective_tree, s3_bucket)
     expected = validate(Bucket(s3_bucket, endpoint_url=proxy.url), ["10001"], run_glob=RUN)
     assert proxy.failures == 0 and any(result.status == "failed" for result in expected)
+    reports = []
     for seed in SEEDS:
         proxy.configure(faults=FaultPlan(rate=0.1, seed=seed))
         report = IoReport()
@@ -144,10 +145,14 @@ def test_suite_verdicts_under_s3_faults_are_the_fault_free_ones(
         proxy.configure(faults=None)
         assert [result.line() for result in results] == [result.line() for result in expected], f"seed {seed}"
         assert [result.status for result in results] == [result.status for result in expected]
-        # (aiohttp itself resends a request that a reset cut on a reused connection: not every fault is ours)
-        assert proxy.failures > 0 and report.session_retries + report.check_retries > 0
-        assert any(line.startswith("retried after a transient storage error") for line in report.lines())
+        assert proxy.failures > 0, f"seed {seed} injected no fault"
+        reports.append(report)
         proxy.clear()
+    # Counted over the seeds, not per seed: aiohttp itself resends a request that a reset cut on a reused
+    # connection, so a seed whose few faults all fall there leaves nothing for our retries to count (the fault
+    # placement hashes the session's random bucket name).
+    assert sum(report.session_retries + report.check_retries for report in reports) > 0
+    assert any(line.startswith("retried after a transient storage error") for r in reports for line in r.lines())
 
 
 def test_standardize_under_s3_faults_converges_to_the_clean_output(
