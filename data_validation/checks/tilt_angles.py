@@ -27,7 +27,7 @@ from data_validation.checks.acquisition import (
 )
 from data_validation.checks.context import CheckContext
 from data_validation.entities import Entity
-from data_validation.registry import EntityKind, Severity, Tier, check, fail, register, skip
+from data_validation.registry import EntityKind, Severity, Tier, check, fail, fail_summary, register, skip
 
 TS = EntityKind.TILTSERIES
 ALN = EntityKind.ALIGNMENT
@@ -211,9 +211,7 @@ def psap_angle(context: CheckContext, alignment: Entity) -> None:
             problems.append(f"z_index {z!r} has no {source} angle")
         elif not (is_number(angle) and abs(angle - expected[z]) <= ANGLE_TOLERANCE):
             problems.append(f"z_index {z}: tilt_angle {angle!r} ≠ {source} {expected[z]:g}")
-    if problems:
-        more = f"; … {len(problems) - 3} more" if len(problems) > 3 else ""
-        fail(f"{len(problems)} tilt angles differ: {'; '.join(problems[:3])}{more}", observed=problems)
+    fail_summary(problems, "tilt angles differ", shown=3)
 
 
 def _rotation_angle(matrix: object) -> float | None:
