@@ -115,7 +115,8 @@ def _task_logs(run_root: Path) -> str:
 def _expected_counts(bucket_url: str, db_url: str) -> dict[str, Counter[str]]:
     """The suite's verdicts computed in this process with the engine, per dataset row of the report."""
     from data_validation.database import DatabaseTarget
-    from data_validation.engine import Status, validate
+    from data_validation.engine import validate
+    from data_validation.outcomes import judge
     from data_validation.registry import Severity
     from importers.storage import Bucket
 
@@ -127,11 +128,7 @@ def _expected_counts(bucket_url: str, db_url: str) -> dict[str, Counter[str]]:
     counts: dict[str, Counter[str]] = {}
     for result in results:
         row = "deposition 10001" if result.entity.startswith("depositions_metadata/") else "10001"
-        if result.status is Status.FAILED:
-            outcome = {Severity.ERROR: "failed", Severity.WARNING: "warned"}.get(result.severity, "passed")
-        else:
-            outcome = str(result.status)
-        counts.setdefault(row, Counter())[outcome] += 1
+        counts.setdefault(row, Counter())[judge(result, [], Severity.ERROR).outcome] += 1
     return counts
 
 
