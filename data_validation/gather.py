@@ -9,9 +9,10 @@ outcome for a workflow engine to read (``DIR/passed.txt``, ``DIR/failed.txt``, â
 Outcomes: ``passed``; ``failed`` (a finding at or above ``--severity``, default error, that no current
 waiver accepts; JUnit failures and errors); ``warned`` (a warning below ``--severity``: JSON Lines only,
 JUnit counts those as passed; an info below it is passed, as pytest shows it); ``waived`` (JUnit: xfailed);
-``skipped``. Per dataset means per the record's dataset id; deposition entities count under ``deposition N``.
-
-The standard library only: nothing of the suite is imported.
+``skipped``. A JSON Lines record is judged again at ``--severity`` by
+:meth:`~data_validation.results.Record.verdict` (the suite's and the audit's one judgement, keeping the waiver
+decision the record was written with). Per dataset means per the record's dataset id; deposition entities count
+under ``deposition N``.
 """
 
 from __future__ import annotations
@@ -25,8 +26,10 @@ from collections import Counter
 from dataclasses import dataclass
 from pathlib import Path
 
+from data_validation.registry import Severity
+from data_validation.results import iter_records
+
 OUTCOMES = ("passed", "failed", "warned", "waived", "skipped")
-SEVERITIES = ("info", "warning", "error")
 #: The suite's test ids: ``test_check[CODE:entity/path]``.
 _TEST_ID = re.compile(r"^[^\[]*\[(?P<code>[^:\]]+):(?P<entity>.*)\]$")
 _DEPOSITION = re.compile(r"^depositions_metadata/(\d+)")
@@ -59,31 +62,19 @@ class Outcome:
         return head if head.isdigit() else "other"
 
 
-def read_jsonl(path: Path, shard: str, fail_level: str = "error") -> list[Outcome]:
-    """Records of ``--results-jsonl`` / the audit: passed, failed (at or above ``fail_level``), warned,
-    waived, skipped."""
+def read_jsonl(path: Path, shard: str, fail_level: Severity = Severity.ERROR) -> list[Outcome]:
+    """Records of ``--results-jsonl`` / the audit, each judged at ``fail_level``."""
     outcomes = []
-    with path.open(encoding="utf-8") as handle:
-        for number, line in enumerate(handle, 1):
-            if not line.strip():
-                continue
-            try:
-                record = json.loads(line)
-                code, status, entity = record["code"], record["status"], record["entity"]
-            except (ValueError, KeyError, TypeError) as error:
-                raise GatherError(f"{path}:{number}: not a result record ({error})") from None
-            severity = str(record.get("severity") or "error").lower()
-            outcome = status if status in ("passed", "waived", "skipped") else "failed"
-            if outcome == "failed" and _rank(severity) < _rank(fail_level):
-                outcome = "warned" if severity == "warning" else "passed"
-            message = str(record.get("message") or "")
-            line_text = f"{code} [{severity}] {entity}: {message}" if outcome == "failed" else message
-            outcomes.append(Outcome(shard, code, entity, outcome, severity, line_text, record.get("dataset") or None))
+    try:
+        for record in iter_records(path):
+            outcome = record.verdict(fail_level).outcome
+            message = record.line() if outcome == "failed" else record.message
+            outcomes.append(
+                Outcome(shard, record.code, record.entity, outcome, record.severity, message, record.dataset)
+            )
+    except ValueError as error:  # iter_records names the file and line
+        raise GatherError(str(error)) from None
     return outcomes
-
-
-def _rank(severity: str) -> int:
-    return SEVERITIES.index(severity) if severity in SEVERITIES else len(SEVERITIES)
 
 
 def read_junit(path: Path, shard: str) -> list[Outcome]:
@@ -118,7 +109,7 @@ def shard_names(files: list[Path]) -> list[str]:
     return names
 
 
-def read_results(path: Path, shard: str, fail_level: str = "error") -> list[Outcome]:
+def read_results(path: Path, shard: str, fail_level: Severity = Severity.ERROR) -> list[Outcome]:
     """One shard's file: JUnit XML (``.xml``) or JSON Lines records (anything else)."""
     if not path.is_file():
         raise GatherError(f"{path}: no such result file")
@@ -196,7 +187,9 @@ def report(summary: dict) -> str:
     return "\n".join(lines) + "\n"
 
 
-def gather(out: Path, files: list[Path], *, counts_dir: Path | None = None, fail_level: str = "error") -> dict:
+def gather(
+    out: Path, files: list[Path], *, counts_dir: Path | None = None, fail_level: Severity = Severity.ERROR
+) -> dict:
     """Read every shard's file, write the summary (``out``), the report (``out`` with ``.md``) and the counts."""
     names = shard_names(files)
     outcomes: list[Outcome] = []
@@ -225,12 +218,12 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument(
         "--severity",
         default="error",
-        choices=SEVERITIES[::-1],
+        choices=[severity.name.lower() for severity in reversed(Severity)],
         help="lowest finding severity that counts as failed (JSON Lines; default: error)",
     )
     args = parser.parse_args(argv)
     try:
-        summary = gather(args.out, args.files, counts_dir=args.counts, fail_level=args.severity)
+        summary = gather(args.out, args.files, counts_dir=args.counts, fail_level=Severity[args.severity.upper()])
     except (GatherError, OSError) as error:
         print(f"gather: {error}", file=sys.stderr)
         return 2

@@ -62,14 +62,23 @@ class Verdict:
     status: VerdictStatus
     #: The waiver that matched: applied (WAIVED), or named because it has expired (FAILED).
     waiver: Waiver | None = None
-    #: A failure below the failing severity: reported (pytest: a passed test counted as ``warned``), not failing
-    #: the session.
+    #: A failure below the failing severity: reported, not failing the session.
     below_threshold: bool = False
+    #: Of those, a warning (pytest: a passed test counted as ``warned``); an info is noted in the records only.
+    warned: bool = False
 
     @property
     def failing(self) -> bool:
         """Whether this verdict fails the session (a pytest failure, the audit's exit status 1)."""
         return self.status is VerdictStatus.FAILED and not self.below_threshold
+
+    @property
+    def outcome(self) -> str:
+        """How the session counts it: passed, failed, warned, waived or skipped (pytest's last line, the gather
+        step's counts); a finding below the failing severity is warned (a warning) or passed (an info)."""
+        if self.below_threshold:
+            return "warned" if self.warned else "passed"
+        return str(self.status)
 
 
 def judge(result: Result, waivers: list[Waiver], fail_level: Severity, today: dt.date | None = None) -> Verdict:
@@ -81,7 +90,7 @@ def judge(result: Result, waivers: list[Waiver], fail_level: Severity, today: dt
     if result.status is Status.SKIPPED:
         return Verdict(VerdictStatus.SKIPPED)
     if result.severity < fail_level:
-        return Verdict(VerdictStatus.FAILED, below_threshold=True)
+        return Verdict(VerdictStatus.FAILED, below_threshold=True, warned=result.severity >= Severity.WARNING)
     waiver = find_waiver(waivers, result.code, result.entity)
     if waiver is None:
         return Verdict(VerdictStatus.FAILED)

@@ -77,6 +77,10 @@ class Record:
         missing = {"code", "status", "severity", "entity"} - set(data)
         if missing:
             raise ValueError(f"missing fields {sorted(missing)}")
+        if data["status"] not in set(RecordStatus):
+            raise ValueError(f"status {data['status']!r} is none of {', '.join(RecordStatus)}")
+        if str(data["severity"]).upper() not in Severity.__members__:
+            raise ValueError(f"severity {data['severity']!r} is none of {', '.join(Severity.__members__).lower()}")
         return cls(**{name: value for name, value in data.items() if name in known})
 
     def result(self) -> Result:

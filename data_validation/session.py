@@ -334,13 +334,13 @@ class ValidationSession:
         here (the terminal reporter keeps every report to the end: they share what they can); a failure goes
         through pytest's makereport, for its usual representation."""
         result, verdict = outcome.result, outcome.verdict
-        if verdict.below_threshold and result.severity >= Severity.WARNING:
+        if verdict.warned:
             # Not a Python warning: pytest would print each with a source location and a header line.
             self.findings.append(result)
             return pytest.TestReport(
                 item.nodeid, item.location, _NO_KEYWORDS, "passed", None, "call", duration=result.duration, warned=True
             )
-        if verdict.status is VerdictStatus.PASSED or verdict.below_threshold:  # an info is noted in the records only
+        if verdict.outcome == "passed":  # an info below --severity is noted in the records only
             return pytest.TestReport(
                 item.nodeid, item.location, _NO_KEYWORDS, "passed", None, "call", duration=result.duration
             )

@@ -40,7 +40,7 @@ class Counts:
 
     def add(self, record: Record, fail_level: Severity) -> None:
         setattr(self, record.status, getattr(self, record.status) + 1)
-        if record.failed and Severity[record.severity.upper()] >= fail_level:
+        if record.verdict(fail_level).failing:
             self.failing += 1
 
 

@@ -169,14 +169,51 @@ def sample_source(tmp_path_factory: pytest.TempPathFactory) -> Path:
     return root
 
 
+#: Where bucket folders are made when the machine has a file system in memory: a copy of the standardized
+#: sample is ~900 files and folders, which take a fifth of the time to create and delete there than on disk.
+RAM_DISK = Path("/dev/shm")
+#: Free space the RAM disk must have to be used (a container's is often 64 MiB: too small for two workers).
+RAM_DISK_MINIMUM = 512 << 20
+_SCRATCH_PREFIX = "cryoet-tests-"
+
+
+def _remove_abandoned_scratch() -> None:
+    """Scratch folders of sessions that were killed (their process is gone) would hold memory until reboot."""
+    import shutil
+
+    for folder in RAM_DISK.glob(f"{_SCRATCH_PREFIX}*-*"):
+        pid = folder.name.removeprefix(_SCRATCH_PREFIX).split("-", 1)[0]
+        if pid.isdigit() and not Path(f"/proc/{pid}").exists():
+            shutil.rmtree(folder, ignore_errors=True)
+
+
 @pytest.fixture(scope="session")
-def clean_tree(sample_source: Path, tmp_path_factory: pytest.TempPathFactory) -> Path:
+def scratch(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Path]:
+    """A session folder for bucket folders: in memory (``/dev/shm``) where there is one, removed at the end of
+    the session; else pytest's temporary folder."""
+    import shutil
+    import tempfile
+
+    usable = RAM_DISK.is_dir() and os.access(RAM_DISK, os.W_OK) and Path("/proc/self").exists()
+    if not (usable and shutil.disk_usage(RAM_DISK).free >= RAM_DISK_MINIMUM):
+        yield tmp_path_factory.mktemp("scratch")
+        return
+    _remove_abandoned_scratch()
+    root = Path(tempfile.mkdtemp(prefix=f"{_SCRATCH_PREFIX}{os.getpid()}-", dir=RAM_DISK))
+    try:
+        yield root
+    finally:
+        shutil.rmtree(root, ignore_errors=True)
+
+
+@pytest.fixture(scope="session")
+def clean_tree(sample_source: Path, scratch: Path) -> Path:
     """The sample standardized into a local bucket folder, once per session (treat as read-only)."""
     import io
 
     from importers.ingest.standardize import standardize_config
 
-    output = tmp_path_factory.mktemp("clean-bucket")
+    output = scratch / "clean-bucket"
     status, ingestion = standardize_config(
         REPO_ROOT / "dataset_configs" / "10001.yaml", str(sample_source), str(output), stream=io.StringIO()
     )
@@ -185,10 +222,15 @@ def clean_tree(sample_source: Path, tmp_path_factory: pytest.TempPathFactory) ->
 
 
 @pytest.fixture
-def bucket_copy(clean_tree: Path, tmp_path: Path) -> Path:
-    """A private copy of the clean standardized sample, for a test to break."""
+def bucket_copy(clean_tree: Path, scratch: Path) -> Iterator[Path]:
+    """A private copy of the clean standardized sample, for a test to break; removed after the test."""
     import shutil
+    import tempfile
 
-    target = tmp_path / "bucket"
-    shutil.copytree(clean_tree, target)
-    return target
+    folder = Path(tempfile.mkdtemp(dir=scratch))
+    target = folder / "bucket"
+    shutil.copytree(clean_tree, target, copy_function=shutil.copyfile)
+    try:
+        yield target
+    finally:
+        shutil.rmtree(folder, ignore_errors=True)

@@ -11,6 +11,7 @@ import json
 from pathlib import Path
 
 from data_validation.engine import Result, Status, validate
+from data_validation.registry import REGISTRY
 from importers.formats.alignment_files import parse_aln
 from importers.formats.mdoc import parse_mdoc
 from importers.ingest.entities.alignment import aretomo_sections
@@ -18,10 +19,11 @@ from importers.storage import Bucket
 from tests import corruptions as acq
 
 PREFIXES = ("TS", "TILT", "CTF", "ALN", "MDOC", "FRAME", "GAIN")
+MINE = [check for code, check in REGISTRY.items() if code.split("-")[0] in PREFIXES]
 
 
 def _mine(root: Path) -> list[Result]:
-    results = validate(Bucket(str(root), read_only=True), ["10001"])
+    results = validate(Bucket(str(root), read_only=True), ["10001"], checks=MINE)
     return [result for result in results if result.code.split("-")[0] in PREFIXES]
 
 

@@ -115,7 +115,8 @@ def _task_logs(run_root: Path) -> str:
 def _expected_counts(bucket_url: str, db_url: str) -> dict[str, Counter[str]]:
     """The suite's verdicts computed in this process with the engine, per dataset row of the report."""
     from data_validation.database import DatabaseTarget
-    from data_validation.engine import Status, validate
+    from data_validation.engine import validate
+    from data_validation.outcomes import judge
     from data_validation.registry import Severity
     from importers.storage import Bucket
 
@@ -127,11 +128,7 @@ def _expected_counts(bucket_url: str, db_url: str) -> dict[str, Counter[str]]:
     counts: dict[str, Counter[str]] = {}
     for result in results:
         row = "deposition 10001" if result.entity.startswith("depositions_metadata/") else "10001"
-        if result.status is Status.FAILED:
-            outcome = {Severity.ERROR: "failed", Severity.WARNING: "warned"}.get(result.severity, "passed")
-        else:
-            outcome = str(result.status)
-        counts.setdefault(row, Counter())[outcome] += 1
+        counts.setdefault(row, Counter())[judge(result, [], Severity.ERROR).outcome] += 1
     return counts
 
 
@@ -274,3 +271,63 @@ def test_gather_counts_shards_of_both_formats(tmp_path: Path) -> None:
     assert main([str(out), str(records), "--severity", "warning"]) == 0
     assert json.loads(out.read_text())["totals"]["failed"] == 2
     assert main([str(out), str(tmp_path / "missing.jsonl")]) == 2
+
+
+@pytest.mark.parametrize("severity", ["error", "warning", "info"])
+def test_gather_judges_records_as_the_audit_does(tmp_path: Path, severity: str) -> None:
+    """The gather step counts the records as the suite's one judgement does (Record.verdict), at each level, and
+    fails as many as the audit does."""
+    from data_validation.gather import OUTCOMES, main
+    from data_validation.registry import Severity
+    from data_validation.results import Record, read_records, write_records
+    from data_validation.summary import Summary
+
+    records = [
+        Record(code, status, level, f"10001/TS_{index:03}", message="found")
+        for index, (code, status, level) in enumerate(
+            [
+                ("RUN-A", "passed", "error"),
+                ("RUN-B", "failed", "error"),
+                ("RUN-C", "failed", "warning"),
+                ("RUN-D", "failed", "info"),
+                ("RUN-E", "waived", "error"),
+                ("RUN-F", "waived", "warning"),
+                ("RUN-G", "skipped", "warning"),
+            ]
+        )
+    ]
+    path = tmp_path / "results.jsonl"
+    write_records(path, records)
+    out = tmp_path / "summary.json"
+    assert main([str(out), str(path), "--severity", severity]) == 0
+    gathered = json.loads(out.read_text())["totals"]
+
+    level = Severity[severity.upper()]
+    outcomes = Counter(record.verdict(level).outcome for record in records)
+    assert {outcome: gathered[outcome] for outcome in OUTCOMES} == {outcome: outcomes[outcome] for outcome in OUTCOMES}
+    audit = Summary(fail_level=level)
+    audit.add(read_records(path))
+    assert gathered["failed"] == audit.totals.failing
+    assert (gathered["waived"], gathered["skipped"]) == (audit.totals.waived, audit.totals.skipped)
+
+
+@pytest.mark.parametrize(
+    ("line", "problem"),
+    [
+        ('{"code": "A", "status": "broken", "severity": "error", "entity": "1"}', "status 'broken'"),
+        ('{"code": "A", "status": "failed", "severity": "fatal", "entity": "1"}', "severity 'fatal'"),
+        ('{"code": "A", "status": "failed", "entity": "1"}', "missing fields ['severity']"),
+        ("[1, 2]", "a JSON list"),
+    ],
+)
+def test_gather_names_the_line_of_a_bad_record(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str], line: str, problem: str
+) -> None:
+    from data_validation.gather import main
+
+    path = tmp_path / "results.jsonl"
+    path.write_text('{"code": "A", "status": "passed", "severity": "error", "entity": "1"}\n' + line + "\n")
+    assert main([str(tmp_path / "summary.json"), str(path)]) == 2
+    error = capsys.readouterr().err
+    assert error.startswith(f"gather: {path}:2: not a result record") and problem in error
+    assert len(error.splitlines()) == 1

@@ -7,6 +7,7 @@ readability is TILT-RAWTLT-NONEMPTY's finding, the tlt's TILT-TLT-NONEMPTY's, th
 from __future__ import annotations
 
 import math
+from collections.abc import Callable
 
 from data_validation.checks.acquisition import (
     alignment_aln,
@@ -26,7 +27,7 @@ from data_validation.checks.acquisition import (
 )
 from data_validation.checks.context import CheckContext
 from data_validation.entities import Entity
-from data_validation.registry import EntityKind, Severity, Tier, check, fail, skip
+from data_validation.registry import EntityKind, Severity, Tier, check, fail, fail_summary, register, skip
 
 TS = EntityKind.TILTSERIES
 ALN = EntityKind.ALIGNMENT
@@ -39,6 +40,31 @@ PSAP = "per_section_alignment_parameters"
 
 def _out_of_range(angles: list[float]) -> list[float]:
     return [angle for angle in angles if not -MAX_TILT <= angle <= MAX_TILT]
+
+
+def _register_angle_file(name: str, entity: EntityKind, angles: Callable[[CheckContext, Entity], list[float]]) -> None:
+    """TILT-{NAME}-NONEMPTY (owns the file's readability) and TILT-{NAME}-RANGE: the rawtlt of a tilt series
+    and the tlt of an alignment are read and judged alike."""
+    file = name.lower()
+
+    def nonempty(context: CheckContext, entity: Entity) -> None:
+        if not angles(context, entity):
+            fail(f"the {file} holds no angles")
+
+    def in_range(context: CheckContext, entity: Entity) -> None:
+        outside = _out_of_range(angles(context, entity))
+        if outside:
+            fail(f"{file} angles outside [−90, 90]: {shown(outside)}", observed=outside)
+
+    title = f"the {file} parses and has at least one angle (owns the {file}'s readability)"
+    register(f"TILT-{name}-NONEMPTY", entity=entity, tier=Tier.HEADER, title=title, function=nonempty, owns_inputs=True)
+    register(
+        f"TILT-{name}-RANGE",
+        entity=entity,
+        tier=Tier.HEADER,
+        title=f"every {file} angle lies in [−90, 90]",
+        function=in_range,
+    )
 
 
 # -- the rawtlt of a tilt series ----------------------------------------------------------------
@@ -58,23 +84,7 @@ def rawtlt_unique(context: CheckContext, tiltseries: Entity) -> None:
         fail("no *.rawtlt in the tilt-series folder: the angle checks are skipped", severity=Severity.WARNING)
 
 
-@check(
-    "TILT-RAWTLT-NONEMPTY",
-    entity=TS,
-    tier=Tier.HEADER,
-    owns_inputs=True,
-    title="the rawtlt parses and has at least one angle (owns the rawtlt's readability)",
-)
-def rawtlt_nonempty(context: CheckContext, tiltseries: Entity) -> None:
-    if not rawtlt(context, tiltseries):
-        fail("the rawtlt holds no angles")
-
-
-@check("TILT-RAWTLT-RANGE", entity=TS, tier=Tier.HEADER, title="every rawtlt angle lies in [−90, 90]")
-def rawtlt_range(context: CheckContext, tiltseries: Entity) -> None:
-    outside = _out_of_range(rawtlt(context, tiltseries))
-    if outside:
-        fail(f"rawtlt angles outside [−90, 90]: {shown(outside)}", observed=outside)
+_register_angle_file("RAWTLT", TS, rawtlt)
 
 
 @check(
@@ -143,23 +153,7 @@ def tlt_unique(context: CheckContext, alignment: Entity) -> None:
         fail(f"{len(found)} tlt files: {found}", observed=found)
 
 
-@check(
-    "TILT-TLT-NONEMPTY",
-    entity=ALN,
-    tier=Tier.HEADER,
-    owns_inputs=True,
-    title="the tlt parses and has at least one angle (owns the tlt's readability)",
-)
-def tlt_nonempty(context: CheckContext, alignment: Entity) -> None:
-    if not alignment_tlt(context, alignment):
-        fail("the tlt holds no angles")
-
-
-@check("TILT-TLT-RANGE", entity=ALN, tier=Tier.HEADER, title="every tlt angle lies in [−90, 90]")
-def tlt_range(context: CheckContext, alignment: Entity) -> None:
-    outside = _out_of_range(alignment_tlt(context, alignment))
-    if outside:
-        fail(f"tlt angles outside [−90, 90]: {shown(outside)}", observed=outside)
+_register_angle_file("TLT", ALN, alignment_tlt)
 
 
 @check(
@@ -217,9 +211,7 @@ def psap_angle(context: CheckContext, alignment: Entity) -> None:
             problems.append(f"z_index {z!r} has no {source} angle")
         elif not (is_number(angle) and abs(angle - expected[z]) <= ANGLE_TOLERANCE):
             problems.append(f"z_index {z}: tilt_angle {angle!r} ≠ {source} {expected[z]:g}")
-    if problems:
-        more = f"; … {len(problems) - 3} more" if len(problems) > 3 else ""
-        fail(f"{len(problems)} tilt angles differ: {'; '.join(problems[:3])}{more}", observed=problems)
+    fail_summary(problems, "tilt angles differ", shown=3)
 
 
 def _rotation_angle(matrix: object) -> float | None:

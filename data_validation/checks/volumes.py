@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import itertools
 import math
-from collections.abc import Callable
+from collections.abc import Callable, Mapping, Set
 from dataclasses import dataclass
 from functools import partial
 
@@ -577,14 +577,24 @@ SUITE = [(*entry[:4], partial(_mrc_runner, function=entry[4])) for entry in MRC_
     (*entry[:4], partial(_zarr_runner, function=entry[4])) for entry in ZARR_SUITE
 ]
 
+
+def register_suite(
+    family: VolumeFamily, suffixes: Set[str] | None = None, severities: Mapping[str, Severity] | None = None
+) -> None:
+    """Register the suite's checks for ``family`` (``{prefix}-{suffix}``): every entry, or those of ``suffixes``,
+    each at its own severity unless ``severities`` names another for its suffix."""
+    for suffix, tier, severity, title, runner in SUITE:
+        if suffixes is None or suffix in suffixes:
+            register(
+                f"{family.prefix}-{suffix}",
+                entity=family.entity,
+                tier=tier,
+                severity=(severities or {}).get(suffix, severity),
+                title=title,
+                function=runner(family),
+                owns_inputs=suffix in INPUT_OWNERS,
+            )
+
+
 for _family in FAMILIES:
-    for _suffix, _tier, _severity, _title, _runner in SUITE:
-        register(
-            f"{_family.prefix}-{_suffix}",
-            entity=_family.entity,
-            tier=_tier,
-            severity=_severity,
-            title=_title,
-            function=_runner(_family),
-            owns_inputs=_suffix in INPUT_OWNERS,
-        )
+    register_suite(_family)

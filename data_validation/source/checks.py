@@ -25,10 +25,10 @@ import numpy as np
 
 from data_validation.checks.acquisition import extension, parsed, shown, unmatched_angles
 from data_validation.checks.context import CheckContext
-from data_validation.checks.volumes import INPUT_OWNERS, MRC_SUITE, SUITE, VolumeFamily
+from data_validation.checks.volumes import MRC_SUITE, VolumeFamily, register_suite
 from data_validation.entities import Entity
 from data_validation.reader import Unreadable
-from data_validation.registry import EntityKind, Severity, Tier, check, fail, not_applicable, register, skip
+from data_validation.registry import EntityKind, Severity, Tier, check, fail, not_applicable, skip
 from data_validation.source.snapshot import AnnotationSource, SourceRun, SourceSnapshot, VolumeSource
 from importers.formats.mdoc import Mdoc, parse_mdoc
 from importers.formats.mrc import MrcFormatError, MrcHeader
@@ -396,17 +396,7 @@ REWRITTEN = {
 }
 
 for _family in (SOURCE_TS, SOURCE_TOMO):
-    for _suffix, _tier, _severity, _title, _runner in SUITE:
-        if _suffix in SOURCE_MRC_SUITE:
-            register(
-                f"{_family.prefix}-{_suffix}",
-                entity=_family.entity,
-                tier=_tier,
-                severity=Severity.INFO if _suffix in REWRITTEN else _severity,
-                title=_title,
-                function=_runner(_family),
-                owns_inputs=_suffix in INPUT_OWNERS,
-            )
+    register_suite(_family, SOURCE_MRC_SUITE, dict.fromkeys(REWRITTEN, Severity.INFO))
 
 
 # -- annotation source files ---------------------------------------------------------------------

@@ -20,6 +20,8 @@ from typing import Any
 import mrcfile
 import numpy as np
 
+from importers.formats.mrc import RunningStatistics
+
 SOURCE_PREFIX = "sample_10001"
 VOXEL_SIZE = 13.48  # Å, tomograms and masks
 PIXEL_SIZE = 6.74  # Å, tilt images (tomograms are binned ×2 relative to them)
@@ -279,40 +281,8 @@ def _tomogram_slab(z0: int, z1: int, phantom: _Phantom, seed: int, run_index: in
     return slab
 
 
-class _Stats:
-    """Running min/max/mean/population-std over blocks (Chan et al. merge), for MRC header fields."""
-
-    def __init__(self) -> None:
-        self.count = 0
-        self.mean = 0.0
-        self.m2 = 0.0
-        self.low = math.inf
-        self.high = -math.inf
-
-    def add(self, block: np.ndarray) -> None:
-        # Plane by plane keeps the float64 temporaries small.
-        for plane in block.reshape(-1, block.shape[-1] * block.shape[-2]):
-            values = plane.astype(np.float64)
-            n = values.size
-            mean = float(values.mean())
-            m2 = float(np.square(values - mean).sum())
-            delta = mean - self.mean
-            total = self.count + n
-            self.m2 += m2 + delta * delta * self.count * n / total
-            self.mean += delta * n / total
-            self.count = total
-            self.low = min(self.low, float(values.min()))
-            self.high = max(self.high, float(values.max()))
-
-    def apply(self, header: Any) -> None:
-        header.dmin = self.low
-        header.dmax = self.high
-        header.dmean = self.mean
-        header.rms = math.sqrt(self.m2 / self.count)
-
-
 def _write_tomogram(path: Path, phantom: _Phantom, seed: int, run_index: int, label: str) -> None:
-    stats = _Stats()
+    stats = RunningStatistics()
     with mrcfile.new_mmap(path, phantom.shape, mrc_mode=2, overwrite=True) as mrc:
         for z0, z1 in _slabs(phantom.shape):
             slab = _tomogram_slab(z0, z1, phantom, seed, run_index)
@@ -322,7 +292,7 @@ def _write_tomogram(path: Path, phantom: _Phantom, seed: int, run_index: int, la
 
 
 def _write_mask(path: Path, phantom: _Phantom, label: str) -> None:
-    stats = _Stats()
+    stats = RunningStatistics()
     with mrcfile.new_mmap(path, phantom.shape, mrc_mode=0, overwrite=True) as mrc:
         for z0, z1 in _slabs(phantom.shape):
             slab = np.zeros((z1 - z0, *phantom.shape[1:]), dtype=np.int8)
@@ -335,9 +305,11 @@ def _write_mask(path: Path, phantom: _Phantom, label: str) -> None:
         _finish_header(mrc, VOXEL_SIZE, stats, label)
 
 
-def _finish_header(mrc: Any, spacing: float, stats: _Stats, label: str) -> None:
+def _finish_header(mrc: Any, spacing: float, stats: RunningStatistics, label: str) -> None:
     mrc.voxel_size = spacing
-    stats.apply(mrc.header)
+    found = stats.result()
+    header = mrc.header
+    header.dmin, header.dmax, header.dmean, header.rms = found.minimum, found.maximum, found.mean, found.rms
     # mrcfile stamps new files with a "Created by mrcfile.py <time>" label, which would break reproducibility.
     mrc.header.label[:] = b""
     mrc.header.nlabl = 0
@@ -416,7 +388,7 @@ def _write_tiltseries(
     label: str,
 ) -> None:
     side = 2 * phantom.shape[2]
-    stats = _Stats()
+    stats = RunningStatistics()
     with mrcfile.new_mmap(path, (len(angles), side, side), mrc_mode=2, overwrite=True) as mrc:
         mrc.set_image_stack()
         for section, (angle, shift) in enumerate(zip(angles, shifts, strict=True)):

@@ -15,9 +15,11 @@ import tempfile
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from pathlib import Path, PurePosixPath
+from typing import Any
 
 import numpy as np
 
+from importers import layout
 from importers.formats.mrc import (
     HEADER_SIZE,
     DataStatistics,
@@ -276,3 +278,46 @@ def write_volume(
         scales=[tuple(s) for s in level_shapes(shape, kind.factor)],
         labels=sorted(writer.labels - {0}),
     )
+
+
+@dataclass(frozen=True)
+class DensityVolume:
+    """A tomogram's or a tilt series' MRC + OME-Zarr, written as float32 (:func:`tomogram_conversion`): where
+    they go and what the entity's metadata document says of them."""
+
+    kind: VolumeKind
+    mrc_key: str
+    zarr_key: str
+    shape: tuple[int, int, int]
+
+    @classmethod
+    def of(cls, kind: VolumeKind, shape: tuple[int, int, int], **fields: Any) -> DensityVolume:
+        """The volume of ``kind`` (tomogram or tilt series) at its layout paths (``fields``: the entity's)."""
+        return cls(
+            kind, layout.build(f"{kind.value}_mrc", **fields), layout.build(f"{kind.value}_zarr", **fields), shape
+        )
+
+    def described(self, run_name: str) -> dict[str, Any]:
+        """The document's fields on the files (metadata.md): each pyramid level's size, the size, both paths."""
+        return {
+            "scales": [_xyz_size(level) for level in level_shapes(self.shape, self.kind.factor)],
+            "size": _xyz_size(self.shape),
+            "omezarr_dir": self.zarr_key,
+            "mrc_file": self.mrc_key,
+            "run_name": run_name,
+        }
+
+    def write(self, bucket: Bucket, source: SourceVolume, spacing: float) -> VolumeResult:
+        return write_volume(
+            bucket,
+            source,
+            mrc_key=self.mrc_key,
+            zarr_key=self.zarr_key,
+            kind=self.kind,
+            spacing=spacing,
+            convert=tomogram_conversion(source.header),
+        )
+
+
+def _xyz_size(shape: tuple[int, ...]) -> dict[str, int]:
+    return {"z": int(shape[0]), "y": int(shape[1]), "x": int(shape[2])}

@@ -15,7 +15,7 @@ from typing import Any
 from importers import layout
 from importers.formats.ctf import CtfSection, canonical_format, parse_ctf
 from importers.formats.mdoc import Mdoc
-from importers.formats.omezarr import VolumeKind, level_shapes
+from importers.formats.omezarr import VolumeKind
 from importers.formats.text_table import decode_text
 from importers.formats.tilt_angles import parse_tilt_angles
 from importers.ingest.entities.context import Ingestion
@@ -32,7 +32,7 @@ from importers.ingest.entities.metadata import (
 from importers.ingest.entities.sets import found_source, prerequisite
 from importers.ingest.entities.templating import run_templated_metadata
 from importers.ingest.entities.tree import Entity
-from importers.ingest.volumes import open_source_volume, tomogram_conversion, write_volume
+from importers.ingest.volumes import DensityVolume, open_source_volume
 from importers.metadata.identity import tiltseries_identity
 
 #: Decimals of a pixel spacing taken from the source header (metadata.md §5).
@@ -42,10 +42,6 @@ HEADER_SPACING_DECIMALS = 3
 def _allocator(ingestion: Ingestion, dataset: str, run: str) -> IdAllocator:
     container = layout.build("run", dataset_id=dataset, run_name=run) + "/TiltSeries"
     return ingestion.allocator(container, "tiltseries_metadata", tiltseries_identity)
-
-
-def _size(shape: tuple[int, ...]) -> dict[str, int]:
-    return {"z": int(shape[0]), "y": int(shape[1]), "x": int(shape[2])}
 
 
 def _volumes_current(ingestion: Ingestion, key: str, known: dict[str, Any]) -> bool:
@@ -85,15 +81,8 @@ def prepare_tiltseries(ingestion: Ingestion, tiltseries: Entity) -> None:
         used.add(identifier)
         tiltseries.identifier = identifier
         fields = {"dataset_id": dataset, "run_name": run.name, "tiltseries_id": identifier}
-        mrc_key = layout.build("tiltseries_mrc", **fields)
-        zarr_key = layout.build("tiltseries_zarr", **fields)
-        computed = {
-            "scales": [_size(level) for level in level_shapes(shape, VolumeKind.TILTSERIES.factor)],
-            "size": _size(shape),
-            "omezarr_dir": zarr_key,
-            "mrc_file": mrc_key,
-            "run_name": run.name,
-        }
+        volume = DensityVolume.of(VolumeKind.TILTSERIES, shape, **fields)
+        computed = volume.described(run.name)
         metadata_key = layout.build("tiltseries_metadata", **fields)
         what = f"{tiltseries.describe()} -> TiltSeries/{identifier}"
         tiltseries.outputs.update(
@@ -111,15 +100,7 @@ def prepare_tiltseries(ingestion: Ingestion, tiltseries: Entity) -> None:
         known = compose(ingestion, metadata, computed | {"pixel_spacing": pixel_spacing})
         if _volumes_current(ingestion, metadata_key, known):
             return
-        write_volume(
-            ingestion.output,
-            source,
-            mrc_key=mrc_key,
-            zarr_key=zarr_key,
-            kind=VolumeKind.TILTSERIES,
-            spacing=pixel_spacing,
-            convert=tomogram_conversion(source.header),
-        )
+        volume.write(ingestion.output, source, pixel_spacing)
 
 
 def _read_sidecar(ingestion: Ingestion, entity: Entity) -> tuple[bytes, str, str]:

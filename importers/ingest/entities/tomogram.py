@@ -5,23 +5,19 @@ from __future__ import annotations
 from typing import Any
 
 from importers import layout
-from importers.formats.omezarr import VolumeKind, level_shapes
+from importers.formats.omezarr import VolumeKind
 from importers.ingest.entities.context import Ingestion
 from importers.ingest.entities.ids import IdAllocator
 from importers.ingest.entities.metadata import compose, is_current, write_document
 from importers.ingest.entities.templating import run_templated_metadata
 from importers.ingest.entities.tree import Entity
-from importers.ingest.volumes import open_source_volume, tomogram_conversion, write_volume
+from importers.ingest.volumes import DensityVolume, open_source_volume
 from importers.metadata.identity import tomogram_identity
 
 
 def _allocator(ingestion: Ingestion, dataset: str, run: str) -> IdAllocator:
     container = layout.build("run", dataset_id=dataset, run_name=run) + "/Reconstructions"
     return ingestion.allocator(container, "tomogram_metadata", tomogram_identity)
-
-
-def _size(shape: tuple[int, ...]) -> dict[str, int]:
-    return {"z": int(shape[0]), "y": int(shape[1]), "x": int(shape[2])}
 
 
 def prepare_tomogram(ingestion: Ingestion, tomogram: Entity) -> None:
@@ -46,14 +42,9 @@ def prepare_tomogram(ingestion: Ingestion, tomogram: Entity) -> None:
             "voxel_spacing": spacing,
             "tomogram_id": tomogram.identifier,
         }
-        mrc_key = layout.build("tomogram_mrc", **fields)
-        zarr_key = layout.build("tomogram_zarr", **fields)
+        volume = DensityVolume.of(VolumeKind.TOMOGRAM, shape, **fields)
         computed |= {
-            "scales": [_size(level) for level in level_shapes(shape, VolumeKind.TOMOGRAM.factor)],
-            "size": _size(shape),
-            "omezarr_dir": zarr_key,
-            "mrc_file": mrc_key,
-            "run_name": run.name,
+            **volume.described(run.name),
             "key_photo": {
                 name: layout.build("key_image", **fields, key_image=name) for name in ("snapshot", "thumbnail")
             },
@@ -69,15 +60,7 @@ def prepare_tomogram(ingestion: Ingestion, tomogram: Entity) -> None:
         if is_current(ingestion, metadata_key, document):
             tomogram.outputs["complete"] = True
             return
-        write_volume(
-            ingestion.output,
-            source,
-            mrc_key=mrc_key,
-            zarr_key=zarr_key,
-            kind=VolumeKind.TOMOGRAM,
-            spacing=spacing,
-            convert=tomogram_conversion(source.header),
-        )
+        volume.write(ingestion.output, source, spacing)
 
 
 def write_tomogram(ingestion: Ingestion, tomogram: Entity) -> None:
