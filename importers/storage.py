@@ -612,7 +612,14 @@ class Bucket:
         self._check_writable(prefix)
         path = self.path(prefix)
         if self._call(prefix, "head", lambda: self.fs.exists(path)):
-            self._call(prefix, "delete", lambda: self.fs.rm(path, recursive=True))
+
+            def remove() -> None:
+                # Deleting is idempotent: when an attempt's response was lost after the objects went, the
+                # retry finds nothing, which is what was asked for.
+                with contextlib.suppress(FileNotFoundError):
+                    self.fs.rm(path, recursive=True)
+
+            self._call(prefix, "delete", remove)
             self.stats.record("delete")
         with self._listing_lock:
             for objects in self._listings.values():
