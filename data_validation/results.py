@@ -52,6 +52,7 @@ class Record:
     fingerprint: str = ""
     carried_over: bool = False
     depositions: list[str] | None = None
+    coverage: dict[str, Any] | None = None
 
     @property
     def key(self) -> tuple[str, str]:
@@ -176,6 +177,7 @@ def make_record(result: Result, verdict: Verdict, *, fingerprint: str = "", carr
         expected=evidence(result.expected) if failed else None,
         fingerprint=fingerprint,
         carried_over=carried_over,
+        coverage=result.coverage,
     )
 
 

@@ -2,9 +2,9 @@
 
 Registered per :class:`~data_validation.checks.volumes.VolumeFamily` as ``<PREFIX>-VOL-*``, plus the
 mask checks ``<PREFIX>-BINARY`` (segmentation masks) and ``<PREFIX>-LABELS-SAMPLED`` (instance masks)
-for families of those kinds. Every check reads only sampled slabs of sampled chunks
-(:mod:`data_validation.sampling`, ``--sample-chunks``), each through its own reader so that its I/O is
-accounted to it.
+for families of those kinds. Every check reads the volume's small levels whole and sampled slabs of sampled
+chunks of the others (:mod:`data_validation.sampling`: the coverage policy, ``--sample-chunks``), each through
+its own reader so that its I/O is accounted to it, and reports the part it verified (``context.coverage``).
 """
 
 from __future__ import annotations
@@ -22,12 +22,15 @@ from data_validation.entities import Entity
 from data_validation.reader import Unreadable
 from data_validation.registry import Severity, Tier, fail, register, skip
 from data_validation.sampling import (
+    WHOLE_DECODED_BYTES,
     ArrayMeta,
     Box,
     ChunkUnreadable,
     Sample,
     VolumeReader,
     choose_samples,
+    decoded_bytes,
+    whole_samples,
 )
 from importers.formats.omezarr import (
     Multiscales,
@@ -80,13 +83,40 @@ def load_volume(context: CheckContext, family: VolumeFamily, entity: Entity) -> 
     return Volume(store.key, store.multiscales, levels, volume_kind(family))
 
 
+def whole_levels(context: CheckContext, volume: Volume) -> frozenset[int]:
+    """The levels verified whole (the coverage policy, :mod:`data_validation.sampling`): from the smallest up,
+    while their chunk objects (from the listing) fit the whole-read allowances."""
+
+    def plan() -> frozenset[int]:
+        settings = context.sampling
+        whole: set[int] = set()
+        compressed = decoded = 0
+        for meta in reversed(volume.levels if settings.whole_bytes else []):
+            if math.prod(meta.grid) > settings.whole_chunks:
+                break
+            listing = context.reader.snapshot.listing
+            keys = [meta.chunk_key(sample.chunk) for sample in whole_samples(meta)]
+            compressed += sum(listing[key].size for key in keys if key in listing)
+            decoded += sum(decoded_bytes(meta, sample) for sample in whole_samples(meta))
+            if compressed > settings.whole_bytes or decoded > WHOLE_DECODED_BYTES:
+                break
+            whole.add(meta.level)
+        return frozenset(whole)
+
+    return context.shared.memo("whole-levels", volume.key, plan)
+
+
 def samples_of(context: CheckContext, entity: Entity, volume: Volume, level: int) -> list[Sample]:
-    """The deterministic samples of one level (seed: entity path and level); above level 0 the chunks are
-    the parents of the level below's samples, where the pyramid check reads."""
+    """The samples of one level: every chunk whole if the level is verified whole, else the deterministic
+    samples (seed: entity path and level); above level 0 the chunks are the parents of the level below's
+    samples, where the pyramid check reads."""
     meta = volume.levels[level]
     known = context.shared.samples.get(meta.key)
     if known is not None:
         return known
+    if level in whole_levels(context, volume):
+        context.shared.samples[meta.key] = whole_samples(meta)
+        return context.shared.samples[meta.key]
     preferred = None
     if level > 0:
         factor = volume.factor
@@ -103,7 +133,9 @@ def _sampled(
 ) -> Iterator[tuple[ArrayMeta, Sample, Box, np.ndarray]]:
     reader = context.volume_reader()
     for meta in levels:
-        for sample in samples_of(context, entity, volume, meta.level):
+        samples = samples_of(context, entity, volume, meta.level)
+        context.coverage.record(meta, samples)
+        for sample in samples:
             box, data = reader.sample(meta, sample)
             yield meta, sample, box, data
 
@@ -142,14 +174,16 @@ def vol_chunk_decode(context: CheckContext, family: VolumeFamily, entity: Entity
     reader = context.volume_reader()
     problems, total = [], 0
     for meta in volume.levels:
-        for sample in samples_of(context, entity, volume, meta.level):
+        samples = samples_of(context, entity, volume, meta.level)
+        context.coverage.record(meta, samples)
+        for sample in samples:
             total += 1
             try:
                 reader.sample(meta, sample)
             except ChunkUnreadable as error:
                 problems.append(f"{error.key}: {error.reason}")
     if problems:
-        fail(f"{len(problems)} of {total} sampled chunks do not decode; {problems[0]}", observed=problems)
+        fail(f"{len(problems)} of {total} chunks read do not decode; {problems[0]}", observed=problems)
 
 
 def _equal_mask(zarr: np.ndarray, mrc: np.ndarray) -> np.ndarray:
@@ -178,6 +212,7 @@ def vol_mrc_eq_zarr(context: CheckContext, family: VolumeFamily, entity: Entity)
         skip(f"zarr level 0 {list(level0.shape)} and MRC {list(header.shape)} differ (reported by -MRC-ZARR-SHAPE)")
     reader = context.volume_reader()
     samples = samples_of(context, entity, volume, 0)
+    context.coverage.record(level0, samples)
     regions = reader.mrc_regions(mrc_key, header, [sample.global_box(level0) for sample in samples])
     for sample, mrc in zip(samples, regions, strict=True):
         box, data = reader.sample(level0, sample)
@@ -240,7 +275,9 @@ def vol_pyramid(context: CheckContext, family: VolumeFamily, entity: Entity) -> 
     reader = context.volume_reader()
     edge_convention: list[str] = []
     for child, parent in itertools.pairwise(levels):
-        for sample in samples_of(context, entity, volume, child.level):
+        samples = samples_of(context, entity, volume, child.level)
+        context.coverage.record(child, samples)
+        for sample in samples:
             box, data = reader.sample(child, sample)
             region = _parent_region(box, factor, child.shape)
             if any(hi <= lo for lo, hi in region):
@@ -325,6 +362,7 @@ def vol_stats_plausible(context: CheckContext, family: VolumeFamily, entity: Ent
     grid = ArrayMeta(mrc_key, 0, header.shape, family.chunks, header.dtype, "/", "C", None, None, 0)
     settings = context.sampling
     samples = choose_samples(f"{entity.path}#level0", grid, settings.chunks, settings.slab_bytes)
+    context.coverage.record(grid, samples)
     regions = context.volume_reader().mrc_regions(mrc_key, header, [sample.global_box(grid) for sample in samples])
     pieces = [region.ravel() for region in regions]
     values = np.concatenate(pieces).astype(np.float64) if pieces else np.empty(0)
@@ -381,9 +419,13 @@ def declared_labels(multiscales: Multiscales) -> set[int]:
 def mask_labels_sampled(context: CheckContext, family: VolumeFamily, entity: Entity) -> None:
     context.sampling.require()
     volume = load_volume(context, family, entity)
-    allowed = declared_labels(volume.multiscales) | {0}
+    declared = declared_labels(volume.multiscales)
+    allowed = declared | {0}
+    in_level0: set[int] = set()
     for meta, sample, box, data in _sampled(context, entity, volume, volume.levels):
         present = {int(v) for v in np.unique(data)}
+        if meta.level == 0:
+            in_level0 |= present
         undeclared = sorted(present - allowed)
         if undeclared:
             bad = np.isin(data, undeclared)
@@ -393,6 +435,15 @@ def mask_labels_sampled(context: CheckContext, family: VolumeFamily, entity: Ent
                 observed=undeclared,
                 expected=sorted(allowed),
             )
+    absent = sorted(declared - in_level0)
+    if absent and 0 in whole_levels(context, volume):
+        # Only a mask read whole can show that a declared instance is gone (merged into another, or lost).
+        fail(
+            f"declared labels {absent[:10]} are absent from the whole mask (level 0 holds "
+            f"{sorted(in_level0 - {0})[:10]}): instances merged or lost?",
+            observed=sorted(in_level0 - {0}),
+            expected=sorted(declared),
+        )
 
 
 # -- registration, per family (as volumes.py does for the header suites) ---------------------
@@ -425,7 +476,7 @@ MASK_SUITE: dict[VolumeKind, list[tuple[str, Severity, str, ContentCheck]]] = {
         (
             "LABELS-SAMPLED",
             Severity.ERROR,
-            "sampled labels are 0 or declared image-label colors",
+            "labels read are 0 or declared image-label colors; a mask read whole holds every declared label",
             mask_labels_sampled,
         )
     ],
