@@ -30,6 +30,7 @@ from tests.corruptions import (
     mrc,
     scale_cell_x,
     set_zattrs_level,
+    truncate,
     warns,
     write_file,
 )
@@ -38,6 +39,12 @@ from tests.corruptions import (
 @case(tags="dataset")
 def case_dataset_metadata_missing() -> Corruption:
     return Corruption("DS-METADATA-EXISTS", DATASET, delete(f"{DATASET}/dataset_metadata.json"))
+
+
+@case(tags="dataset")
+def case_chunk_truncated_after_the_manifest() -> Corruption:
+    # A local bucket's manifest records sizes (tests/test_manifest.py: checksums on S3).
+    return Corruption("DS-MANIFEST", DATASET, truncate(f"{TOMOGRAM_ZARR}/0/0/0/0", 16))
 
 
 @case(tags="dataset")

@@ -135,8 +135,11 @@ def test_waivers_are_applied_again_to_carried_over_results(bucket: Path, tmp_pat
     (bucket / CHANGED_CHUNK).write_bytes(b"broken")
     first, _ = audit(bucket, tmp_path / "a", datasets=["10002"])
     assert first.exit_code == 1
-    waiver = Waiver("TOMO-VOL-*", CHANGED_TOMOGRAM, "re-ingest scheduled")
-    second, io_ = audit(bucket, tmp_path / "b", previous=tmp_path / "a", datasets=["10002"], waivers=[waiver])
+    waivers = [
+        Waiver("TOMO-VOL-*", CHANGED_TOMOGRAM, "re-ingest scheduled"),
+        Waiver("DS-MANIFEST", "10002", "re-ingest scheduled"),  # the chunk is not the size recorded
+    ]
+    second, io_ = audit(bucket, tmp_path / "b", previous=tmp_path / "a", datasets=["10002"], waivers=waivers)
     assert second.exit_code == 0 and second.summary.totals.waived >= 1 and second.summary.carried_over > 0
     assert not io_.reads  # nothing changed: judged again from the previous results alone
 

@@ -18,6 +18,7 @@ from functools import partial
 from pathlib import Path
 from typing import TextIO
 
+from importers import layout
 from importers.formats.mrc import MrcFormatError
 from importers.ingest.config import ConfigError, load_config
 from importers.ingest.entities.alignment import write_alignment
@@ -35,6 +36,7 @@ from importers.ingest.entities.tomogram import prepare_tomogram, write_tomogram
 from importers.ingest.entities.tree import CHILDREN, NAME_FILTERED, Entity
 from importers.ingest.entities.viewer import defer_tomogram_views
 from importers.ingest.finders import FinderError
+from importers.manifest import write_manifest
 from importers.patterns import PatternError, compile_pattern
 from importers.storage import Bucket, StorageError
 
@@ -164,6 +166,11 @@ def standardize(ingestion: Ingestion) -> int:
     _attempt(ingestion, "finding depositions", partial(_find_into, ingestion, "deposition", None, depositions))
     for deposition in depositions:
         visit(ingestion, deposition)
+    written_datasets = {match.fields["dataset_id"] for key in ingestion.output.written
+                        if (match := layout.entity_prefix("dataset", key))}  # fmt: skip
+    for dataset_id in sorted(written_datasets):
+        # Recorded whatever the walk's outcome: the manifest describes what the bucket now holds.
+        _attempt(ingestion, f"dataset {dataset_id}: manifest", partial(write_manifest, ingestion.output, dataset_id))
     written = ingestion.output.stats.bytes_written
     print(
         f"standardize: {ingestion.report.summary()} ({written / 1e6:.1f} MB stored "
