@@ -804,6 +804,12 @@ def case_ts_vol_level_from_other_data() -> Corruption:
 
 
 @case(tags="tiltseries")
+def case_ts_section_lost_in_the_zarr() -> Corruption:
+    # Every chunk of level 0 rewritten as zeros (the fill value), the MRC keeps the sections' data.
+    return _ts("TS-SECTIONS-FILLED", acq.edit_zarr_level(acq.TS_ZARR, 0, acq.zeros))
+
+
+@case(tags="tiltseries")
 def case_ts_vol_nan_column() -> Corruption:
     nan = acq.all_of(acq.edit_mrc_data(acq.TS_MRC, acq.nan_column), acq.edit_zarr_level(acq.TS_ZARR, 0, acq.nan_column))
     return _ts("TS-VOL-FINITE", nan)

@@ -251,8 +251,8 @@ def test_content_checks_pass_on_other_kinds(tmp_path: Path, kind: VolumeKind) ->
     }[kind]()
     write_volume(tmp_path, data, kind)
     vol_family = family(kind)
-    functions = [entry[3] for entry in content.CONTENT_SUITE + content.MASK_SUITE.get(kind, [])]
-    assert len(functions) == 6 + (kind in content.MASK_KINDS)
+    functions = [entry[3] for entry in content.CONTENT_SUITE + content.KIND_SUITE.get(kind, [])]
+    assert len(functions) == 7  # masks: their values; tilt series: their sections
     for function in functions:
         result = run_function(tmp_path, function, vol_family)
         assert result.status is Status.PASSED, (function.__name__, result.line())
@@ -579,3 +579,29 @@ def test_instance_labels_present_are_the_declared_ones(tmp_path: Path, shape: tu
     declare_labels(tmp_path / "merged", [1, 2, 7])
     result = run_function(tmp_path / "merged", content.mask_labels_sampled, family(VolumeKind.INSTANCE_MASK))
     assert result.status is Status.FAILED and "declared labels [7] are absent" in result.message, result.line()
+
+
+# -- tilt-series sections that read back as the fill value ----------------------------------------
+
+
+def test_tilt_series_sections_lost_in_the_zarr_are_errors_blank_in_both_warnings(tmp_path: Path) -> None:
+    data = noisy((6, 41, 60))
+    write_volume(tmp_path / "clean", data, VolumeKind.TILTSERIES)
+    ts_family = family(VolumeKind.TILTSERIES)
+    result = run_function(tmp_path / "clean", content.ts_sections_filled, ts_family)
+    assert result.status is Status.PASSED and result.requests == 0, result.line()  # decided from chunk sizes
+    assert result.coverage is not None and result.coverage["fraction"] == 1.0
+
+    write_volume(tmp_path / "lost", data, VolumeKind.TILTSERIES)
+    zeros = Blosc(cname="lz4", clevel=5, shuffle=Blosc.SHUFFLE).encode(np.zeros((1, 1024, 1024), "<f4"))
+    (tmp_path / "lost" / f"{STORE}.zarr/0/4/0/0").write_bytes(bytes(zeros))  # section 4 written as zeros
+    result = run_function(tmp_path / "lost", content.ts_sections_filled, ts_family)
+    assert result.status is Status.FAILED and result.severity is Severity.ERROR, result.line()
+    assert "sections [4] of 6 read back as the fill value only, where the MRC holds data" in result.message
+
+    blank = data.copy()
+    blank[2] = 0
+    write_volume(tmp_path / "blank", blank, VolumeKind.TILTSERIES)
+    result = run_function(tmp_path / "blank", content.ts_sections_filled, ts_family)
+    assert result.status is Status.FAILED and result.severity is Severity.WARNING, result.line()
+    assert "sections [2] of 6 are the fill value only, in the zarr and the MRC" in result.message

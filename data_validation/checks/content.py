@@ -1,10 +1,11 @@
 """The shared volume content suite (checks.md §7, §15): SAMPLE-tier checks that look inside volumes.
 
 Registered per :class:`~data_validation.checks.volumes.VolumeFamily` as ``<PREFIX>-VOL-*``, plus the
-mask checks ``<PREFIX>-BINARY`` (segmentation masks) and ``<PREFIX>-LABELS-SAMPLED`` (instance masks)
-for families of those kinds. Every check reads the volume's small levels whole and sampled slabs of sampled
-chunks of the others (:mod:`data_validation.sampling`: the coverage policy, ``--sample-chunks``), each through
-its own reader so that its I/O is accounted to it, and reports the part it verified (``context.coverage``).
+checks of one kind: ``<PREFIX>-BINARY`` (segmentation masks), ``<PREFIX>-LABELS-SAMPLED`` (instance
+masks), ``<PREFIX>-SECTIONS-FILLED`` (tilt series). Every check reads the volume's small levels whole and
+sampled slabs of sampled chunks of the others (:mod:`data_validation.sampling`: the coverage policy,
+``--sample-chunks``), each through its own reader so that its I/O is accounted to it, and reports the part
+it verified (``context.coverage``).
 """
 
 from __future__ import annotations
@@ -13,6 +14,7 @@ import itertools
 import math
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
+from typing import Any
 
 import numpy as np
 
@@ -446,6 +448,70 @@ def mask_labels_sampled(context: CheckContext, family: VolumeFamily, entity: Ent
         )
 
 
+def _fill_chunk_size(meta: ArrayMeta) -> int:
+    """The size of a chunk that holds only the fill value, encoded as the array declares."""
+    import numcodecs  # imported by the first check that needs it, not at start-up
+
+    encoded: Any = meta.fill(meta.chunks).tobytes()
+    for spec in meta.filters or []:
+        encoded = numcodecs.get_codec(dict(spec)).encode(encoded)
+    if meta.compressor is not None:
+        encoded = numcodecs.get_codec(dict(meta.compressor)).encode(encoded)
+    return len(memoryview(encoded).cast("B"))
+
+
+#: A chunk at most this much larger than an encoded fill-only chunk (other encoder versions differ by a few
+#: bytes) may hold nothing but the fill value, and is decoded to see; a section's data adds far more. A writer
+#: whose fill-only chunks are larger still (other Blosc block sizes) is not caught, never falsely accused.
+FILL_SIZE_SLACK = 1024
+
+
+def ts_sections_filled(context: CheckContext, family: VolumeFamily, entity: Entity) -> None:
+    """No tilt-series section of level 0 reads back as nothing but the fill value.
+
+    Decided from the listing for every chunk: only chunks as small as a fill-only chunk are read (and
+    decoded); a missing chunk is -ZARR-CHUNK-COVERAGE's. A section that is empty in the zarr but not in the
+    MRC (a band of its middle rows is read) lost its data: an error; empty in both, a blank tilt: a warning."""
+    context.sampling.require()
+    volume = load_volume(context, family, entity)
+    meta = volume.levels[0]
+    listing = context.reader.snapshot.listing
+    context.coverage.record(meta, whole_samples(meta))
+    fill_size = _fill_chunk_size(meta) + FILL_SIZE_SLACK
+    rows: dict[int, list[tuple[int, ...]]] = {}
+    for chunk in itertools.product(*(range(g) for g in meta.grid)):
+        rows.setdefault(chunk[0], []).append(chunk)
+    reader = context.volume_reader()
+    empty: list[int] = []
+    for z_chunk, chunks in sorted(rows.items()):
+        keys = [meta.chunk_key(chunk) for chunk in chunks]
+        if any(key not in listing or listing[key].size > fill_size for key in keys):
+            continue  # data in some chunk of these sections (a missing chunk: ZARR-CHUNK-COVERAGE)
+        filled = np.ones(meta.valid_extent(chunks[0])[0], dtype=bool)
+        for chunk in chunks:
+            data = reader.zarr_box(meta, chunk, tuple((0, n) for n in meta.valid_extent(chunk)))
+            filled &= (data == meta.fill((1,))[0]).reshape(data.shape[0], -1).all(axis=1)
+        empty += [z_chunk * meta.chunks[0] + int(z) for z in np.flatnonzero(filled)]
+    if not empty:
+        return
+    mrc_key = family.mrc_key(context, entity)
+    header = context.reader.mrc_header(mrc_key)
+    middle = header.ny // 2
+    bands = reader.mrc_regions(mrc_key, header, [((z, z + 1), (middle, min(middle + 2, header.ny)), (0, header.nx))
+                                                for z in empty])  # fmt: skip
+    lost = [z for z, band in zip(empty, bands, strict=True) if np.any(band != 0)]
+    if lost:
+        fail(
+            f"sections {lost[:10]} of {meta.shape[0]} read back as the fill value only, where the MRC holds data",
+            observed=lost,
+        )
+    fail(
+        f"sections {empty[:10]} of {meta.shape[0]} are the fill value only, in the zarr and the MRC (blank tilts?)",
+        observed=empty,
+        severity=Severity.WARNING,
+    )
+
+
 # -- registration, per family (as volumes.py does for the header suites) ---------------------
 
 ContentCheck = Callable[[CheckContext, VolumeFamily, Entity], None]
@@ -470,7 +536,8 @@ CONTENT_SUITE: list[tuple[str, Severity, str, ContentCheck]] = [
     ),
 ]
 
-MASK_SUITE: dict[VolumeKind, list[tuple[str, Severity, str, ContentCheck]]] = {
+#: Checks of one volume kind: masks' values, tilt-series sections.
+KIND_SUITE: dict[VolumeKind, list[tuple[str, Severity, str, ContentCheck]]] = {
     VolumeKind.SEGMENTATION_MASK: [("BINARY", Severity.ERROR, "sampled mask values are 0 or 1", mask_binary)],
     VolumeKind.INSTANCE_MASK: [
         (
@@ -478,6 +545,14 @@ MASK_SUITE: dict[VolumeKind, list[tuple[str, Severity, str, ContentCheck]]] = {
             Severity.ERROR,
             "labels read are 0 or declared image-label colors; a mask read whole holds every declared label",
             mask_labels_sampled,
+        )
+    ],
+    VolumeKind.TILTSERIES: [
+        (
+            "SECTIONS-FILLED",
+            Severity.ERROR,
+            "no level-0 section reads back as the fill value only (from chunk sizes; small chunks decoded)",
+            ts_sections_filled,
         )
     ],
 }
@@ -488,7 +563,7 @@ def _runner(family: VolumeFamily, function: ContentCheck) -> Callable[[CheckCont
 
 
 for _family in FAMILIES:
-    for _suffix, _severity, _title, _function in CONTENT_SUITE + MASK_SUITE.get(volume_kind(_family), []):
+    for _suffix, _severity, _title, _function in CONTENT_SUITE + KIND_SUITE.get(volume_kind(_family), []):
         register(
             f"{_family.prefix}-{_suffix}",
             entity=_family.entity,
