@@ -57,7 +57,8 @@ from data_validation.outcomes import Result, judge
 from data_validation.reader import ObjectReader
 from data_validation.registry import Check, EntityKind, Severity, Tier, checks_for
 from data_validation.results import JsonlWriter, Record, RecordStatus, iter_records, make_record
-from data_validation.sampling import SampleSettings
+from data_validation.rotation import RotationStatus, note_night
+from data_validation.sampling import Rotation, SampleSettings
 from data_validation.snapshot import (
     DEPOSITIONS_PREFIX,
     Snapshot,
@@ -189,11 +190,15 @@ class AuditOptions:
     https_prefix: str = ""
     jobs: int = 4
     allure: bool = True
+    #: Nights of the content rotation (0: samples only; 1: every chunk every night, ``--full-content``).
+    rotate: int = 0
+    night: int = field(default_factory=lambda: dt.date.today().toordinal())
 
     def settings_digest(self) -> str:
         database = self.database.shown_url if self.database is not None else ""
         budgets = ",".join(f"{tier.name}={size}" for tier, size in sorted(self.budgets.items()))
         text = f"{code_digest()}|chunks={self.sample_chunks}|{budgets}|db={database}|{self.https_prefix}"
+        text += f"|rotate={self.rotate}"  # not the night: tonight's slice is not a setting
         return hashlib.sha256(text.encode()).hexdigest()
 
 
@@ -298,6 +303,8 @@ class Audit:
         self.depositions_done: set[str] = set()
         self.summary = Summary(fail_level=options.fail_level)
         self.shown: list[Record] = []  # failed and waived records, for the HTML page
+        self.rotation = Rotation(options.night, options.rotate) if options.rotate else None
+        self.rotation_status = RotationStatus(self.rotation) if self.rotation else None
 
     def load_previous(self, datasets: list[str]) -> None:
         path = self.options.previous
@@ -328,6 +335,8 @@ class Audit:
                 for records, previous in self.audit_dataset(dataset_id):
                     for record in records:
                         writer.write(record)
+                        if self.rotation_status is not None:
+                            self.rotation_status.add(record)
                     self.summary.add(records, previous if self.has_previous else None)
                     self.shown += [r for r in records if r.status in (RecordStatus.FAILED, RecordStatus.WAIVED)]
         self.summary.finish()
@@ -336,7 +345,10 @@ class Audit:
         self.summary.total_bytes = after["bytes_read"] - before["bytes_read"]
         self.summary.elapsed = round(time.monotonic() - started, 3)
         (options.report / SUMMARY_JSON).write_text(self.summary.to_json() + "\n", encoding="utf-8")
-        (options.report / SUMMARY_TEXT).write_text("\n".join(self.summary.lines()) + "\n", encoding="utf-8")
+        rotation_lines = self.rotation_status.lines() if self.rotation_status is not None else []
+        (options.report / SUMMARY_TEXT).write_text(
+            "\n".join(self.summary.lines() + rotation_lines) + "\n", encoding="utf-8"
+        )
         html_path = options.report / HTML_FILE
         html_path.write_text(render_html(self.summary, self.shown, self.meta(datasets)), encoding="utf-8")
         allure_report, note = self.allure(results_path)
@@ -351,6 +363,8 @@ class Audit:
         meta["previous run"] = str(options.previous) if self.has_previous else "none"
         if options.full:
             meta["mode"] = "full (nothing carried over)"
+        if self.rotation_status is not None:
+            meta["content coverage"] = " ".join(self.rotation_status.lines()) or "no content checks ran"
         return meta
 
     def allure(self, results_path: Path) -> tuple[Path | None, str]:
@@ -419,9 +433,14 @@ class Audit:
         snapshot.entities[EntityKind.DEPOSITION] = deposition_entities
 
         context = CheckContext(
-            ObjectReader(snapshot, bucket), self.options.database, SampleSettings(chunks=self.options.sample_chunks)
+            ObjectReader(snapshot, bucket),
+            self.options.database,
+            SampleSettings(chunks=self.options.sample_chunks, rotation=self.rotation),
         )
         evaluated = self._evaluate(context, [*deposition_entities, *entities], plan, fingerprint)
+        if self.rotation is not None:
+            for record in (record for records in evaluated.values() for record in records):
+                note_night(record, previous.get(record.key), self.rotation)
         dataset_records: list[Record] = []
         deposition_records: list[Record] = []
         for result in discovery_results(snapshot):
@@ -462,7 +481,8 @@ class Audit:
         todo, carried = [], []
         for registered in checks_for(entity.kind):
             earlier = previous.get((registered.code, entity.path))
-            if earlier is not None and earlier.fingerprint == fingerprint:
+            rotating = self.rotation is not None and registered.tier is Tier.SAMPLE  # tonight's slice is new
+            if earlier is not None and earlier.fingerprint == fingerprint and not rotating:
                 carried.append(earlier)
             else:
                 todo.append(registered)
@@ -564,6 +584,20 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     )
     parser.add_argument("--full", action="store_true", help="run every check, carrying nothing over")
     parser.add_argument(
+        "--rotate",
+        type=int,
+        default=0,
+        metavar="K",
+        help="content checks also read whole the chunks of every sampled array whose index is the night modulo K: "
+        "K nights read every chunk once (raise the SAMPLE budget: --io-budget SAMPLE=none)",
+    )
+    parser.add_argument(
+        "--night", type=int, default=None, metavar="N", help="the night of --rotate (default: today's day number)"
+    )
+    parser.add_argument(
+        "--full-content", action="store_true", help="content checks read every chunk (as --rotate 1; memory!)"
+    )
+    parser.add_argument(
         "--report", type=Path, default=Path(DEFAULT_REPORT), metavar="DIR", help=f"(default: ./{DEFAULT_REPORT})"
     )
     parser.add_argument("--waivers", type=Path, default=None, metavar="FILE", help="accepted failures (YAML)")
@@ -604,6 +638,11 @@ def options_from(args: argparse.Namespace) -> AuditOptions:
     if args.jobs < 1:
         raise ValueError("--jobs needs at least 1")
     datasets = [part.strip() for value in args.datasets for part in value.split(",") if part.strip()]
+    if args.rotate < 0 or (args.full_content and args.rotate > 1):
+        raise ValueError(f"--rotate {args.rotate}: need K ≥ 1 (--full-content is K = 1)")
+    rotation = {"rotate": 1 if args.full_content else args.rotate}
+    if args.night is not None:
+        rotation["night"] = args.night
     return AuditOptions(
         datasets=datasets or None,
         shards=args.shards,
@@ -618,6 +657,7 @@ def options_from(args: argparse.Namespace) -> AuditOptions:
         https_prefix=args.https_prefix or "",
         jobs=args.jobs,
         allure=not args.no_allure,
+        **rotation,
     )
 
 

@@ -18,8 +18,9 @@ ranges of its rows (nearby rows merged). The checks of one entity share what it 
 *Coverage.* An array small enough is verified whole instead of sampled (:func:`whole_samples`: one sample per
 chunk, its whole valid data): the smallest levels of a volume first, while their chunk objects add up to at
 most ``SampleSettings.whole_bytes`` compressed and :data:`WHOLE_DECODED_BYTES` decoded, and an array has at
-most ``SampleSettings.whole_chunks`` chunks (each is one request, where sampling makes ``chunks``). A check
-reports what it verified as a :class:`Coverage`.
+most ``SampleSettings.whole_chunks`` chunks (each is one request, where sampling makes ``chunks``). The audit
+adds a rotating slice of the other arrays' chunks, read whole (:class:`Rotation`). A check reports what it
+verified as a :class:`Coverage`.
 """
 
 from __future__ import annotations
@@ -68,6 +69,30 @@ Box = tuple[tuple[int, ...], ...]
 
 
 @dataclass(frozen=True)
+class Rotation:
+    """The audit's rotating slice: of every array that is sampled, not read whole, the chunks whose C-order
+    index is ``night`` modulo ``nights`` are read whole too, so that ``nights`` audits read every chunk once."""
+
+    night: int
+    nights: int
+
+    def __post_init__(self) -> None:
+        if self.nights < 1:
+            raise ValueError(f"--rotate needs at least 1 night, got {self.nights}")
+
+    @property
+    def residue(self) -> int:
+        return self.night % self.nights
+
+    def chunks(self, meta: ArrayMeta) -> list[tuple[int, ...]]:
+        """Tonight's chunks of an array."""
+        return [
+            tuple(int(i) for i in np.unravel_index(flat, meta.grid))
+            for flat in range(self.residue, math.prod(meta.grid), self.nights)
+        ]
+
+
+@dataclass(frozen=True)
 class SampleSettings:
     """How much the SAMPLE tier reads; ``chunks == 0`` turns the SAMPLE-tier checks off."""
 
@@ -77,6 +102,8 @@ class SampleSettings:
     whole_bytes: int = DEFAULT_WHOLE_BYTES
     #: Chunks an array verified whole may have.
     whole_chunks: int = DEFAULT_WHOLE_CHUNKS
+    #: The audit's rotating slice of the sampled arrays (None: samples only).
+    rotation: Rotation | None = None
 
     def __post_init__(self) -> None:
         if self.chunks < 0:
@@ -243,12 +270,12 @@ def choose_samples(
     return samples
 
 
-def whole_samples(meta: ArrayMeta) -> list[Sample]:
-    """One sample per chunk of the array, each its whole valid data: the array verified whole."""
+def whole_samples(meta: ArrayMeta, chunks: list[tuple[int, ...]] | None = None) -> list[Sample]:
+    """One sample per chunk of the array (or of ``chunks``), each its whole valid data."""
     edge = tuple(g - 1 for g in meta.grid)
     return [
         Sample(meta.level, chunk, tuple((0, n) for n in meta.valid_extent(chunk)), edge=chunk == edge)
-        for chunk in itertools.product(*(range(g) for g in meta.grid))
+        for chunk in (itertools.product(*(range(g) for g in meta.grid)) if chunks is None else chunks)
     ]
 
 
@@ -271,10 +298,15 @@ class Coverage:
         if meta.key in self._arrays:
             return
         self._arrays.add(meta.key)
-        regions = {sample.global_box(meta) for sample in samples}
-        self.chunks[0] += len({sample.chunk for sample in samples})
+        regions: dict[tuple[int, ...], set[Box]] = {}
+        for sample in samples:
+            regions.setdefault(sample.chunk, set()).add(sample.global_box(meta))
+        self.chunks[0] += len(regions)
         self.chunks[1] += math.prod(meta.grid)
-        self.voxels[0] += min(sum(math.prod(hi - lo for lo, hi in region) for region in regions), math.prod(meta.shape))
+        for chunk, boxes in regions.items():
+            # Slabs of one chunk overlap only when it has fewer planes than the slabs need: capped at the chunk.
+            volume = sum(math.prod(hi - lo for lo, hi in box) for box in boxes)
+            self.voxels[0] += min(volume, math.prod(meta.valid_extent(chunk)))
         self.voxels[1] += math.prod(meta.shape)
 
     def summary(self) -> dict[str, Any] | None:

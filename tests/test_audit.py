@@ -15,7 +15,9 @@ import pytest
 import yaml
 from PIL import Image
 
+from data_validation import io_accounting
 from data_validation.audit import AuditOptions, run_audit, select_datasets, shard_of
+from data_validation.registry import Tier
 from data_validation.results import read_records
 from data_validation.summary import summarize
 from importers.cli import main as cli_main
@@ -156,6 +158,27 @@ def test_shards_partition_the_datasets(bucket: Path, tmp_path: Path) -> None:
         assert outcome.datasets == select_datasets(storage, None, 2, k)
         seen += {r.dataset for r in read_records(outcome.results) if r.dataset}
     assert sorted(seen) == list(DATASETS)
+
+
+def test_rotating_content_coverage_reaches_every_slice_in_k_nights(bucket: Path, tmp_path: Path) -> None:
+    budgets = {**io_accounting.DEFAULT_BUDGETS, Tier.SAMPLE: None}
+    previous = None
+    for night in (700, 701, 702):
+        report = tmp_path / f"night-{night}"
+        outcome, _ = audit(
+            bucket, report, previous=previous, datasets=["10001"], rotate=3, night=night, budgets=budgets
+        )
+        assert outcome.exit_code == 0, outcome.summary.lines()
+        records = read_records(outcome.results)
+        content = [r for r in records if r.tier == "SAMPLE" and r.coverage is not None]
+        assert content and not any(r.carried_over for r in content)  # tonight's slice is read, never carried
+        assert all(r.carried_over for r in records if r.tier == "HEADER") == (previous is not None)
+        assert all(r.coverage["slice"] == [night % 3, 3] for r in content)
+        text = (report / "summary.txt").read_text()
+        previous = report
+    assert all(set(r.coverage["nights"].values()) == {700, 701, 702} for r in content)
+    assert f"slice {702 % 3} of 3;" in text and "(100.0 %); oldest verification 2 nights ago" in text, text
+    assert "content coverage" in (report / "report.html").read_text()
 
 
 def test_command_exit_codes_outputs_and_progress(

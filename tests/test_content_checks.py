@@ -26,6 +26,7 @@ from data_validation.sampling import (
     MERGE_GAP_BYTES,
     WHOLE_OBJECT_BYTES,
     ArrayMeta,
+    Rotation,
     SampleSettings,
     VolumeReader,
     choose_samples,
@@ -605,3 +606,40 @@ def test_tilt_series_sections_lost_in_the_zarr_are_errors_blank_in_both_warnings
     result = run_function(tmp_path / "blank", content.ts_sections_filled, ts_family)
     assert result.status is Status.FAILED and result.severity is Severity.WARNING, result.line()
     assert "sections [2] of 6 are the fill value only, in the zarr and the MRC" in result.message
+
+
+# -- the audit's rotating slice -------------------------------------------------------------------
+
+
+def test_k_nights_of_rotation_read_every_chunk_of_a_sampled_array_exactly_once(tmp_path: Path) -> None:
+    write_volume(tmp_path, noisy((41, 40, 50)), VolumeKind.TILTSERIES)  # 41 chunks per level: sampled
+    nights = 3
+    read_by_night = []
+    for night in range(100, 100 + nights):
+        context, entity = context_of(tmp_path, SampleSettings(rotation=Rotation(night, nights)))
+        volume = content.load_volume(context, family(VolumeKind.TILTSERIES), entity)
+        assert content.whole_levels(context, volume) == set()
+        level0 = volume.levels[0]
+        samples = content.samples_of(context, entity, volume, 0)
+        whole = {s.chunk for s in samples if s.box == tuple((0, n) for n in level0.valid_extent(s.chunk))}
+        assert whole == set(Rotation(night, nights).chunks(level0))
+        read_by_night.append(whole)
+    everything = [chunk for chunks in read_by_night for chunk in chunks]
+    assert sorted(everything) == [(z, 0, 0) for z in range(41)]  # every chunk, each once
+
+
+def test_a_nan_section_outside_the_samples_is_found_on_its_night(tmp_path: Path) -> None:
+    data = noisy((41, 40, 50))
+    voxel = unsampled_voxel(tmp_path / "probe", data, VolumeKind.TILTSERIES)
+    data[voxel] = np.nan
+    write_volume(tmp_path, data, VolumeKind.TILTSERIES)
+    found = []
+    for night in range(3):
+        context, entity = context_of(tmp_path, SampleSettings(rotation=Rotation(night, 3)))
+        check = REGISTRY["TOMO-VOL-FINITE"]
+        probe = type(check)(
+            "TS-VOL-FINITE", check.entity, check.tier, check.severity, check.title,
+            content._runner(family(VolumeKind.TILTSERIES), content.vol_finite),
+        )  # fmt: skip
+        found.append(evaluate(probe, context, entity).status is Status.FAILED)
+    assert found == [night == voxel[0] % 3 for night in range(3)]

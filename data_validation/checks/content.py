@@ -110,8 +110,8 @@ def whole_levels(context: CheckContext, volume: Volume) -> frozenset[int]:
 
 def samples_of(context: CheckContext, entity: Entity, volume: Volume, level: int) -> list[Sample]:
     """The samples of one level: every chunk whole if the level is verified whole, else the deterministic
-    samples (seed: entity path and level); above level 0 the chunks are the parents of the level below's
-    samples, where the pyramid check reads."""
+    samples (seed: entity path and level; above level 0 the chunks are the parents of the level below's
+    samples, where the pyramid check reads) and the chunks of the audit's rotating slice, whole."""
     meta = volume.levels[level]
     known = context.shared.samples.get(meta.key)
     if known is not None:
@@ -126,6 +126,8 @@ def samples_of(context: CheckContext, entity: Entity, volume: Volume, level: int
         preferred = [tuple(c // f for c, f in zip(s.chunk, factor, strict=True)) for s in below if not s.edge]
     settings = context.sampling
     samples = choose_samples(f"{entity.path}#level{meta.level}", meta, settings.chunks, settings.slab_bytes, preferred)
+    if settings.rotation is not None:
+        samples += whole_samples(meta, settings.rotation.chunks(meta))
     context.shared.samples[meta.key] = samples
     return samples
 
