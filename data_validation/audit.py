@@ -18,7 +18,8 @@ and the digest of the validation settings (the checks' source code, ``--sample-c
 the database). A result of ``--previous`` whose fingerprint is unchanged is carried over (judged again
 against today's waivers) without reading anything for it; only the objects of entities with a check to
 run are prefetched (with the dataset's metadata documents, which the dataset-wide checks read).
-``--full`` runs every check.
+``--full`` runs every check. ``--rotate K`` / ``--full-content``: the content checks' rotating slice
+(rotation.py).
 
 **Shards.** ``--shards N --shard K`` audits the datasets whose id hashes (SHA-256) to K modulo N: a
 dataset stays in its shard as datasets are added, so each shard can keep its own ``--previous``. A

@@ -10,7 +10,6 @@ checksum in their listing (their "ETag" is the file's mtime and size): their man
 
 from __future__ import annotations
 
-import datetime as dt
 import json
 import re
 from dataclasses import dataclass, field
@@ -53,23 +52,22 @@ def document(dataset_id: str, listing: dict[str, ObjectInfo]) -> dict[str, Any]:
         for key, info in sorted(listing.items())
         if key.startswith(prefix) and key != own
     }
-    return {
-        "format": FORMAT,
-        "version": VERSION,
-        "dataset_id": dataset_id,
-        "created": dt.datetime.now(dt.UTC).isoformat(timespec="seconds"),
-        "objects": objects,
-    }
+    # No time of writing: the same objects give the same manifest, so a re-run that changes nothing rewrites nothing.
+    return {"format": FORMAT, "version": VERSION, "dataset_id": dataset_id, "objects": objects}
 
 
 def write_manifest(bucket: Bucket, dataset_id: str) -> int:
-    """List the dataset afresh and write its manifest; returns the number of objects recorded (none: nothing
-    is written)."""
+    """List the dataset afresh and write its manifest unless the one there says the same; returns the number
+    of objects recorded (none: nothing is written)."""
     bucket.forget_listings()  # the listings cached while writing lack the ETags the storage gave
-    manifest = document(dataset_id, bucket.listing(dataset_id))
+    listing = bucket.listing(dataset_id)
+    manifest = document(dataset_id, listing)
     if not manifest["objects"]:
         return 0
-    bucket.write(manifest_key(dataset_id), json.dumps(manifest, indent=0).encode(), "application/json")
+    key = manifest_key(dataset_id)
+    data = json.dumps(manifest, indent=0).encode()
+    if key not in listing or listing[key].size != len(data) or bucket.read(key) != data:
+        bucket.write(key, data, "application/json")
     return len(manifest["objects"])
 
 

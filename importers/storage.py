@@ -155,8 +155,6 @@ class Bucket:
         self.stats: IOStats = IOStats()
         self._listings: dict[str, dict[str, ObjectInfo]] = {}
         self._listing_lock = threading.Lock()
-        #: Keys written through this bucket since it was opened (standardize records their datasets' manifests).
-        self.written: set[str] = set()
         parsed = urlparse(url)
         if parsed.scheme == "s3":
             if not parsed.netloc:
@@ -578,7 +576,6 @@ class Bucket:
     def _remember(self, key: str, size: int) -> None:
         """Keep cached listings true after our own write, so writing never forces a re-listing."""
         with self._listing_lock:
-            self.written.add(key)
             for listed_prefix, objects in self._listings.items():
                 if listed_prefix == "" or key.startswith(listed_prefix + "/"):
                     objects[key] = ObjectInfo(key=key, size=size, etag="")

@@ -18,7 +18,6 @@ from functools import partial
 from pathlib import Path
 from typing import TextIO
 
-from importers import layout
 from importers.formats.mrc import MrcFormatError
 from importers.ingest.config import ConfigError, load_config
 from importers.ingest.entities.alignment import write_alignment
@@ -130,6 +129,8 @@ def visit(ingestion: Ingestion, entity: Entity) -> bool:
     preparer = PREPARERS.get(entity.kind)
     if preparer is not None and not _attempt(own, entity.describe(), lambda: preparer(own, entity)):
         return False
+    if entity.kind == "dataset" and entity.parent is not None:  # standardize records its manifest after the walk
+        entity.parent.outputs.setdefault("datasets", []).append(entity.name)
     incomplete: set[str] = entity.outputs.setdefault("incomplete", set())
     for kind in CHILDREN.get(entity.kind, ()):
         if not _handled(kind):
@@ -166,11 +167,12 @@ def standardize(ingestion: Ingestion) -> int:
     _attempt(ingestion, "finding depositions", partial(_find_into, ingestion, "deposition", None, depositions))
     for deposition in depositions:
         visit(ingestion, deposition)
-    written_datasets = {match.fields["dataset_id"] for key in ingestion.output.written
-                        if (match := layout.entity_prefix("dataset", key))}  # fmt: skip
-    for dataset_id in sorted(written_datasets):
-        # Recorded whatever the walk's outcome: the manifest describes what the bucket now holds.
-        _attempt(ingestion, f"dataset {dataset_id}: manifest", partial(write_manifest, ingestion.output, dataset_id))
+    if not ingestion.options.dry_run:
+        for dataset_id in sorted({d for deposition in depositions for d in deposition.outputs.get("datasets", [])}):
+            # Whatever the walk's outcome: the manifest describes what the bucket now holds (also after a run
+            # that was killed between its last object and the manifest).
+            what = f"dataset {dataset_id}: manifest"
+            _attempt(ingestion, what, partial(write_manifest, ingestion.output, dataset_id))
     written = ingestion.output.stats.bytes_written
     print(
         f"standardize: {ingestion.report.summary()} ({written / 1e6:.1f} MB stored "
