@@ -71,6 +71,10 @@ class RecordingBucket(Bucket):
         self.reads.append(key)
         return super().read_range(key, start, end)
 
+    def read_many(self, ranges):
+        self.reads.extend(key for key, _, _ in ranges)
+        return super().read_many(ranges)
+
     def _list_uncached(self, prefix: str):
         self.listed.append(prefix)
         return super()._list_uncached(prefix)
@@ -163,11 +167,16 @@ def test_shards_partition_the_datasets(bucket: Path, tmp_path: Path) -> None:
 def test_rotating_content_coverage_reaches_every_slice_in_k_nights(bucket: Path, tmp_path: Path) -> None:
     budgets = {**io_accounting.DEFAULT_BUDGETS, Tier.SAMPLE: None}
     previous = None
+    chunk_nights: dict[str, set[int]] = {}
+    tilt_series = "10001/TS_001/TiltSeries/100/TS_001.zarr/"  # 41 sections: 41 chunks per level, sampled
     for night in (700, 701, 702):
         report = tmp_path / f"night-{night}"
-        outcome, _ = audit(
+        outcome, io_ = audit(
             bucket, report, previous=previous, datasets=["10001"], rotate=3, night=night, budgets=budgets
         )
+        for key in io_.reads:
+            if key.startswith(tilt_series) and not key.rsplit("/", 1)[-1].startswith("."):
+                chunk_nights.setdefault(key, set()).add(night)
         assert outcome.exit_code == 0, outcome.summary.lines()
         records = read_records(outcome.results)
         content = [r for r in records if r.tier == "SAMPLE" and r.coverage is not None]
@@ -177,6 +186,13 @@ def test_rotating_content_coverage_reaches_every_slice_in_k_nights(bucket: Path,
         text = (report / "summary.txt").read_text()
         previous = report
     assert all(set(r.coverage["nights"].values()) == {700, 701, 702} for r in content)
+    # The three nights read every chunk; each on the one night of its slice, but for the samples (every night).
+    assert len(chunk_nights) == 3 * 41
+    every_night = [key for key, nights in chunk_nights.items() if len(nights) == 3]
+    assert len(every_night) <= 3 * 2  # --sample-chunks 2 per level
+    for key, nights in chunk_nights.items():
+        if key not in every_night:
+            assert nights == {next(n for n in (700, 701, 702) if n % 3 == int(key.split("/")[-3]) % 3)}, key
     assert f"slice {702 % 3} of 3;" in text and "(100.0 %); oldest verification 2 nights ago" in text, text
     assert "content coverage" in (report / "report.html").read_text()
 
