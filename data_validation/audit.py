@@ -18,7 +18,8 @@ and the digest of the validation settings (the checks' source code, ``--sample-c
 the database). A result of ``--previous`` whose fingerprint is unchanged is carried over (judged again
 against today's waivers) without reading anything for it; only the objects of entities with a check to
 run are prefetched (with the dataset's metadata documents, which the dataset-wide checks read).
-``--full`` runs every check.
+``--full`` runs every check. ``--rotate K`` / ``--full-content``: the content checks' rotating slice
+(rotation.py).
 
 **Shards.** ``--shards N --shard K`` audits the datasets whose id hashes (SHA-256) to K modulo N: a
 dataset stays in its shard as datasets are added, so each shard can keep its own ``--previous``. A
@@ -35,6 +36,7 @@ from __future__ import annotations
 
 import argparse
 import bisect
+import datetime as dt
 import hashlib
 import os
 import sys
@@ -59,7 +61,8 @@ from data_validation.outcomes import Result, judge
 from data_validation.reader import ObjectReader
 from data_validation.registry import Check, EntityKind, Severity, Tier, checks_for
 from data_validation.results import JsonlWriter, Record, RecordStatus, iter_records, make_record
-from data_validation.sampling import SampleSettings
+from data_validation.rotation import RotationStatus, note_night
+from data_validation.sampling import Rotation, SampleSettings
 from data_validation.snapshot import (
     DEPOSITIONS_PREFIX,
     Snapshot,
@@ -193,11 +196,15 @@ class AuditOptions:
     https_prefix: str = ""
     jobs: int = 4
     allure: bool = True
+    #: Nights of the content rotation (0: samples only; 1: every chunk every night, ``--full-content``).
+    rotate: int = 0
+    night: int = field(default_factory=lambda: dt.date.today().toordinal())
 
     def settings_digest(self) -> str:
         database = "" if self.database is None else f"{self.database.shown_url}{sorted(self.database.datasets or [])}"
         budgets = ",".join(f"{tier.name}={size}" for tier, size in sorted(self.budgets.items()))
         text = f"{code_digest()}|chunks={self.sample_chunks}|{budgets}|db={database}|{self.https_prefix}"
+        text += f"|rotate={self.rotate}"  # not the night: tonight's slice is not a setting
         return hashlib.sha256(text.encode()).hexdigest()
 
 
@@ -313,6 +320,8 @@ class Audit:
         self.summary = Summary(fail_level=options.fail_level)
         self.shown: list[Record] = []  # the records the HTML page lists (shown_in_report)
         self.pictures: dict[str, bytes] = {}  # entity path -> PNG of a failing entity, for the HTML page
+        self.rotation = Rotation(options.night, options.rotate) if options.rotate else None
+        self.rotation_status = RotationStatus(self.rotation) if self.rotation else None
 
     def load_previous(self, datasets: list[str]) -> None:
         path = self.options.previous
@@ -343,6 +352,8 @@ class Audit:
                 for records, previous in self.audit_dataset(dataset_id):
                     for record in records:
                         writer.write(record)
+                        if self.rotation_status is not None:
+                            self.rotation_status.add(record)
                     self.summary.add(records, previous if self.has_previous else None)
                     self.shown += [r for r in records if shown_in_report(r)]
         self.summary.finish()
@@ -368,7 +379,10 @@ class Audit:
         """summary.json, summary.txt and the HTML page; the page's path."""
         options = self.options
         (options.report / SUMMARY_JSON).write_text(self.summary.to_json() + "\n", encoding="utf-8")
-        (options.report / SUMMARY_TEXT).write_text("\n".join(self.summary.lines()) + "\n", encoding="utf-8")
+        rotation_lines = self.rotation_status.lines() if self.rotation_status is not None else []
+        (options.report / SUMMARY_TEXT).write_text(
+            "\n".join(self.summary.lines() + rotation_lines) + "\n", encoding="utf-8"
+        )
         html_path = options.report / HTML_FILE
         page = render_html(self.summary, self.shown, self.meta(datasets), self.pictures)
         html_path.write_text(page, encoding="utf-8")
@@ -383,6 +397,8 @@ class Audit:
         meta["previous run"] = str(options.previous) if self.has_previous else "none"
         if options.full:
             meta["mode"] = "full (nothing carried over)"
+        if self.rotation_status is not None:
+            meta["content coverage"] = " ".join(self.rotation_status.lines()) or "no content checks ran"
         return meta
 
     def allure(self, results_path: Path) -> tuple[Path | None, str]:
@@ -451,9 +467,14 @@ class Audit:
         snapshot.entities[EntityKind.DEPOSITION] = deposition_entities
 
         context = CheckContext(
-            ObjectReader(snapshot, bucket), self.options.database, SampleSettings(chunks=self.options.sample_chunks)
+            ObjectReader(snapshot, bucket),
+            self.options.database,
+            SampleSettings(chunks=self.options.sample_chunks, rotation=self.rotation),
         )
         evaluated = self._evaluate(context, [*deposition_entities, *entities], plan, fingerprint)
+        if self.rotation is not None:
+            for record in (record for records in evaluated.values() for record in records):
+                note_night(record, previous.get(record.key), self.rotation)
         dataset_records: list[Record] = []
         deposition_records: list[Record] = []
         for result in discovery_results(snapshot):
@@ -511,7 +532,8 @@ class Audit:
         todo, carried = [], []
         for registered in checks_for(entity.kind):
             earlier = previous.get((registered.code, entity.path))
-            if earlier is not None and earlier.fingerprint == fingerprint:
+            rotating = self.rotation is not None and registered.tier is Tier.SAMPLE  # tonight's slice is new
+            if earlier is not None and earlier.fingerprint == fingerprint and not rotating:
                 carried.append(earlier)
             else:
                 todo.append(registered)
@@ -628,6 +650,20 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     )
     parser.add_argument("--full", action="store_true", help="run every check, carrying nothing over")
     parser.add_argument(
+        "--rotate",
+        type=int,
+        default=0,
+        metavar="K",
+        help="content checks also read whole the chunks of every sampled array whose index is the night modulo K: "
+        "K nights read every chunk once (raise the SAMPLE budget: --io-budget SAMPLE=none)",
+    )
+    parser.add_argument(
+        "--night", type=int, default=None, metavar="N", help="the night of --rotate (default: today's day number)"
+    )
+    parser.add_argument(
+        "--full-content", action="store_true", help="content checks read every chunk (as --rotate 1; memory!)"
+    )
+    parser.add_argument(
         "--report", type=Path, default=Path(DEFAULT_REPORT), metavar="DIR", help=f"(default: ./{DEFAULT_REPORT})"
     )
     parser.add_argument("--waivers", type=Path, default=None, metavar="FILE", help="accepted failures (YAML)")
@@ -660,6 +696,11 @@ def options_from(args: argparse.Namespace) -> AuditOptions:
     if args.jobs < 1:
         raise ValueError("--jobs needs at least 1")
     datasets = [part.strip() for value in args.datasets for part in value.split(",") if part.strip()]
+    if args.rotate < 0 or (args.full_content and args.rotate > 1):
+        raise ValueError(f"--rotate {args.rotate}: need K ≥ 1 (--full-content is K = 1)")
+    rotation = {"rotate": 1 if args.full_content else args.rotate}
+    if args.night is not None:
+        rotation["night"] = args.night
     return AuditOptions(
         datasets=datasets or None,
         shards=args.shards,
@@ -674,6 +715,7 @@ def options_from(args: argparse.Namespace) -> AuditOptions:
         https_prefix=args.https_prefix or "",
         jobs=args.jobs,
         allure=not args.no_allure,
+        **rotation,
     )
 
 

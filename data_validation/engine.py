@@ -83,8 +83,9 @@ def evaluate(check: Check, context: CheckContext, entity: Entity, budget: int | 
     usage = Usage(code=check.code, entity=entity.path, tier=check.tier, budget=budget)
     started = time.perf_counter()
     status, severity, message, observed, expected = Status.PASSED, check.severity, "", None, None
+    check_context = context.counting_into(usage)
     try:
-        check(context.counting_into(usage), entity)
+        check(check_context, entity)
     except CheckSkipped as skipped:
         status, message = Status.SKIPPED, str(skipped)
     except Unreadable as unreadable:
@@ -111,6 +112,7 @@ def evaluate(check: Check, context: CheckContext, entity: Entity, budget: int | 
         usage.bytes_read,
         time.perf_counter() - started,
         usage.retries,
+        check_context.coverage.summary(),
     )
 
 

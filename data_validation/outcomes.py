@@ -42,6 +42,8 @@ class Result:
     duration: float = field(default=0.0, compare=False)
     #: Requests that failed transiently and were made again (counted in ``requests`` too).
     retries: int = field(default=0, compare=False)
+    #: What part of the volumes a content check verified (``Coverage.summary()``); None for other checks.
+    coverage: dict[str, Any] | None = field(default=None, compare=False)
 
     def line(self) -> str:
         """The one-line report: code, severity, entity, what is wrong."""

@@ -52,6 +52,7 @@ class Record:
     fingerprint: str = ""
     carried_over: bool = False
     depositions: list[str] | None = None
+    coverage: dict[str, Any] | None = None
 
     @property
     def key(self) -> tuple[str, str]:
@@ -180,6 +181,7 @@ def make_record(result: Result, verdict: Verdict, *, fingerprint: str = "", carr
         expected=evidence(result.expected) if failed else None,
         fingerprint=fingerprint,
         carried_over=carried_over,
+        coverage=result.coverage,
     )
 
 

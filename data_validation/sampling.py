@@ -14,6 +14,13 @@ blocks of level i+1 (pyramid check).
 :mod:`importers.formats.blosc_frames` (the frame's header and block table, then only the blocks holding the
 slab), falling back to the whole chunk for frames that are not partially decodable; an MRC region as byte
 ranges of its rows (nearby rows merged). The checks of one entity share what it read (:class:`EntityCache`).
+
+*Coverage.* An array small enough is verified whole instead of sampled (:func:`whole_samples`: one sample per
+chunk, its whole valid data): the smallest levels of a volume first, while their chunk objects add up to at
+most ``SampleSettings.whole_bytes`` compressed and :data:`WHOLE_DECODED_BYTES` decoded, and an array has at
+most ``SampleSettings.whole_chunks`` chunks (each is one request, where sampling makes ``chunks``). The audit
+adds a rotating slice of the other arrays' chunks, read whole (:class:`Rotation`). A check reports what it
+verified as a :class:`Coverage`.
 """
 
 from __future__ import annotations
@@ -47,6 +54,13 @@ MERGE_GAP_BYTES = 1 << 20
 #: Chunks that decode to at most this are decoded whole (by numcodecs, fast); larger ones block by block,
 #: only the blocks a sample needs (a 64³ volume in a 256³ chunk decodes to 64 MiB, mostly padding).
 WHOLE_DECODE_BYTES = 1 << 20
+#: Compressed bytes of a volume's arrays verified whole by default: half the SAMPLE budget, so that the check
+#: that reads them first keeps room for the samples of the larger levels.
+DEFAULT_WHOLE_BYTES = 32 << 20
+#: Chunks an array verified whole may have by default: one request each.
+DEFAULT_WHOLE_CHUNKS = 8
+#: Decoded bytes of a volume's arrays verified whole (what the entity's cache holds while it is checked).
+WHOLE_DECODED_BYTES = 32 << 20
 
 T = TypeVar("T")
 
@@ -55,15 +69,47 @@ Box = tuple[tuple[int, ...], ...]
 
 
 @dataclass(frozen=True)
+class Rotation:
+    """The audit's rotating slice: of every array that is sampled, not read whole, the chunks whose C-order
+    index is ``night`` modulo ``nights`` are read whole too, so that ``nights`` audits read every chunk once."""
+
+    night: int
+    nights: int
+
+    def __post_init__(self) -> None:
+        if self.nights < 1:
+            raise ValueError(f"--rotate needs at least 1 night, got {self.nights}")
+
+    @property
+    def residue(self) -> int:
+        return self.night % self.nights
+
+    def chunks(self, meta: ArrayMeta) -> list[tuple[int, ...]]:
+        """Tonight's chunks of an array."""
+        return [
+            tuple(int(i) for i in np.unravel_index(flat, meta.grid))
+            for flat in range(self.residue, math.prod(meta.grid), self.nights)
+        ]
+
+
+@dataclass(frozen=True)
 class SampleSettings:
     """How much the SAMPLE tier reads; ``chunks == 0`` turns the SAMPLE-tier checks off."""
 
     chunks: int = DEFAULT_SAMPLE_CHUNKS
     slab_bytes: int = DEFAULT_SLAB_BYTES
+    #: Compressed bytes of a volume's arrays verified whole (0: sample every array).
+    whole_bytes: int = DEFAULT_WHOLE_BYTES
+    #: Chunks an array verified whole may have.
+    whole_chunks: int = DEFAULT_WHOLE_CHUNKS
+    #: The audit's rotating slice of the sampled arrays (None: samples only).
+    rotation: Rotation | None = None
 
     def __post_init__(self) -> None:
         if self.chunks < 0:
             raise ValueError(f"--sample-chunks must be >= 0, got {self.chunks}")
+        if self.whole_bytes < 0 or self.whole_chunks < 0:
+            raise ValueError(f"whole-array limits must be >= 0, got {self.whole_bytes}, {self.whole_chunks}")
 
     def require(self) -> int:
         """The number of samples per array; skips the check when sampling is off."""
@@ -222,6 +268,54 @@ def choose_samples(
         if all((s.chunk, s.box) != (candidate.chunk, candidate.box) for s in samples):
             samples.append(candidate)
     return samples
+
+
+def whole_samples(meta: ArrayMeta, chunks: list[tuple[int, ...]] | None = None) -> list[Sample]:
+    """One sample per chunk of the array (or of ``chunks``), each its whole valid data."""
+    edge = tuple(g - 1 for g in meta.grid)
+    return [
+        Sample(meta.level, chunk, tuple((0, n) for n in meta.valid_extent(chunk)), edge=chunk == edge)
+        for chunk in (itertools.product(*(range(g) for g in meta.grid)) if chunks is None else chunks)
+    ]
+
+
+def decoded_bytes(meta: ArrayMeta, sample: Sample) -> int:
+    """Bytes decoded to read a sample: its contiguous run of whole hyperplanes of the chunk."""
+    return math.prod(hi - lo for lo, hi in contiguous_hull(sample.box, meta.chunks)) * meta.dtype.itemsize
+
+
+@dataclass
+class Coverage:
+    """What part of the arrays a check looked at verified: chunks (any of their data read) and voxels
+    (the array's data, padding excluded), each as (verified, declared), summed over the arrays."""
+
+    chunks: list[int] = field(default_factory=lambda: [0, 0])
+    voxels: list[int] = field(default_factory=lambda: [0, 0])
+    _arrays: set[str] = field(default_factory=set)
+
+    def record(self, meta: ArrayMeta, samples: list[Sample]) -> None:
+        """Count an array's samples as verified (once per array, whatever the check's passes over it)."""
+        if meta.key in self._arrays:
+            return
+        self._arrays.add(meta.key)
+        regions: dict[tuple[int, ...], set[Box]] = {}
+        for sample in samples:
+            regions.setdefault(sample.chunk, set()).add(sample.global_box(meta))
+        self.chunks[0] += len(regions)
+        self.chunks[1] += math.prod(meta.grid)
+        for chunk, boxes in regions.items():
+            # Slabs of one chunk overlap only when it has fewer planes than the slabs need: capped at the chunk.
+            volume = sum(math.prod(hi - lo for lo, hi in box) for box in boxes)
+            self.voxels[0] += min(volume, math.prod(meta.valid_extent(chunk)))
+        self.voxels[1] += math.prod(meta.shape)
+
+    def summary(self) -> dict[str, Any] | None:
+        """``{"chunks": [verified, declared], "voxels": [...], "fraction": voxels verified}``, None if no array
+        was looked at."""
+        if not self._arrays:
+            return None
+        fraction = self.voxels[0] / self.voxels[1] if self.voxels[1] else 1.0
+        return {"chunks": list(self.chunks), "voxels": list(self.voxels), "fraction": round(fraction, 6)}
 
 
 def contiguous_hull(box: Box, chunks: tuple[int, ...]) -> Box:

@@ -22,6 +22,7 @@ COMMAND_MODULES: dict[str, tuple[str, ...]] = {
     "data_validation.catalog": ("checks",),
     "data_validation.audit": ("audit",),
     "importers.ingest.sync": ("sync",),
+    "importers.ingest.manifest": ("manifest",),
 }
 
 

@@ -12,6 +12,7 @@ from functools import cache, lru_cache
 from typing import Any
 
 DATASET_METADATA = "dataset_metadata.json"
+DATASET_MANIFEST = "dataset_manifest.json"
 RUN_METADATA = "run_metadata.json"
 TOMOGRAM_METADATA = "tomogram_metadata.json"
 TILTSERIES_METADATA = "tiltseries_metadata.json"
@@ -22,11 +23,11 @@ MIN_ENTITY_ID = 100
 KEY_IMAGE_NAMES = ("original", "snapshot", "thumbnail", "expanded")
 
 #: What each template field may hold. Run names are kept verbatim but cannot be a dataset's
-#: own ``Images/`` folder or metadata file (layout.md §1).
+#: own ``Images/`` folder, metadata file (layout.md §1) or integrity manifest (importers/manifest.py).
 FIELD_PATTERNS = {
     "deposition_id": r"\d+",
     "dataset_id": r"\d+",
-    "run_name": r"(?!Images(?:/|$))(?!dataset_metadata\.json$)[^/]+",
+    "run_name": r"(?!Images(?:/|$))(?!dataset_metadata\.json$)(?!dataset_manifest\.json$)[^/]+",
     "voxel_spacing": r"\d+\.\d{3}",
     "tiltseries_id": r"\d+",
     "alignment_id": r"\d+",
@@ -71,6 +72,7 @@ TEMPLATES: dict[str, str] = {
     "deposition_keyphoto": "depositions_metadata/{deposition_id}/Images/{photo}.{ext}",
     "dataset_metadata": "{dataset_id}/" + DATASET_METADATA,
     "dataset_keyphoto": "{dataset_id}/Images/{photo}.{ext}",
+    "dataset_manifest": "{dataset_id}/" + DATASET_MANIFEST,
     "run_metadata": _RUN + "/" + RUN_METADATA,
     "gain": _RUN + "/Gains/{filename}",
     "frames_metadata": _RUN + "/Frames/" + FRAMES_METADATA,

@@ -30,6 +30,7 @@ from tests.corruptions import (
     mrc,
     scale_cell_x,
     set_zattrs_level,
+    truncate,
     warns,
     write_file,
 )
@@ -38,6 +39,12 @@ from tests.corruptions import (
 @case(tags="dataset")
 def case_dataset_metadata_missing() -> Corruption:
     return Corruption("DS-METADATA-EXISTS", DATASET, delete(f"{DATASET}/dataset_metadata.json"))
+
+
+@case(tags="dataset")
+def case_chunk_truncated_after_the_manifest() -> Corruption:
+    # A local bucket's manifest records sizes (tests/test_manifest.py: checksums on S3).
+    return Corruption("DS-MANIFEST", DATASET, truncate(f"{TOMOGRAM_ZARR}/0/0/0/0", 16))
 
 
 @case(tags="dataset")
@@ -794,6 +801,12 @@ def case_ts_vol_mrc_flipped() -> Corruption:
 @case(tags="tiltseries")
 def case_ts_vol_level_from_other_data() -> Corruption:
     return _ts("TS-VOL-PYRAMID", acq.edit_zarr_level(acq.TS_ZARR, 1, acq.other_data))
+
+
+@case(tags="tiltseries")
+def case_ts_section_lost_in_the_zarr() -> Corruption:
+    # Every chunk of level 0 rewritten as zeros (the fill value), the MRC keeps the sections' data.
+    return _ts("TS-SECTIONS-FILLED", acq.edit_zarr_level(acq.TS_ZARR, 0, acq.zeros))
 
 
 @case(tags="tiltseries")

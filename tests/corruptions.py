@@ -109,6 +109,16 @@ def append_bytes(key: str, count: int) -> Callable[[Path], None]:
     return grow
 
 
+def truncate(key: str, count: int) -> Callable[[Path], None]:
+    """Cut the last ``count`` bytes of an object (an upload cut short)."""
+
+    def cut(root: Path) -> None:
+        data = (root / key).read_bytes()
+        (root / key).write_bytes(data[:-count])
+
+    return cut
+
+
 def write_file(key: str, data: bytes) -> Callable[[Path], None]:
     def put(root: Path) -> None:
         (root / key).parent.mkdir(parents=True, exist_ok=True)

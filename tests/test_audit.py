@@ -19,10 +19,11 @@ import pytest
 import yaml
 from PIL import Image
 
+from data_validation import io_accounting
 from data_validation.allure_labels import entity_picture
 from data_validation.audit import AuditOptions, run_audit, select_datasets, shard_of
 from data_validation.reader import ObjectReader
-from data_validation.registry import EntityKind
+from data_validation.registry import EntityKind, Tier
 from data_validation.results import read_records
 from data_validation.snapshot import discover
 from data_validation.summary import summarize
@@ -77,6 +78,10 @@ class RecordingBucket(Bucket):
     def read_range(self, key: str, start: int, end: int) -> bytes:
         self.reads.append(key)
         return super().read_range(key, start, end)
+
+    def read_many(self, ranges):
+        self.reads.extend(key for key, _, _ in ranges)
+        return super().read_many(ranges)
 
     def _list_uncached(self, prefix: str):
         self.listed.append(prefix)
@@ -144,8 +149,11 @@ def test_waivers_are_applied_again_to_carried_over_results(bucket: Path, tmp_pat
     (bucket / CHANGED_CHUNK).write_bytes(b"broken")
     first, _ = audit(bucket, tmp_path / "a", datasets=["10002"])
     assert first.exit_code == 1
-    waiver = Waiver("TOMO-VOL-*", CHANGED_TOMOGRAM, "re-ingest scheduled")
-    second, io_ = audit(bucket, tmp_path / "b", previous=tmp_path / "a", datasets=["10002"], waivers=[waiver])
+    waivers = [
+        Waiver("TOMO-VOL-*", CHANGED_TOMOGRAM, "re-ingest scheduled"),
+        Waiver("DS-MANIFEST", "10002", "re-ingest scheduled"),  # the chunk is not the size recorded
+    ]
+    second, io_ = audit(bucket, tmp_path / "b", previous=tmp_path / "a", datasets=["10002"], waivers=waivers)
     assert second.exit_code == 0 and second.summary.totals.waived >= 1 and second.summary.carried_over > 0
     assert not io_.reads  # nothing changed: judged again from the previous results alone
 
@@ -162,6 +170,39 @@ def test_shards_partition_the_datasets(bucket: Path, tmp_path: Path) -> None:
         assert outcome.datasets == select_datasets(storage, None, 2, k)
         seen += {r.dataset for r in read_records(outcome.results) if r.dataset}
     assert sorted(seen) == list(DATASETS)
+
+
+def test_rotating_content_coverage_reaches_every_slice_in_k_nights(bucket: Path, tmp_path: Path) -> None:
+    budgets = {**io_accounting.DEFAULT_BUDGETS, Tier.SAMPLE: None}
+    previous = None
+    chunk_nights: dict[str, set[int]] = {}
+    tilt_series = "10001/TS_001/TiltSeries/100/TS_001.zarr/"  # 41 sections: 41 chunks per level, sampled
+    for night in (700, 701, 702):
+        report = tmp_path / f"night-{night}"
+        outcome, io_ = audit(
+            bucket, report, previous=previous, datasets=["10001"], rotate=3, night=night, budgets=budgets
+        )
+        for key in io_.reads:
+            if key.startswith(tilt_series) and not key.rsplit("/", 1)[-1].startswith("."):
+                chunk_nights.setdefault(key, set()).add(night)
+        assert outcome.exit_code == 0, outcome.summary.lines()
+        records = read_records(outcome.results)
+        content = [r for r in records if r.tier == "SAMPLE" and r.coverage is not None]
+        assert content and not any(r.carried_over for r in content)  # tonight's slice is read, never carried
+        assert all(r.carried_over for r in records if r.tier == "HEADER") == (previous is not None)
+        assert all(r.coverage["slice"] == [night % 3, 3] for r in content)
+        text = (report / "summary.txt").read_text()
+        previous = report
+    assert all(set(r.coverage["nights"].values()) == {700, 701, 702} for r in content)
+    # The three nights read every chunk; each on the one night of its slice, but for the samples (every night).
+    assert len(chunk_nights) == 3 * 41
+    every_night = [key for key, nights in chunk_nights.items() if len(nights) == 3]
+    assert len(every_night) <= 3 * 2  # --sample-chunks 2 per level
+    for key, nights in chunk_nights.items():
+        if key not in every_night:
+            assert nights == {next(n for n in (700, 701, 702) if n % 3 == int(key.split("/")[-3]) % 3)}, key
+    assert f"slice {702 % 3} of 3;" in text and "(100.0 %); oldest verification 2 nights ago" in text, text
+    assert "content coverage" in (report / "report.html").read_text()
 
 
 def test_command_exit_codes_outputs_and_progress(

@@ -7,6 +7,7 @@ their real families), so the checks run on every volume kind.
 
 from __future__ import annotations
 
+import itertools
 import json
 from dataclasses import dataclass
 from pathlib import Path
@@ -25,6 +26,7 @@ from data_validation.sampling import (
     MERGE_GAP_BYTES,
     WHOLE_OBJECT_BYTES,
     ArrayMeta,
+    Rotation,
     SampleSettings,
     VolumeReader,
     choose_samples,
@@ -256,8 +258,8 @@ def test_content_checks_pass_on_other_kinds(tmp_path: Path, kind: VolumeKind) ->
     }[kind]()
     write_volume(tmp_path, data, kind)
     vol_family = family(kind)
-    functions = [entry[3] for entry in content.CONTENT_SUITE + content.MASK_SUITE.get(kind, [])]
-    assert len(functions) == 6 + (kind in content.MASK_KINDS)
+    functions = [entry[3] for entry in content.CONTENT_SUITE + content.KIND_SUITE.get(kind, [])]
+    assert len(functions) == 7  # masks: their values; tilt series: their sections
     for function in functions:
         result = run_function(tmp_path, function, vol_family)
         assert result.status is Status.PASSED, (function.__name__, result.line())
@@ -487,3 +489,194 @@ def test_chunks_not_partially_decodable_are_read_whole(tmp_path: Path, codec, co
     for suffix in CONTENT_CODES:
         result = run(tmp_path, f"TOMO-{suffix}")
         assert result.status is Status.PASSED, result.line()
+
+
+# -- coverage: small arrays are verified whole ---------------------------------------------------
+
+SAMPLED_ONLY = SampleSettings(whole_bytes=0)
+#: Three level-0 chunks along y (256³ chunks, 20 planes of each decoded): verified whole by default.
+MANY_CHUNKS = (20, 600, 30)
+
+
+@pytest.mark.parametrize("shape", [(37, 45, 51), MANY_CHUNKS], ids=["one-chunk", "many-chunks"])
+def test_small_volumes_are_verified_whole_and_say_so(tmp_path: Path, shape: tuple[int, int, int]) -> None:
+    write_volume(tmp_path, noisy(shape))
+    for suffix in ("VOL-CHUNK-DECODE", "VOL-MRC-EQ-ZARR", "VOL-PYRAMID", "VOL-FINITE"):
+        result = run(tmp_path, f"TOMO-{suffix}")
+        assert result.status is Status.PASSED, result.line()
+        assert result.coverage is not None and result.coverage["fraction"] == 1.0, (suffix, result.coverage)
+        verified, declared = result.coverage["chunks"]
+        assert verified == declared
+    sampled = run(tmp_path, "TOMO-VOL-FINITE", SAMPLED_ONLY).coverage
+    assert sampled is not None and sampled["fraction"] < 0.1
+
+
+def test_whole_reads_of_a_one_chunk_volume_cost_no_more_requests_than_samples(tmp_path: Path) -> None:
+    write_volume(tmp_path, noisy((37, 45, 51)))
+    whole = [run(tmp_path, f"TOMO-{suffix}") for suffix in CONTENT_CODES]
+    sampled = [run(tmp_path, f"TOMO-{suffix}", SAMPLED_ONLY) for suffix in CONTENT_CODES]
+    assert sum(r.requests for r in whole) == sum(r.requests for r in sampled)
+
+
+def test_large_arrays_stay_sampled(tmp_path: Path) -> None:
+    write_volume(tmp_path, noisy(MANY_CHUNKS))
+    context, entity = context_of(tmp_path, SampleSettings(whole_chunks=2))
+    volume = content.load_volume(context, FAMILIES[0], entity)
+    assert content.whole_levels(context, volume) == {1, 2}  # level 0 has three chunks
+    context, entity = context_of(tmp_path, SampleSettings(whole_bytes=1))
+    assert content.whole_levels(context, content.load_volume(context, FAMILIES[0], entity)) == set()
+
+
+def unsampled_voxel(root: Path, data: np.ndarray, kind: VolumeKind = VolumeKind.TOMOGRAM) -> tuple[int, int, int]:
+    """A level-0 voxel that no sample of ``data`` reads, at any level (its parents neither), when sampling only."""
+    shape = data.shape
+    write_volume(root, data, kind)
+    context, entity = context_of(root, SAMPLED_ONLY)
+    volume = content.load_volume(context, family(kind), entity)
+    # An odd voxel of an instance mask is in level 0 only (levels above keep the even ones, [::2]).
+    levels = volume.levels[:1] if kind is VolumeKind.INSTANCE_MASK else volume.levels
+    boxes = [
+        [sample.global_box(meta) for sample in content.samples_of(context, entity, volume, meta.level)]
+        for meta in levels
+    ]
+    for voxel in itertools.product(*(range(1, n - 1, 2) for n in shape)):
+        if not any(
+            all(lo <= v >> level < hi for v, (lo, hi) in zip(voxel, box, strict=True))
+            for level, level_boxes in enumerate(boxes)
+            for box in level_boxes
+        ):
+            return voxel
+    raise AssertionError("every voxel is sampled")
+
+
+@pytest.mark.parametrize("shape", [(37, 45, 51), MANY_CHUNKS], ids=["one-chunk", "many-chunks"])
+def test_a_nan_voxel_that_samples_miss_is_found_by_whole_reads(tmp_path: Path, shape: tuple[int, int, int]) -> None:
+    data = noisy(shape)
+    voxel = unsampled_voxel(tmp_path / "probe", data)
+    data[voxel] = np.nan
+    write_volume(tmp_path, data)
+    assert run(tmp_path, "TOMO-VOL-FINITE", SAMPLED_ONLY).status is Status.PASSED  # the samples miss it
+    result = run(tmp_path, "TOMO-VOL-FINITE")
+    assert result.status is Status.FAILED and f"first at z,y,x={voxel}" in result.message, result.line()
+
+
+@pytest.mark.parametrize("shape", [(37, 45, 51), MANY_CHUNKS], ids=["one-chunk", "many-chunks"])
+def test_a_chunk_with_another_chunks_bytes_is_found(tmp_path: Path, shape: tuple[int, int, int]) -> None:
+    write_volume(tmp_path, noisy(shape))
+    level = 0 if shape == MANY_CHUNKS else 1  # one-chunk volumes: a level-1 chunk gets level 2's bytes
+    target = tmp_path / f"{STORE}.zarr/{level}/0/0/0"
+    source = tmp_path / (f"{STORE}.zarr/0/0/1/0" if shape == MANY_CHUNKS else f"{STORE}.zarr/2/0/0/0")
+    target.write_bytes(source.read_bytes())
+    code = "TOMO-VOL-MRC-EQ-ZARR" if shape == MANY_CHUNKS else "TOMO-VOL-PYRAMID"
+    assert run(tmp_path, code).status is Status.FAILED
+
+
+def test_a_chunk_that_no_longer_decodes_is_found_where_samples_did_not_land(tmp_path: Path) -> None:
+    write_volume(tmp_path, noisy(MANY_CHUNKS))
+    context, entity = context_of(tmp_path, SAMPLED_ONLY)
+    volume = content.load_volume(context, FAMILIES[0], entity)
+    sampled = {s.chunk for s in content.samples_of(context, entity, volume, 0)}
+    (unsampled,) = {(0, 0, 0), (0, 1, 0), (0, 2, 0)} - sampled
+    name = "/".join(map(str, unsampled))
+    chunk = tmp_path / f"{STORE}.zarr/0/{name}"
+    chunk.write_bytes(chunk.read_bytes()[:-64])
+    assert run(tmp_path, "TOMO-VOL-CHUNK-DECODE", SAMPLED_ONLY).status is Status.PASSED
+    result = run(tmp_path, "TOMO-VOL-CHUNK-DECODE")
+    assert result.status is Status.FAILED and f"TS_001.zarr/0/{name}" in result.message
+
+
+def declare_labels(root: Path, labels: list[int]) -> None:
+    """Set the instance mask's declared image-label colors (the writer declares the labels it sees)."""
+    zattrs = root / f"{STORE}.zarr/.zattrs"
+    document = json.loads(zattrs.read_text())
+    document["multiscales"][0]["metadata"]["image-label"]["colors"] = [{"label-value": v} for v in labels]
+    zattrs.write_text(json.dumps(document))
+
+
+@pytest.mark.parametrize("shape", [(21, 33, 30), (20, 600, 30)], ids=["one-chunk", "many-chunks"])
+def test_instance_labels_present_are_the_declared_ones(tmp_path: Path, shape: tuple[int, int, int]) -> None:
+    labels = RNG.choice(np.array([0, 1, 2, 7], dtype="<u2"), size=shape)
+    voxel = unsampled_voxel(tmp_path / "probe", labels, VolumeKind.INSTANCE_MASK)
+    foreign = labels.copy()
+    foreign[voxel] = 9  # one voxel of an undeclared label, where no sample reads
+    for settings, status in ((SAMPLED_ONLY, Status.PASSED), (SampleSettings(), Status.FAILED)):
+        write_volume(tmp_path / "foreign", foreign, VolumeKind.INSTANCE_MASK)
+        declare_labels(tmp_path / "foreign", [1, 2, 7])
+        context, entity = context_of(tmp_path / "foreign", settings)
+        check = REGISTRY["TOMO-VOL-FINITE"]
+        probe = type(check)(
+            "ISEG-LABELS-SAMPLED", check.entity, check.tier, check.severity, check.title,
+            content._runner(family(VolumeKind.INSTANCE_MASK), content.mask_labels_sampled),
+        )  # fmt: skip
+        result = evaluate(probe, context, entity)
+        assert result.status is status, result.line()
+    assert "labels [9] are not declared" in result.message
+
+    merged = np.where(labels == 7, 2, labels).astype("<u2")  # instance 7 merged into 2, still declared
+    write_volume(tmp_path / "merged", merged, VolumeKind.INSTANCE_MASK)
+    declare_labels(tmp_path / "merged", [1, 2, 7])
+    result = run_function(tmp_path / "merged", content.mask_labels_sampled, family(VolumeKind.INSTANCE_MASK))
+    assert result.status is Status.FAILED and "declared labels [7] are absent" in result.message, result.line()
+
+
+# -- tilt-series sections that read back as the fill value ----------------------------------------
+
+
+def test_tilt_series_sections_lost_in_the_zarr_are_errors_blank_in_both_warnings(tmp_path: Path) -> None:
+    data = noisy((6, 41, 60))
+    write_volume(tmp_path / "clean", data, VolumeKind.TILTSERIES)
+    ts_family = family(VolumeKind.TILTSERIES)
+    result = run_function(tmp_path / "clean", content.ts_sections_filled, ts_family)
+    assert result.status is Status.PASSED and result.requests == 0, result.line()  # decided from chunk sizes
+    assert result.coverage is not None and result.coverage["fraction"] == 1.0
+
+    write_volume(tmp_path / "lost", data, VolumeKind.TILTSERIES)
+    zeros = Blosc(cname="lz4", clevel=5, shuffle=Blosc.SHUFFLE).encode(np.zeros((1, 1024, 1024), "<f4"))
+    (tmp_path / "lost" / f"{STORE}.zarr/0/4/0/0").write_bytes(bytes(zeros))  # section 4 written as zeros
+    result = run_function(tmp_path / "lost", content.ts_sections_filled, ts_family)
+    assert result.status is Status.FAILED and result.severity is Severity.ERROR, result.line()
+    assert "sections [4] of 6 read back as the fill value only, where the MRC holds data" in result.message
+
+    blank = data.copy()
+    blank[2] = 0
+    write_volume(tmp_path / "blank", blank, VolumeKind.TILTSERIES)
+    result = run_function(tmp_path / "blank", content.ts_sections_filled, ts_family)
+    assert result.status is Status.FAILED and result.severity is Severity.WARNING, result.line()
+    assert "sections [2] of 6 are the fill value only, in the zarr and the MRC" in result.message
+
+
+# -- the audit's rotating slice -------------------------------------------------------------------
+
+
+def test_k_nights_of_rotation_read_every_chunk_of_a_sampled_array_exactly_once(tmp_path: Path) -> None:
+    write_volume(tmp_path, noisy((41, 40, 50)), VolumeKind.TILTSERIES)  # 41 chunks per level: sampled
+    nights = 3
+    read_by_night = []
+    for night in range(100, 100 + nights):
+        context, entity = context_of(tmp_path, SampleSettings(rotation=Rotation(night, nights)))
+        volume = content.load_volume(context, family(VolumeKind.TILTSERIES), entity)
+        assert content.whole_levels(context, volume) == set()
+        level0 = volume.levels[0]
+        samples = content.samples_of(context, entity, volume, 0)
+        whole = {s.chunk for s in samples if s.box == tuple((0, n) for n in level0.valid_extent(s.chunk))}
+        assert whole == set(Rotation(night, nights).chunks(level0))
+        read_by_night.append(whole)
+    everything = [chunk for chunks in read_by_night for chunk in chunks]
+    assert sorted(everything) == [(z, 0, 0) for z in range(41)]  # every chunk, each once
+
+
+def test_a_nan_section_outside_the_samples_is_found_on_its_night(tmp_path: Path) -> None:
+    data = noisy((41, 40, 50))
+    voxel = unsampled_voxel(tmp_path / "probe", data, VolumeKind.TILTSERIES)
+    data[voxel] = np.nan
+    write_volume(tmp_path, data, VolumeKind.TILTSERIES)
+    found = []
+    for night in range(3):
+        context, entity = context_of(tmp_path, SampleSettings(rotation=Rotation(night, 3)))
+        check = REGISTRY["TOMO-VOL-FINITE"]
+        probe = type(check)(
+            "TS-VOL-FINITE", check.entity, check.tier, check.severity, check.title,
+            content._runner(family(VolumeKind.TILTSERIES), content.vol_finite),
+        )  # fmt: skip
+        found.append(evaluate(probe, context, entity).status is Status.FAILED)
+    assert found == [night == voxel[0] % 3 for night in range(3)]

@@ -89,8 +89,17 @@ def _strings(value: Any) -> Iterator[str]:
 
 def inconsistencies(files: dict[str, bytes], clean: dict[str, bytes]) -> list[str]:
     """What an interrupted or failed run left that a clean run would not have: an object that is not the
-    clean run's (another id, other content), or a metadata document naming an object that is missing."""
-    problems = [f"{key}: not as a clean run writes it" for key in files if files[key] != clean.get(key)]
+    clean run's (another id, other content), a metadata document naming an object that is missing, or a
+    manifest that does not record exactly the dataset's objects (it describes what the bucket holds)."""
+    manifests = [key for key in files if key.endswith("/dataset_manifest.json")]
+    problems = [
+        f"{key}: not as a clean run writes it" for key in files if files[key] != clean.get(key) and key not in manifests
+    ]
+    for key in manifests:
+        dataset = key.split("/")[0] + "/"
+        present = {name.removeprefix(dataset) for name in files if name.startswith(dataset) and name != key}
+        if set(json.loads(files[key])) != present:
+            problems.append(f"{key}: does not record the objects present")
     for key, data in files.items():
         if not key.endswith(".json") or ".zarr/" in key:
             continue

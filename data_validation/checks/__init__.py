@@ -12,6 +12,7 @@ from data_validation.checks import (  # noqa: F401
     generic,
     identified_objects,
     key_images,
+    manifest,
     neuroglancer,
     points,
     run,

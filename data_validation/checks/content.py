@@ -1,10 +1,11 @@
 """The shared volume content suite (checks.md §7, §15): SAMPLE-tier checks that look inside volumes.
 
 Registered per :class:`~data_validation.checks.volumes.VolumeFamily` as ``<PREFIX>-VOL-*``, plus the
-mask checks ``<PREFIX>-BINARY`` (segmentation masks) and ``<PREFIX>-LABELS-SAMPLED`` (instance masks)
-for families of those kinds. Every check reads only sampled slabs of sampled chunks
-(:mod:`data_validation.sampling`, ``--sample-chunks``), each through its own reader so that its I/O is
-accounted to it.
+checks of one kind: ``<PREFIX>-BINARY`` (segmentation masks), ``<PREFIX>-LABELS-SAMPLED`` (instance
+masks), ``<PREFIX>-SECTIONS-FILLED`` (tilt series). Every check reads the volume's small levels whole and
+sampled slabs of sampled chunks of the others (:mod:`data_validation.sampling`: the coverage policy,
+``--sample-chunks``), each through its own reader so that its I/O is accounted to it, and reports the part
+it verified (``context.coverage``).
 """
 
 from __future__ import annotations
@@ -13,6 +14,7 @@ import itertools
 import math
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
+from typing import Any
 
 import numpy as np
 
@@ -23,12 +25,15 @@ from data_validation.io_accounting import format_bytes
 from data_validation.reader import Unreadable
 from data_validation.registry import Severity, Tier, fail, register, skip
 from data_validation.sampling import (
+    WHOLE_DECODED_BYTES,
     ArrayMeta,
     Box,
     ChunkUnreadable,
     Sample,
     VolumeReader,
     choose_samples,
+    decoded_bytes,
+    whole_samples,
 )
 from importers.formats.omezarr import (
     Multiscales,
@@ -81,13 +86,40 @@ def load_volume(context: CheckContext, family: VolumeFamily, entity: Entity) -> 
     return Volume(store.key, store.multiscales, levels, volume_kind(family))
 
 
+def whole_levels(context: CheckContext, volume: Volume) -> frozenset[int]:
+    """The levels verified whole (the coverage policy, :mod:`data_validation.sampling`): from the smallest up,
+    while their chunk objects (from the listing) fit the whole-read allowances."""
+
+    def plan() -> frozenset[int]:
+        settings = context.sampling
+        whole: set[int] = set()
+        compressed = decoded = 0
+        for meta in reversed(volume.levels if settings.whole_bytes else []):
+            if math.prod(meta.grid) > settings.whole_chunks:
+                break
+            listing = context.reader.snapshot.listing
+            keys = [meta.chunk_key(sample.chunk) for sample in whole_samples(meta)]
+            compressed += sum(listing[key].size for key in keys if key in listing)
+            decoded += sum(decoded_bytes(meta, sample) for sample in whole_samples(meta))
+            if compressed > settings.whole_bytes or decoded > WHOLE_DECODED_BYTES:
+                break
+            whole.add(meta.level)
+        return frozenset(whole)
+
+    return context.shared.memo("whole-levels", volume.key, plan)
+
+
 def samples_of(context: CheckContext, entity: Entity, volume: Volume, level: int) -> list[Sample]:
-    """The deterministic samples of one level (seed: entity path and level); above level 0 the chunks are
-    the parents of the level below's samples, where the pyramid check reads."""
+    """The samples of one level: every chunk whole if the level is verified whole, else the deterministic
+    samples (seed: entity path and level; above level 0 the chunks are the parents of the level below's
+    samples, where the pyramid check reads) and the chunks of the audit's rotating slice, whole."""
     meta = volume.levels[level]
     known = context.shared.samples.get(meta.key)
     if known is not None:
         return known
+    if level in whole_levels(context, volume):
+        context.shared.samples[meta.key] = whole_samples(meta)
+        return context.shared.samples[meta.key]
     preferred = None
     if level > 0:
         factor = volume.factor
@@ -95,6 +127,8 @@ def samples_of(context: CheckContext, entity: Entity, volume: Volume, level: int
         preferred = [tuple(c // f for c, f in zip(s.chunk, factor, strict=True)) for s in below if not s.edge]
     settings = context.sampling
     samples = choose_samples(f"{entity.path}#level{meta.level}", meta, settings.chunks, settings.slab_bytes, preferred)
+    if settings.rotation is not None:
+        samples += whole_samples(meta, settings.rotation.chunks(meta))
     context.shared.samples[meta.key] = samples
     return samples
 
@@ -104,7 +138,9 @@ def _sampled(
 ) -> Iterator[tuple[ArrayMeta, Sample, Box, np.ndarray]]:
     reader = context.volume_reader()
     for meta in levels:
-        for sample in samples_of(context, entity, volume, meta.level):
+        samples = samples_of(context, entity, volume, meta.level)
+        context.coverage.record(meta, samples)
+        for sample in samples:
             box, data = reader.sample(meta, sample)
             yield meta, sample, box, data
 
@@ -143,14 +179,16 @@ def vol_chunk_decode(context: CheckContext, family: VolumeFamily, entity: Entity
     reader = context.volume_reader()
     problems, total = [], 0
     for meta in volume.levels:
-        for sample in samples_of(context, entity, volume, meta.level):
+        samples = samples_of(context, entity, volume, meta.level)
+        context.coverage.record(meta, samples)
+        for sample in samples:
             total += 1
             try:
                 reader.sample(meta, sample)
             except ChunkUnreadable as error:
                 problems.append(f"{error.key}: {error.reason}")
     if problems:
-        fail(f"{len(problems)} of {total} sampled chunks do not decode; {problems[0]}", observed=problems)
+        fail(f"{len(problems)} of {total} chunks read do not decode; {problems[0]}", observed=problems)
 
 
 def _equal_mask(zarr: np.ndarray, mrc: np.ndarray) -> np.ndarray:
@@ -179,6 +217,7 @@ def vol_mrc_eq_zarr(context: CheckContext, family: VolumeFamily, entity: Entity)
         skip(f"zarr level 0 {list(level0.shape)} and MRC {list(header.shape)} differ (reported by -MRC-ZARR-SHAPE)")
     reader = context.volume_reader()
     samples = samples_of(context, entity, volume, 0)
+    context.coverage.record(level0, samples)
     regions = reader.mrc_regions(mrc_key, header, [sample.global_box(level0) for sample in samples])
     for sample, mrc in zip(samples, regions, strict=True):
         box, data = reader.sample(level0, sample)
@@ -241,7 +280,9 @@ def vol_pyramid(context: CheckContext, family: VolumeFamily, entity: Entity) -> 
     reader = context.volume_reader()
     edge_convention: list[str] = []
     for child, parent in itertools.pairwise(levels):
-        for sample in samples_of(context, entity, volume, child.level):
+        samples = samples_of(context, entity, volume, child.level)
+        context.coverage.record(child, samples)
+        for sample in samples:
             box, data = reader.sample(child, sample)
             region = _parent_region(box, factor, child.shape)
             if any(hi <= lo for lo, hi in region):
@@ -354,6 +395,7 @@ def vol_stats_plausible(context: CheckContext, family: VolumeFamily, entity: Ent
     grid = ArrayMeta(mrc_key, 0, header.shape, family.chunks, header.dtype, "/", "C", None, None, 0)
     settings = context.sampling
     samples = choose_samples(f"{entity.path}#level0", grid, settings.chunks, settings.slab_bytes)
+    context.coverage.record(grid, samples)
     regions = context.volume_reader().mrc_regions(mrc_key, header, [sample.global_box(grid) for sample in samples])
     pieces = [region.ravel() for region in regions]
     values = np.concatenate(pieces).astype(np.float64) if pieces else np.empty(0)
@@ -412,9 +454,13 @@ def declared_labels(multiscales: Multiscales) -> set[int]:
 def mask_labels_sampled(context: CheckContext, family: VolumeFamily, entity: Entity) -> None:
     context.sampling.require()
     volume = load_volume(context, family, entity)
-    allowed = declared_labels(volume.multiscales) | {0}
+    declared = declared_labels(volume.multiscales)
+    allowed = declared | {0}
+    in_level0: set[int] = set()
     for meta, sample, box, data in _sampled(context, entity, volume, volume.levels):
         present = {int(v) for v in np.unique(data)}
+        if meta.level == 0:
+            in_level0 |= present
         undeclared = sorted(present - allowed)
         if undeclared:
             bad = np.isin(data, undeclared)
@@ -424,6 +470,82 @@ def mask_labels_sampled(context: CheckContext, family: VolumeFamily, entity: Ent
                 observed=undeclared,
                 expected=sorted(allowed),
             )
+    absent = sorted(declared - in_level0)
+    if absent and 0 in whole_levels(context, volume):
+        # Only a mask read whole can show that a declared instance is gone (merged into another, or lost).
+        fail(
+            f"declared labels {absent[:10]} are absent from the whole mask (level 0 holds "
+            f"{sorted(in_level0 - {0})[:10]}): instances merged or lost?",
+            observed=sorted(in_level0 - {0}),
+            expected=sorted(declared),
+        )
+
+
+def _fill_chunk_size(meta: ArrayMeta) -> int:
+    """The size of a chunk that holds only the fill value, encoded as the array declares."""
+    import numcodecs  # imported by the first check that needs it, not at start-up
+
+    encoded: Any = meta.fill(meta.chunks).tobytes()
+    for spec in meta.filters or []:
+        encoded = numcodecs.get_codec(dict(spec)).encode(encoded)
+    if meta.compressor is not None:
+        encoded = numcodecs.get_codec(dict(meta.compressor)).encode(encoded)
+    return len(memoryview(encoded).cast("B"))
+
+
+#: A chunk at most this much larger than an encoded fill-only chunk (other encoder versions differ by a few
+#: bytes) may hold nothing but the fill value, and is decoded to see; a section's data adds far more. A writer
+#: whose fill-only chunks are larger still (other Blosc block sizes) is not caught, never falsely accused.
+FILL_SIZE_SLACK = 1024
+
+
+def ts_sections_filled(context: CheckContext, family: VolumeFamily, entity: Entity) -> None:
+    """No tilt-series section of level 0 reads back as nothing but the fill value.
+
+    Decided from the listing for every chunk: only chunks as small as a fill-only chunk are read (and
+    decoded); a missing chunk is -ZARR-CHUNK-COVERAGE's. A section that is empty in the zarr but not in the
+    MRC (a band of its middle rows is read) lost its data: an error; empty in both, a blank tilt: a warning."""
+    context.sampling.require()
+    volume = load_volume(context, family, entity)
+    meta = volume.levels[0]
+    listing = context.reader.snapshot.listing
+    context.coverage.record(meta, whole_samples(meta))
+    try:
+        fill_size = _fill_chunk_size(meta) + FILL_SIZE_SLACK
+    except Exception as error:  # numcodecs raises anything for a codec it lacks or a bad configuration
+        skip(f"cannot encode a fill-only chunk with {meta.compressor} ({error}; -VOL-CHUNK-DECODE reads the chunks)")
+    rows: dict[int, list[tuple[int, ...]]] = {}
+    for chunk in itertools.product(*(range(g) for g in meta.grid)):
+        rows.setdefault(chunk[0], []).append(chunk)
+    reader = context.volume_reader()
+    empty: list[int] = []
+    for z_chunk, chunks in sorted(rows.items()):
+        keys = [meta.chunk_key(chunk) for chunk in chunks]
+        if any(key not in listing or listing[key].size > fill_size for key in keys):
+            continue  # data in some chunk of these sections (a missing chunk: ZARR-CHUNK-COVERAGE)
+        filled = np.ones(meta.valid_extent(chunks[0])[0], dtype=bool)
+        for chunk in chunks:
+            data = reader.zarr_box(meta, chunk, tuple((0, n) for n in meta.valid_extent(chunk)))
+            filled &= (data == meta.fill((1,))[0]).reshape(data.shape[0], -1).all(axis=1)
+        empty += [z_chunk * meta.chunks[0] + int(z) for z in np.flatnonzero(filled)]
+    if not empty:
+        return
+    mrc_key = family.mrc_key(context, entity)
+    header = context.reader.mrc_header(mrc_key)
+    middle = header.ny // 2
+    bands = reader.mrc_regions(mrc_key, header, [((z, z + 1), (middle, min(middle + 2, header.ny)), (0, header.nx))
+                                                for z in empty])  # fmt: skip
+    lost = [z for z, band in zip(empty, bands, strict=True) if np.any(band != 0)]
+    if lost:
+        fail(
+            f"sections {lost[:10]} of {meta.shape[0]} read back as the fill value only, where the MRC holds data",
+            observed=lost,
+        )
+    fail(
+        f"sections {empty[:10]} of {meta.shape[0]} are the fill value only, in the zarr and the MRC (blank tilts?)",
+        observed=empty,
+        severity=Severity.WARNING,
+    )
 
 
 # -- registration, per family (as volumes.py does for the header suites) ---------------------
@@ -455,14 +577,23 @@ CONTENT_SUITE: list[tuple[str, Severity, str, ContentCheck]] = [
     ),
 ]
 
-MASK_SUITE: dict[VolumeKind, list[tuple[str, Severity, str, ContentCheck]]] = {
+#: Checks of one volume kind: masks' values, tilt-series sections.
+KIND_SUITE: dict[VolumeKind, list[tuple[str, Severity, str, ContentCheck]]] = {
     VolumeKind.SEGMENTATION_MASK: [("BINARY", Severity.ERROR, "sampled mask values are 0 or 1", mask_binary)],
     VolumeKind.INSTANCE_MASK: [
         (
             "LABELS-SAMPLED",
             Severity.ERROR,
-            "sampled labels are 0 or declared image-label colors",
+            "labels read are 0 or declared image-label colors; a mask read whole holds every declared label",
             mask_labels_sampled,
+        )
+    ],
+    VolumeKind.TILTSERIES: [
+        (
+            "SECTIONS-FILLED",
+            Severity.ERROR,
+            "no level-0 section reads back as the fill value only (from chunk sizes; small chunks decoded)",
+            ts_sections_filled,
         )
     ],
 }
@@ -473,7 +604,7 @@ def _runner(family: VolumeFamily, function: ContentCheck) -> Callable[[CheckCont
 
 
 for _family in FAMILIES:
-    for _suffix, _severity, _title, _function in CONTENT_SUITE + MASK_SUITE.get(volume_kind(_family), []):
+    for _suffix, _severity, _title, _function in CONTENT_SUITE + KIND_SUITE.get(volume_kind(_family), []):
         register(
             f"{_family.prefix}-{_suffix}",
             entity=_family.entity,

@@ -10,7 +10,7 @@ from typing import TYPE_CHECKING, Any
 from data_validation.entities import Entity
 from data_validation.reader import ObjectReader, Unreadable
 from data_validation.registry import fail, skip
-from data_validation.sampling import EntityCache, SampleSettings, VolumeReader
+from data_validation.sampling import Coverage, EntityCache, SampleSettings, VolumeReader
 from data_validation.snapshot import is_metadata_json
 from importers import layout
 from importers.storage import IOStats
@@ -43,13 +43,16 @@ class CheckContext:
     shared: EntityCache = dataclasses.field(default_factory=EntityCache)
     #: The running check evaluation's I/O account (see :meth:`counting_into`), with its budget if it has one.
     account: IOStats | None = None
+    #: What part of the volumes one check evaluation verified (see :meth:`counting_into`).
+    coverage: Coverage = dataclasses.field(default_factory=Coverage)
 
     def for_entity(self) -> CheckContext:
         """The context of one entity's checks: a fresh cache, shared by them, dropped after."""
         return CheckContext(self.reader, self.database, self.sampling, EntityCache())
 
     def counting_into(self, account: IOStats) -> CheckContext:
-        """The same context whose reads also count into ``account`` (one check evaluation's I/O)."""
+        """The same context whose reads also count into ``account`` (one check evaluation's I/O), with a
+        coverage of its own."""
         return CheckContext(self.reader.counting_into(account), self.database, self.sampling, self.shared, account)
 
     def unspent_budget(self) -> int | None:

@@ -37,6 +37,7 @@ from importers.ingest.entities.tomogram import prepare_tomogram, write_tomogram
 from importers.ingest.entities.tree import CHILDREN, NAME_FILTERED, Entity
 from importers.ingest.entities.viewer import defer_tomogram_views
 from importers.ingest.finders import FinderError
+from importers.manifest import write_manifest
 from importers.patterns import PatternError, compile_pattern
 from importers.progress import Progress
 from importers.storage import Bucket, StorageError, reading_access
@@ -148,6 +149,8 @@ def visit(ingestion: Ingestion, entity: Entity) -> bool:
     preparer = (REFERENCE_PREPARERS if entity.reference else PREPARERS).get(entity.kind)
     if preparer is not None and not _attempt(own, entity.describe(), lambda: preparer(own, entity)):
         return False
+    if entity.kind == "dataset" and entity.parent is not None:  # standardize records its manifest after the walk
+        entity.parent.outputs.setdefault("datasets", []).append(entity.name)
     incomplete: set[str] = entity.outputs.setdefault("incomplete", set())
     for kind in CHILDREN.get(entity.kind, ()):
         if not _handled(kind):
@@ -214,6 +217,12 @@ def _standardize(ingestion: Ingestion) -> int:
     _attempt(ingestion, "finding depositions", partial(_find_into, ingestion, "deposition", None, depositions))
     for deposition in depositions:
         visit(ingestion, deposition)
+    if not ingestion.options.dry_run:
+        for dataset_id in sorted({d for deposition in depositions for d in deposition.outputs.get("datasets", [])}):
+            # Whatever the walk's outcome: the manifest describes what the bucket now holds (also after a run
+            # that was killed between its last object and the manifest).
+            what = f"dataset {dataset_id}: manifest"
+            _attempt(ingestion, what, partial(write_manifest, ingestion.output, dataset_id))
     ingestion.report.progress.close()  # before the summary
     written = ingestion.output.stats.bytes_written
     print(
