@@ -655,13 +655,13 @@ def register(subparsers: argparse._SubParsersAction) -> None:
         default=0,
         metavar="K",
         help="content checks also read whole the chunks of every sampled array whose index is the night modulo K: "
-        "K nights read every chunk once (raise the SAMPLE budget: --io-budget SAMPLE=none)",
+        "K nights read every chunk once (the SAMPLE budget is then lifted unless --io-budget sets it)",
     )
     parser.add_argument(
         "--night", type=int, default=None, metavar="N", help="the night of --rotate (default: today's day number)"
     )
     parser.add_argument(
-        "--full-content", action="store_true", help="content checks read every chunk (as --rotate 1; memory!)"
+        "--full-content", action="store_true", help="content checks read every chunk (as --rotate 1)"
     )
     parser.add_argument(
         "--report", type=Path, default=Path(DEFAULT_REPORT), metavar="DIR", help=f"(default: ./{DEFAULT_REPORT})"
@@ -701,6 +701,11 @@ def options_from(args: argparse.Namespace) -> AuditOptions:
     rotation = {"rotate": 1 if args.full_content else args.rotate}
     if args.night is not None:
         rotation["night"] = args.night
+    budgets = io_accounting.parse_budgets(args.io_budget)
+    if rotation["rotate"] and not any("SAMPLE" in spec.upper() for spec in args.io_budget):
+        # A night's slice is as large as the arrays divided by K: the default budget, made for samples, would
+        # fail every large array; memory stays bounded by the entity cache's capacity.
+        budgets[Tier.SAMPLE] = None
     return AuditOptions(
         datasets=datasets or None,
         shards=args.shards,
@@ -711,7 +716,7 @@ def options_from(args: argparse.Namespace) -> AuditOptions:
         waivers=load_waivers(args.waivers) if args.waivers else [],
         fail_level=Severity[args.severity.upper()],
         sample_chunks=args.sample_chunks,
-        budgets=io_accounting.parse_budgets(args.io_budget),
+        budgets=budgets,
         https_prefix=args.https_prefix or "",
         jobs=args.jobs,
         allure=not args.no_allure,

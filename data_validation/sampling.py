@@ -61,6 +61,10 @@ DEFAULT_WHOLE_BYTES = 32 << 20
 DEFAULT_WHOLE_CHUNKS = 8
 #: Decoded bytes of a volume's arrays verified whole (what the entity's cache holds while it is checked).
 WHOLE_DECODED_BYTES = 32 << 20
+#: Bytes (raw and decoded) one entity's cache holds before it lets everything go and reads again what is asked
+#: next: far above what the default tiers read of an entity, it bounds memory where the reads are not
+#: bounded (the audit's --full-content and rotating slices, budgets lifted) whatever a volume's size.
+ENTITY_CACHE_BYTES = 128 << 20
 
 T = TypeVar("T")
 
@@ -348,6 +352,19 @@ class EntityCache:
     samples: dict[str, list[Sample]] = field(default_factory=dict)
     derived: dict[tuple[str, str], Any] = field(default_factory=dict)
 
+    #: Bytes held by the byte caches above (objects, ranges, blocks, chunks), and how many they may hold.
+    held: int = 0
+    capacity: int = ENTITY_CACHE_BYTES
+
+    def hold(self, nbytes: int) -> None:
+        """Account ``nbytes`` just cached; past ``capacity`` every byte cache is emptied (what a check holds
+        stays valid; a later read of the same bytes reads them again)."""
+        self.held += nbytes
+        if self.held > self.capacity:
+            for cache in (self.objects, self.ranges, self.frames, self.blocks, self.chunks):
+                cache.clear()
+            self.held = 0
+
     def memo(self, namespace: str, key: str, compute: Callable[[], T]) -> T:
         """``compute()`` once per entity for ``(namespace, key)``; an exception is not remembered."""
         if (namespace, key) not in self.derived:
@@ -377,16 +394,20 @@ class VolumeReader:
             whole = self.cache.objects.get(key)
             if whole is None:
                 (whole,) = self._read(key, [(0, size)], error)
+                self.cache.hold(len(whole))
                 self.cache.objects[key] = whole
             for start, end in ranges:
                 if end > len(whole):
                     raise error(key, f"bytes [{start}, {end}) are past the object's end ({len(whole)} bytes)")
             return [whole[start:end] for start, end in ranges]
         cached = self.cache.ranges
-        missing = sorted({(start, end) for start, end in ranges if (key, start, end) not in cached})
-        for (start, end), data in zip(missing, self._read(key, missing, error), strict=True):
-            cached[(key, start, end)] = data
-        return [cached[(key, start, end)] for start, end in ranges]
+        known = {(start, end): cached[(key, start, end)] for start, end in ranges if (key, start, end) in cached}
+        missing = sorted({span for span in ranges if span not in known})
+        fetched = dict(zip(missing, self._read(key, missing, error), strict=True))
+        self.cache.hold(sum(map(len, fetched.values())))
+        cached.update({(key, start, end): data for (start, end), data in fetched.items()})
+        known.update(fetched)
+        return [known[span] for span in ranges]
 
     def _read(self, key: str, ranges: list[tuple[int, int]], error: type[Unreadable]) -> list[bytes]:
         results = self.reader.bucket.read_many([(key, start, end) for start, end in ranges]) if ranges else []
@@ -448,6 +469,7 @@ class VolumeReader:
             itemsize = meta.dtype.itemsize
             decoded = self.cache.blocks.setdefault(key, {})
             raw = blosc_frames.decode_range(frame, fetch, start * itemsize, stop * itemsize, decoded)
+            self.cache.hold(len(raw))
         except blosc_frames.NotPartiallyDecodable:
             raise
         except blosc_frames.BloscFrameError as error:
@@ -461,6 +483,7 @@ class VolumeReader:
         size = self.reader.info(key).size
         (raw,) = self._fetch(key, [(0, size)], ChunkUnreadable)
         array = _decode_chunk(meta, key, raw)
+        self.cache.hold(array.nbytes)
         self.cache.chunks[key] = array
         return array
 

@@ -3,6 +3,7 @@ summary's new / fixed, and the HTML report rendered by headless Chromium."""
 
 from __future__ import annotations
 
+import argparse
 import base64
 import io
 import json
@@ -21,7 +22,7 @@ from PIL import Image
 
 from data_validation import io_accounting
 from data_validation.allure_labels import entity_picture
-from data_validation.audit import AuditOptions, run_audit, select_datasets, shard_of
+from data_validation.audit import AuditOptions, options_from, register, run_audit, select_datasets, shard_of
 from data_validation.reader import ObjectReader
 from data_validation.registry import EntityKind, Tier
 from data_validation.results import read_records
@@ -380,3 +381,21 @@ def test_unchanged_s3_bucket_costs_its_listings(three_datasets: Path, s3_bucket:
     assert second.summary.carried_over == first.summary.evaluated
     # One delimited listing of the root, one listing per dataset and one of the deposition: no GET.
     assert storage.stats.requests == {"list": 1 + len(DATASETS) + 1}
+
+
+@pytest.mark.parametrize(
+    ("arguments", "sample_budget"),
+    [
+        ([], io_accounting.DEFAULT_BUDGETS[Tier.SAMPLE]),
+        (["--rotate", "7"], None),
+        (["--full-content"], None),
+        (["--full-content", "--io-budget", "sample=1GiB"], 1 << 30),
+    ],
+)
+def test_rotating_coverage_lifts_the_sample_budget_unless_one_is_given(
+    arguments: list[str], sample_budget: int | None
+) -> None:
+    parser = argparse.ArgumentParser()
+    register(parser.add_subparsers())
+    args = parser.parse_args(["audit", *arguments])
+    assert options_from(args).budgets[Tier.SAMPLE] == sample_budget

@@ -26,11 +26,13 @@ from data_validation.sampling import (
     MERGE_GAP_BYTES,
     WHOLE_OBJECT_BYTES,
     ArrayMeta,
+    EntityCache,
     Rotation,
     SampleSettings,
     VolumeReader,
     choose_samples,
     contiguous_hull,
+    whole_samples,
 )
 from data_validation.snapshot import discover
 from importers.formats.mrc import DataStatistics, build_header, portal_label
@@ -681,3 +683,22 @@ def test_a_nan_section_outside_the_samples_is_found_on_its_night(tmp_path: Path)
         )  # fmt: skip
         found.append(evaluate(probe, context, entity).status is Status.FAILED)
     assert found == [night == voxel[0] % 3 for night in range(3)]
+
+
+def test_an_entity_cache_holds_at_most_its_capacity_whatever_is_read(tmp_path: Path) -> None:
+    """Reading every chunk of a level (as --full-content does) holds at most the cache's capacity: past it the
+    cache lets go, and what is read is still the volume's data."""
+    data = RNG.normal(size=(40, 300, 300)).astype("<f4")
+    write_volume(tmp_path, data)
+    context, entity = context_of(tmp_path)
+    level0 = content.load_volume(context, family(VolumeKind.TOMOGRAM), entity).levels[0]
+    capacity = 12 << 20
+    reader = VolumeReader(context.reader, EntityCache(capacity=capacity))
+    chunk_bytes = []
+    for _ in range(2):  # twice over: what was let go is read again
+        for sample in whole_samples(level0):
+            box, values = reader.sample(level0, sample)
+            np.testing.assert_array_equal(values, data[tuple(slice(lo, hi) for lo, hi in box)])
+            assert reader.cache.held <= capacity
+            chunk_bytes.append(values.nbytes)
+    assert len(chunk_bytes) == 8 and sum(chunk_bytes) > 2 * capacity
