@@ -107,7 +107,9 @@ def open_engine(url: str, *, read_only: bool = False) -> sa.Engine:
         path = Path(parsed.database).expanduser().resolve()
         if read_only:
             location = f"{path.as_uri()}?mode=ro"
-            options["creator"] = lambda: sqlite3.connect(location, uri=True)
+            # The pool hands a connection to one thread at a time, not always the thread that opened it
+            # (the suite probes the database before its checks run on worker threads).
+            options["creator"] = lambda: sqlite3.connect(location, uri=True, check_same_thread=False)
         else:
             path.parent.mkdir(parents=True, exist_ok=True)
     elif backend != "sqlite" and "connect_timeout" not in parsed.query:
