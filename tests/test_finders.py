@@ -206,7 +206,8 @@ def test_a_deposition_config_adds_to_the_stored_entities_it_references(bucket_co
         picks = tmp_path / "input" / "sample_10002" / "picks" / f"{run}_ribosome_tm.csv"
         picks.parent.mkdir(parents=True, exist_ok=True)
         picks.write_text("1,2,3\n4,5,6\n")
-    stored = {path: path.read_bytes() for path in bucket_copy.rglob("*.json")}
+    # (but the dataset's integrity manifest, which records the new objects too)
+    stored = {path: path.read_bytes() for path in bucket_copy.rglob("*.json") if path.name != "dataset_manifest.json"}
     status, ingestion = standardize_config(
         REPO_ROOT / "dataset_configs" / "deposition_10002.yaml",
         str(tmp_path / "input"),

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 import time
 from collections.abc import Mapping
 from dataclasses import dataclass, field, replace
@@ -190,7 +191,12 @@ class Ingestion:
         if name == "source_multi_glob":
             return source_multi_glob(self.source, self.source_root, arguments, variables)
         if name == "destination_glob":
-            return source_glob(self.output, "", arguments, variables)
+            found = source_glob(self.output, "", arguments, variables)
+            if kind == "run":
+                # A dataset's folder also holds the dataset's own files (metadata, manifest, Images/): the
+                # portal's configs exclude those they know by name; the layout's run pattern knows them all.
+                found = [item for item in found if re.fullmatch(layout.FIELD_PATTERNS["run_name"], item.name)]
+            return found
         if name == "literal":
             return literal(arguments)
         if name == "tomogram_header":
