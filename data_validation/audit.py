@@ -660,9 +660,7 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     parser.add_argument(
         "--night", type=int, default=None, metavar="N", help="the night of --rotate (default: today's day number)"
     )
-    parser.add_argument(
-        "--full-content", action="store_true", help="content checks read every chunk (as --rotate 1)"
-    )
+    parser.add_argument("--full-content", action="store_true", help="content checks read every chunk (as --rotate 1)")
     parser.add_argument(
         "--report", type=Path, default=Path(DEFAULT_REPORT), metavar="DIR", help=f"(default: ./{DEFAULT_REPORT})"
     )
