@@ -31,6 +31,7 @@ from __future__ import annotations
 
 import hashlib
 import http.client
+import re
 import socket
 import struct
 import threading
@@ -84,8 +85,10 @@ class FaultPlan:
     max_repeats: int = 3
 
     def draw(self, method: str, path: str, byte_range: str | None, occurrence: int) -> str | None:
-        """The fault for the ``occurrence``-th sighting of this request, or None to forward it."""
-        digest = hashlib.sha256(f"{self.seed}|{method}|{path}|{byte_range}|{occurrence}".encode()).digest()
+        """The fault for the ``occurrence``-th sighting of this request, or None to forward it. The bucket's
+        name is left out of the draw: tests name their buckets at random, and a seed must mean one placement."""
+        in_bucket = re.sub(r"^/[^/?]*", "", path)
+        digest = hashlib.sha256(f"{self.seed}|{method}|{in_bucket}|{byte_range}|{occurrence}".encode()).digest()
         if int.from_bytes(digest[:8], "big") / 2**64 >= self.rate:
             return None
         return self.kinds[int.from_bytes(digest[8:12], "big") % len(self.kinds)]
