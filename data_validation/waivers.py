@@ -38,18 +38,29 @@ class Waiver:
 def load_waivers(path: Path) -> list[Waiver]:
     """Read and check a waivers file; every problem raises :class:`WaiverError`."""
     try:
-        entries = yaml.safe_load(path.read_text(encoding="utf-8"))
+        loader = yaml.SafeLoader(path.read_text(encoding="utf-8"))
+        try:
+            node = loader.get_single_node()
+            entries = None if node is None else loader.construct_document(node)
+        finally:
+            loader.dispose()
     except OSError as error:
         raise WaiverError(f"{path}: cannot read: {error.strerror or error}") from None
+    except yaml.MarkedYAMLError as error:
+        mark = error.problem_mark or error.context_mark
+        where = f"{path}:{mark.line + 1}" if mark is not None else str(path)
+        raise WaiverError(f"{where}: invalid YAML: {error.problem or error.context}") from None
     except yaml.YAMLError as error:
         raise WaiverError(f"{path}: invalid YAML: {error}".splitlines()[0]) from None
     if entries is None:
         return []
     if not isinstance(entries, list):
         raise WaiverError(f"{path}: expected a list of waivers, found {type(entries).__name__}")
+    # Each waiver is named by its line too, so that an editor jumps to it.
+    lines = [item.start_mark.line + 1 for item in node.value]
     waivers = []
     for index, entry in enumerate(entries):
-        where = f"{path}: waiver {index + 1}"
+        where = f"{path}:{lines[index]}: waiver {index + 1}"
         if not isinstance(entry, dict):
             raise WaiverError(f"{where}: expected a mapping with code, entity, reason")
         unknown = set(entry) - FIELDS

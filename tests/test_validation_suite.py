@@ -162,9 +162,11 @@ def test_waivers_accept_a_failure_until_they_expire(bucket_copy: Path, tmp_path:
 @pytest.mark.parametrize(
     ("content", "message"),
     [
-        ("- code: X\n", "waiver 1: unknown keys [], missing keys ['entity', 'reason']"),
+        ("- code: X\n", "waivers.yaml:1: waiver 1: unknown keys [], missing keys ['entity', 'reason']"),
         ("{a: 1}\n", "expected a list of waivers"),
-        ("- {code: X, entity: '*', reason: r, expires: soon}\n", "expires 'soon' is not YYYY-MM-DD"),
+        ("- {code: X, entity: '*', reason: r, expires: soon}\n", ":1: waiver 1: expires 'soon' is not YYYY-MM-DD"),
+        ("- {code: A, entity: '*', reason: r}\n\n- {code: B, entity: '*', reason: ''}\n", ":3: waiver 2: code, entity"),
+        ("- code: A\n  entity: '*'\n  reason: r: s\n", "waivers.yaml:3: invalid YAML: mapping values are not allowed"),
     ],
 )
 def test_bad_waivers_file_is_a_one_line_usage_error(tmp_path: Path, content: str, message: str) -> None:
