@@ -54,7 +54,7 @@ from data_validation import allure_labels, io_accounting, sampling
 from data_validation.allure_labels import PICTURE_KINDS, entity_picture, focus_of
 from data_validation.checks import CheckContext
 from data_validation.database import DatabaseTarget, open_for_checks
-from data_validation.engine import Case, Engine, discovery_results
+from data_validation.engine import LOCAL_THREADS, REMOTE_THREADS, Case, Engine, discovery_results
 from data_validation.entities import Entity
 from data_validation.html_report import render_html, shown_in_report
 from data_validation.outcomes import Result, judge
@@ -194,7 +194,8 @@ class AuditOptions:
     budgets: dict[Tier, int | None] = field(default_factory=lambda: dict(io_accounting.DEFAULT_BUDGETS))
     database: DatabaseTarget | None = None
     https_prefix: str = ""
-    jobs: int = 4
+    #: Entities checked at once (None: the engine's default for the bucket, engine.default_threads).
+    jobs: int | None = None
     allure: bool = True
     #: Nights of the content rotation (0: samples only; 1: every chunk every night, ``--full-content``).
     rotate: int = 0
@@ -681,7 +682,13 @@ def register(subparsers: argparse._SubParsersAction) -> None:
         help=f"chunks sampled per array by the SAMPLE-tier checks (default: {sampling.DEFAULT_SAMPLE_CHUNKS})",
     )
     parser.add_argument("--io-budget", action="append", default=[], metavar="TIER=SIZE", help="as for pytest")
-    parser.add_argument("--jobs", type=int, default=4, metavar="N", help="entities checked at once (default: 4)")
+    parser.add_argument(
+        "--jobs",
+        type=int,
+        default=None,
+        metavar="N",
+        help=f"entities checked at once (default: {REMOTE_THREADS} on S3, {LOCAL_THREADS} on a local folder)",
+    )
     parser.add_argument("--no-allure", action="store_true", help="no Allure report, even when Node.js is present")
     parser.add_argument("--quiet", action="store_true", help="no progress on stderr")
     parser.set_defaults(func=run_command)
@@ -691,7 +698,7 @@ def options_from(args: argparse.Namespace) -> AuditOptions:
     """AuditOptions from the command line; a bad value raises ValueError with a one-line message."""
     if args.shards < 1 or not 0 <= args.shard < args.shards:
         raise ValueError(f"--shard {args.shard} --shards {args.shards}: need N ≥ 1 and 0 ≤ K < N")
-    if args.jobs < 1:
+    if args.jobs is not None and args.jobs < 1:
         raise ValueError("--jobs needs at least 1")
     datasets = [part.strip() for value in args.datasets for part in value.split(",") if part.strip()]
     if args.rotate < 0 or (args.full_content and args.rotate > 1):

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 from dataclasses import dataclass
-from functools import cached_property
 
 from data_validation.registry import EntityKind
 from importers import layout
@@ -23,10 +22,16 @@ class Entity:
     def __getitem__(self, name: str) -> str:
         return dict(self.fields)[name]
 
-    @cached_property
+    @property
     def path(self) -> str:
         """The entity's directory key (not validated: a bad id dir must still be nameable)."""
-        return layout.ENTITY_DIRS[self.kind.value].format(**dict(self.fields))
+        # Kept in the instance's __dict__ by hand: functools.cached_property takes one lock for every
+        # instance (Python 3.11), which the engine's threads queue on.
+        path = self.__dict__.get("_path")
+        if path is None:
+            path = layout.ENTITY_DIRS[self.kind.value].format(**dict(self.fields))
+            object.__setattr__(self, "_path", path)
+        return path
 
     def key(self, name: str) -> str:
         """A key inside the entity directory."""

@@ -348,11 +348,14 @@ class EntityCache:
     #: Decoded Blosc blocks, by chunk key and block index.
     blocks: dict[str, dict[int, bytes]] = field(default_factory=dict)
     chunks: dict[str, np.ndarray] = field(default_factory=dict)
+    #: The data of chunks read whole, padding cut off (read-only), by chunk key: what the checks of a level
+    #: verified whole share, decoded once; the decoded blocks and padding behind it are not kept.
+    valid: dict[str, np.ndarray] = field(default_factory=dict)
     #: The samples of each array, by its key.
     samples: dict[str, list[Sample]] = field(default_factory=dict)
     derived: dict[tuple[str, str], Any] = field(default_factory=dict)
 
-    #: Bytes held by the byte caches above (objects, ranges, blocks, chunks), and how many they may hold.
+    #: Bytes held by the byte caches above (objects, ranges, blocks, chunks, valid), and how many they may hold.
     held: int = 0
     capacity: int = ENTITY_CACHE_BYTES
 
@@ -361,7 +364,7 @@ class EntityCache:
         stays valid; a later read of the same bytes reads them again)."""
         self.held += nbytes
         if self.held > self.capacity:
-            for cache in (self.objects, self.ranges, self.frames, self.blocks, self.chunks):
+            for cache in (self.objects, self.ranges, self.frames, self.blocks, self.chunks, self.valid):
                 cache.clear()
             self.held = 0
 
@@ -434,6 +437,30 @@ class VolumeReader:
             return meta.fill(extents)
         if 0 in extents:
             return np.empty(extents, dtype=meta.dtype)
+        valid = self.cache.valid.get(key)
+        if valid is not None and all(hi <= n for (_, hi), n in zip(box, valid.shape, strict=True)):
+            return valid[tuple(slice(lo, hi) for lo, hi in box)]
+        if box == tuple((0, n) for n in meta.valid_extent(chunk)):
+            return self._valid_chunk(meta, key)
+        return self._decoded_box(meta, key, box, self.cache.blocks)
+
+    def _valid_chunk(self, meta: ArrayMeta, key: str) -> np.ndarray:
+        """A chunk read whole: its data without the padding, decoded once per entity and shared read-only. Only
+        that is kept (a 64³ level in a 256³ chunk decodes 16 MiB of planes to keep 1 MiB)."""
+        chunk = tuple(int(i) for i in key[len(meta.key) + 1 :].split(meta.separator))
+        box = tuple((0, n) for n in meta.valid_extent(chunk))
+        decoded = self._decoded_box(meta, key, box, blocks={}, keep=False)
+        data = decoded.copy() if decoded.base is not None else decoded
+        data.flags.writeable = False
+        self.cache.hold(data.nbytes)
+        self.cache.valid[key] = data
+        return data
+
+    def _decoded_box(
+        self, meta: ArrayMeta, key: str, box: Box, blocks: dict[int, bytes], keep: bool = True
+    ) -> np.ndarray:
+        """``box`` of an existing chunk: block by block from a partially decodable frame, else from the whole
+        decoded chunk (kept in the entity's cache only when ``keep``)."""
         partial = (
             isinstance(meta.compressor, dict)
             and meta.compressor.get("id") == "blosc"
@@ -444,13 +471,13 @@ class VolumeReader:
         )
         if partial:
             try:
-                return self._zarr_box_partial(meta, key, box)
+                return self._zarr_box_partial(meta, key, box, blocks)
             except blosc_frames.NotPartiallyDecodable:
                 pass
-        whole = self._whole_chunk(meta, key)
+        whole = self._whole_chunk(meta, key, keep)
         return whole[tuple(slice(lo, hi) for lo, hi in box)]
 
-    def _zarr_box_partial(self, meta: ArrayMeta, key: str, box: Box) -> np.ndarray:
+    def _zarr_box_partial(self, meta: ArrayMeta, key: str, box: Box, blocks: dict[int, bytes]) -> np.ndarray:
         size = self.reader.info(key).size
         fetch = lambda ranges: self._fetch(key, ranges, ChunkUnreadable)  # noqa: E731
         try:
@@ -467,9 +494,11 @@ class VolumeReader:
             hull = contiguous_hull(box, meta.chunks)
             start, stop = _flat_span(hull, meta.chunks)
             itemsize = meta.dtype.itemsize
-            decoded = self.cache.blocks.setdefault(key, {})
+            kept = blocks is self.cache.blocks
+            decoded = blocks.setdefault(key, {}) if kept else blocks
             raw = blosc_frames.decode_range(frame, fetch, start * itemsize, stop * itemsize, decoded)
-            self.cache.hold(len(raw))
+            if kept:
+                self.cache.hold(len(raw))
         except blosc_frames.NotPartiallyDecodable:
             raise
         except blosc_frames.BloscFrameError as error:
@@ -477,14 +506,15 @@ class VolumeReader:
         data = np.frombuffer(raw, dtype=meta.dtype).reshape(tuple(hi - lo for lo, hi in hull))
         return data[tuple(slice(lo - hlo, hi - hlo) for (lo, hi), (hlo, _) in zip(box, hull, strict=True))]
 
-    def _whole_chunk(self, meta: ArrayMeta, key: str) -> np.ndarray:
+    def _whole_chunk(self, meta: ArrayMeta, key: str, keep: bool = True) -> np.ndarray:
         if key in self.cache.chunks:
             return self.cache.chunks[key]
         size = self.reader.info(key).size
         (raw,) = self._fetch(key, [(0, size)], ChunkUnreadable)
         array = _decode_chunk(meta, key, raw)
-        self.cache.hold(array.nbytes)
-        self.cache.chunks[key] = array
+        if keep:
+            self.cache.hold(array.nbytes)
+            self.cache.chunks[key] = array
         return array
 
     def scan_chunk(self, meta: ArrayMeta, chunk: tuple[int, ...]) -> np.ndarray:
@@ -493,6 +523,8 @@ class VolumeReader:
         the listing reads as the fill value."""
         valid = tuple(slice(0, extent) for extent in meta.valid_extent(chunk))
         key = meta.chunk_key(chunk)
+        if key in self.cache.valid:
+            return self.cache.valid[key]
         if key in self.cache.chunks:
             return self.cache.chunks[key][valid]
         if key not in self.reader.snapshot.listing:

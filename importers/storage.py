@@ -402,11 +402,8 @@ class Bucket:
     def info(self, key: str) -> ObjectInfo:
         """Size and etag of one object (one HEAD unless a listing already knows it)."""
         key = key.strip("/")
-        with self._listing_lock:
-            for listed_prefix, objects in self._listings.items():
-                if (listed_prefix == "" or key.startswith(listed_prefix + "/")) and key in objects:
-                    return objects[key]
-        return self.info_uncached(key)
+        known = self._listed(key)
+        return known if known is not None else self.info_uncached(key)
 
     def info_uncached(self, key: str) -> ObjectInfo:
         """Size and etag of one object as the storage has it now (one HEAD)."""
@@ -418,13 +415,21 @@ class Bucket:
 
     # -- reading ----------------------------------------------------------------------------
 
+    def _listed(self, key: str) -> ObjectInfo | None:
+        """What a cached listing says of ``key``, if any listing holds it. Read without the listing lock, on
+        every read of every check (16 threads queued on it): copying the dict's items and one look-up are each
+        atomic under the GIL, and a listing is only ever changed one key at a time."""
+        for listed_prefix, objects in tuple(self._listings.items()):
+            if listed_prefix == "" or key.startswith(listed_prefix + "/"):
+                found = objects.get(key)
+                if found is not None:
+                    return found
+        return None
+
     def _known_size(self, key: str) -> int | None:
         """The size a cached listing gives for ``key``, if any listing covers it."""
-        with self._listing_lock:
-            for listed_prefix, objects in self._listings.items():
-                if (listed_prefix == "" or key.startswith(listed_prefix + "/")) and key in objects:
-                    return objects[key].size
-        return None
+        known = self._listed(key)
+        return None if known is None else known.size
 
     def _expected_length(self, key: str, start: int | None, end: int | None) -> int | None:
         """How many bytes a read of ``[start, end)`` must return, when that is known."""
