@@ -54,6 +54,9 @@ MERGE_GAP_BYTES = 1 << 20
 #: Chunks that decode to at most this are decoded whole (by numcodecs, fast); larger ones block by block,
 #: only the blocks a sample needs (a 64³ volume in a 256³ chunk decodes to 64 MiB, mostly padding).
 WHOLE_DECODE_BYTES = 1 << 20
+#: Decoded bytes of hyperplanes assembled at a time from a partially decoded chunk: what one read holds beside
+#: its result (a 64³ level in a 256³ chunk spans 16 MiB of planes, of which it keeps 1 MiB).
+PIECE_BYTES = 1 << 20
 #: Compressed bytes of a volume's arrays verified whole by default: half the SAMPLE budget, so that the check
 #: that reads them first keeps room for the samples of the larger levels.
 DEFAULT_WHOLE_BYTES = 32 << 20
@@ -322,10 +325,14 @@ class Coverage:
         return {"chunks": list(self.chunks), "voxels": list(self.voxels), "fraction": round(fraction, 6)}
 
 
+def _hull_axis(box: Box) -> int:
+    return next((d for d, (lo, hi) in enumerate(box) if hi - lo > 1), len(box) - 1)
+
+
 def contiguous_hull(box: Box, chunks: tuple[int, ...]) -> Box:
     """The smallest C-order-contiguous run of whole hyperplanes holding ``box``: the axes before the
     first one with extent > 1 keep their single index, that axis keeps its range, later axes are whole."""
-    axis = next((d for d, (lo, hi) in enumerate(box) if hi - lo > 1), len(box) - 1)
+    axis = _hull_axis(box)
     return tuple(box[d] if d <= axis else (0, chunks[d]) for d in range(len(box)))
 
 
@@ -442,25 +449,23 @@ class VolumeReader:
             return valid[tuple(slice(lo, hi) for lo, hi in box)]
         if box == tuple((0, n) for n in meta.valid_extent(chunk)):
             return self._valid_chunk(meta, key)
-        return self._decoded_box(meta, key, box, self.cache.blocks)
+        return self._decoded_box(meta, key, box)
 
     def _valid_chunk(self, meta: ArrayMeta, key: str) -> np.ndarray:
         """A chunk read whole: its data without the padding, decoded once per entity and shared read-only. Only
         that is kept (a 64³ level in a 256³ chunk decodes 16 MiB of planes to keep 1 MiB)."""
         chunk = tuple(int(i) for i in key[len(meta.key) + 1 :].split(meta.separator))
         box = tuple((0, n) for n in meta.valid_extent(chunk))
-        decoded = self._decoded_box(meta, key, box, blocks={}, keep=False)
+        decoded = self._decoded_box(meta, key, box, keep=False)
         data = decoded.copy() if decoded.base is not None else decoded
         data.flags.writeable = False
         self.cache.hold(data.nbytes)
         self.cache.valid[key] = data
         return data
 
-    def _decoded_box(
-        self, meta: ArrayMeta, key: str, box: Box, blocks: dict[int, bytes], keep: bool = True
-    ) -> np.ndarray:
+    def _decoded_box(self, meta: ArrayMeta, key: str, box: Box, keep: bool = True) -> np.ndarray:
         """``box`` of an existing chunk: block by block from a partially decodable frame, else from the whole
-        decoded chunk (kept in the entity's cache only when ``keep``)."""
+        decoded chunk; the decoded blocks or chunk are kept in the entity's cache only when ``keep``."""
         partial = (
             isinstance(meta.compressor, dict)
             and meta.compressor.get("id") == "blosc"
@@ -471,13 +476,13 @@ class VolumeReader:
         )
         if partial:
             try:
-                return self._zarr_box_partial(meta, key, box, blocks)
+                return self._zarr_box_partial(meta, key, box, keep)
             except blosc_frames.NotPartiallyDecodable:
                 pass
         whole = self._whole_chunk(meta, key, keep)
         return whole[tuple(slice(lo, hi) for lo, hi in box)]
 
-    def _zarr_box_partial(self, meta: ArrayMeta, key: str, box: Box, blocks: dict[int, bytes]) -> np.ndarray:
+    def _zarr_box_partial(self, meta: ArrayMeta, key: str, box: Box, keep: bool) -> np.ndarray:
         size = self.reader.info(key).size
         fetch = lambda ranges: self._fetch(key, ranges, ChunkUnreadable)  # noqa: E731
         try:
@@ -492,19 +497,33 @@ class VolumeReader:
                     f"(chunk {list(meta.chunks)} of {meta.dtype})",
                 )
             hull = contiguous_hull(box, meta.chunks)
-            start, stop = _flat_span(hull, meta.chunks)
+            axis = _hull_axis(box)
             itemsize = meta.dtype.itemsize
-            kept = blocks is self.cache.blocks
-            decoded = blocks.setdefault(key, {}) if kept else blocks
-            raw = blosc_frames.decode_range(frame, fetch, start * itemsize, stop * itemsize, decoded)
-            if kept:
-                self.cache.hold(len(raw))
+            start, stop = _flat_span(hull, meta.chunks)
+            plane_shape = meta.chunks[axis + 1 :]
+            plane = math.prod(plane_shape) * itemsize
+            out = np.empty(tuple(hi - lo for lo, hi in box), dtype=meta.dtype)
+            planes_out = out.reshape((box[axis][1] - box[axis][0], *out.shape[axis + 1 :]))
+            later = (slice(None), *(slice(lo, hi) for lo, hi in box[axis + 1 :]))
+            pieces = blosc_frames.iter_range(
+                frame,
+                fetch,
+                start * itemsize,
+                stop * itemsize,
+                max(1, PIECE_BYTES // plane) * plane,
+                self.cache.blocks.setdefault(key, {}) if keep else None,
+            )
+            for offset, raw in pieces:
+                planes = np.frombuffer(raw, dtype=meta.dtype).reshape((-1, *plane_shape))
+                first = (offset - start * itemsize) // plane
+                planes_out[first : first + len(planes)] = planes[later]
+            if keep:
+                self.cache.hold((stop - start) * itemsize)
         except blosc_frames.NotPartiallyDecodable:
             raise
         except blosc_frames.BloscFrameError as error:
             raise ChunkUnreadable(key, f"not a valid Blosc frame: {error}") from None
-        data = np.frombuffer(raw, dtype=meta.dtype).reshape(tuple(hi - lo for lo, hi in hull))
-        return data[tuple(slice(lo - hlo, hi - hlo) for (lo, hi), (hlo, _) in zip(box, hull, strict=True))]
+        return out
 
     def _whole_chunk(self, meta: ArrayMeta, key: str, keep: bool = True) -> np.ndarray:
         if key in self.cache.chunks:

@@ -180,3 +180,32 @@ def test_broken_frames_are_errors() -> None:
         blosc_frames.read_range(Fetcher(frame), len(frame), 0, data.nbytes + 1)
     with pytest.raises(BloscFrameError, match="implausible"):
         BloscHeader.parse(b"\x02\x01\x21\x04" + struct.pack("<iii", -1, 0, 0))
+
+
+@pytest.mark.parametrize("piece", [1000, 65536 + 3, 1 << 20])
+def test_a_range_in_pieces_reads_its_blocks_once(piece: int) -> None:
+    """Pieces of at most ``piece`` bytes concatenate to the range, and the blocks' compressed bytes are read in
+    one fetch (adjacent blocks: one range); a cache given keeps every block, so a second read fetches nothing."""
+    data = DATA["smooth-f4"]
+    frame_bytes = bytes(CODECS["lz4-small-blocks"].encode(data))
+    fetch = Fetcher(frame_bytes)
+    frame = blosc_frames.read_frame(fetch, len(frame_bytes), data.nbytes)
+    fetch.calls.clear()
+    start, stop = 1000, data.nbytes - 777
+    pieces = []
+    for offset, chunk in blosc_frames.iter_range(frame, fetch, start, stop, piece):
+        assert offset == start + sum(map(len, pieces)) and len(chunk) <= piece
+        pieces.append(chunk)
+    assert b"".join(pieces) == data.tobytes()[start:stop]
+    assert len(fetch.calls) == 1 and len(fetch.calls[0]) == 1
+
+    kept: dict[int, bytes] = {}
+    fetch.calls.clear()
+    assert (
+        b"".join(c for _, c in blosc_frames.iter_range(frame, fetch, start, stop, piece, kept))
+        == data.tobytes()[start:stop]
+    )
+    assert sorted(kept) == list(frame.header.blocks_for(start, stop))
+    fetch.calls.clear()
+    assert blosc_frames.decode_range(frame, fetch, start, stop, kept) == data.tobytes()[start:stop]
+    assert fetch.calls == []

@@ -514,6 +514,27 @@ def test_small_volumes_are_verified_whole_and_say_so(tmp_path: Path, shape: tupl
     assert sampled is not None and sampled["fraction"] < 0.1
 
 
+def test_a_chunk_read_whole_keeps_only_its_data_and_serves_every_check(tmp_path: Path) -> None:
+    """A whole read decodes the chunk once and keeps its valid data only (read-only; no decoded blocks, no
+    padding): a 37×45×51 level in a 256³ chunk keeps 340 KiB, not the 37 planes of 256 KiB it decodes."""
+    data = noisy((37, 45, 51))
+    write_volume(tmp_path, data)
+    context, entity = context_of(tmp_path)
+    level0 = content.load_volume(context, FAMILIES[0], entity).levels[0]
+    reader = VolumeReader(context.reader, EntityCache())
+    (sample,) = whole_samples(level0)
+    _, got = reader.sample(level0, sample)
+    np.testing.assert_array_equal(got, data)
+    key = level0.chunk_key((0, 0, 0))
+    assert reader.cache.valid[key].shape == data.shape and not got.flags.writeable
+    assert reader.cache.blocks.get(key) is None and key not in reader.cache.chunks
+    assert reader.cache.held < 2 * data.nbytes + context.reader.info(key).size
+    requests = context.reader.bucket.stats.snapshot()["total_requests"]
+    np.testing.assert_array_equal(reader.zarr_box(level0, (0, 0, 0), ((3, 9), (0, 45), (7, 8))), data[3:9, :, 7:8])
+    np.testing.assert_array_equal(reader.scan_chunk(level0, (0, 0, 0)), data)
+    assert context.reader.bucket.stats.snapshot()["total_requests"] == requests
+
+
 def test_whole_reads_of_a_one_chunk_volume_cost_no_more_requests_than_samples(tmp_path: Path) -> None:
     write_volume(tmp_path, noisy((37, 45, 51)))
     whole = [run(tmp_path, f"TOMO-{suffix}") for suffix in CONTENT_CODES]

@@ -21,10 +21,11 @@ that the caller falls back to decoding the whole chunk with numcodecs.
 
 from __future__ import annotations
 
+import bisect
 import math
 import struct
 import zlib
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass
 
 import numpy as np
@@ -268,33 +269,47 @@ def decode_range(
 ) -> bytes:
     """The uncompressed bytes ``[start, stop)`` of the frame, reading only the blocks holding them
     (blocks adjacent in the frame in one read). ``decoded`` keeps decoded blocks by index across calls."""
+    return b"".join(piece for _, piece in iter_range(frame, fetch, start, stop, max(1, stop - start), decoded))
+
+
+def iter_range(
+    frame: BloscFrame, fetch: Fetch, start: int, stop: int, piece: int, decoded: dict[int, bytes] | None = None
+) -> Iterator[tuple[int, bytes]]:
+    """The uncompressed bytes ``[start, stop)`` as consecutive pieces of ``piece`` bytes (the last one
+    shorter), each with its offset. The compressed bytes of every block needed are read at once (one
+    ``fetch``, adjacent blocks in one range); each block is decoded when a piece first needs it. Blocks are
+    kept in ``decoded`` when it is given, else dropped once the pieces have passed them: a large range is
+    then assembled holding one piece and its blocks, not the whole range."""
     header = frame.header
     if not 0 <= start <= stop <= header.nbytes:
         raise BloscFrameError(f"range [{start}, {stop}) outside the frame's {header.nbytes} bytes")
-    blocks = list(header.blocks_for(start, stop))
-    if not blocks:
-        return b""
-    decoded = {} if decoded is None else decoded
-    first = header.block_span(blocks[0])[0]
-    missing = [block for block in blocks if block not in decoded]
-    if missing:
-        _decode_blocks(frame, fetch, missing, decoded)
-    return b"".join(decoded[block] for block in blocks)[start - first : stop - first]
-
-
-def _decode_blocks(frame: BloscFrame, fetch: Fetch, blocks: list[int], decoded: dict[int, bytes]) -> None:
-    extents = {block: frame.block_extent(block) for block in blocks}
+    keep = decoded is not None
+    blocks: dict[int, bytes] = {} if decoded is None else decoded
+    extents = {block: frame.block_extent(block) for block in header.blocks_for(start, stop) if block not in blocks}
     ranges = _coalesce(list(extents.values()))
-    fetched = fetch(ranges)
+    fetched = fetch(ranges) if ranges else []
     for (range_start, range_end), data in zip(ranges, fetched, strict=True):
         if len(data) != range_end - range_start:
             raise BloscFrameError(f"read {len(data)} bytes of frame range [{range_start}, {range_end})")
-    for block in blocks:
+
+    def compressed(block: int) -> bytes:
         block_start, block_end = extents[block]
-        (range_start, _), data = next(
-            (r, d) for r, d in zip(ranges, fetched, strict=True) if r[0] <= block_start < r[1]
-        )
-        decoded[block] = frame.decode_block(block, data[block_start - range_start : block_end - range_start])
+        index = bisect.bisect_right(ranges, (block_start, math.inf)) - 1
+        range_start = ranges[index][0]
+        return fetched[index][block_start - range_start : block_end - range_start]
+
+    for offset in range(start, stop, piece):
+        end = min(offset + piece, stop)
+        needed = header.blocks_for(offset, end)
+        for block in needed:
+            if block not in blocks:
+                blocks[block] = frame.decode_block(block, compressed(block))
+        first = header.block_span(needed[0])[0]
+        yield offset, b"".join(blocks[block] for block in needed)[offset - first : end - first]
+        if not keep:
+            for block in needed:
+                if header.block_span(block)[1] <= end:
+                    del blocks[block]
 
 
 def read_range(fetch: Fetch, object_size: int, start: int, stop: int, *, nbytes_hint: int | None = None) -> bytes:
