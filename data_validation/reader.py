@@ -9,7 +9,7 @@ from __future__ import annotations
 import bisect
 import threading
 from collections import OrderedDict
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from typing import Any, TypeVar
 
 from data_validation import limits
@@ -81,6 +81,11 @@ def confined(key: str) -> str:
     if ".." in key.split("/"):
         raise Unreadable(key, OUTSIDE)
     return key
+
+
+#: Objects :meth:`ObjectReader.read_many` reads at once: enough to keep requests in flight, few enough that
+#: what it holds stays small whatever the number of objects.
+READ_MANY_BATCH = 64
 
 
 class ObjectReader:
@@ -155,7 +160,8 @@ class ObjectReader:
         high = bisect.bisect_left(keys, start[:-1] + "0", low)
         return keys[low : high if limit is None else min(high, low + limit)]
 
-    def read(self, key: str) -> bytes:
+    def _held(self, key: str) -> bytes | None:
+        """The object if the snapshot holds it, None if it must be read; :class:`Unreadable` if it cannot be."""
         confined(key)
         if key in self.snapshot.objects:
             return self.snapshot.objects[key]
@@ -165,10 +171,36 @@ class ObjectReader:
             raise Unreadable(key, "object not found")
         if (reason := limits.too_large(key, self.snapshot.listing[key].size)) is not None:
             raise Unreadable(key, reason)
+        return None
+
+    def read(self, key: str) -> bytes:
+        held = self._held(key)
+        if held is not None:
+            return held
         try:
             return self.bucket.read(key)
         except StorageError as error:
             raise Unreadable(key, error.problem) from None
+
+    def read_many(self, keys: list[str]) -> Iterator[tuple[str, bytes | Unreadable]]:
+        """Each object (or why it cannot be read), in order; those the snapshot lacks are read concurrently,
+        :data:`READ_MANY_BATCH` at a time (a dataset's key photos one after another cost 20 s at 20 ms)."""
+        for first in range(0, len(keys), READ_MANY_BATCH):
+            batch = keys[first : first + READ_MANY_BATCH]
+            outcomes: dict[str, bytes | Unreadable | None] = {}
+            for key in batch:
+                try:
+                    outcomes[key] = self._held(key)
+                except Unreadable as unreadable:
+                    outcomes[key] = unreadable
+            missing = [key for key, outcome in outcomes.items() if outcome is None]
+            fetched = self.bucket.read_many([(key, None, None) for key in missing])
+            for key, result in zip(missing, fetched, strict=True):
+                outcomes[key] = Unreadable(key, result.problem) if isinstance(result, StorageError) else result
+            for key in batch:
+                outcome = outcomes[key]
+                assert outcome is not None
+                yield key, outcome
 
     def json_value(self, key: str) -> Any:
         """A parsed JSON value, within its kind's size and depth limits; anything else is :class:`Unreadable`."""

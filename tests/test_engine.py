@@ -8,7 +8,7 @@ import pytest
 
 from data_validation.checks import CheckContext
 from data_validation.engine import Engine, cases
-from data_validation.reader import ObjectReader
+from data_validation.reader import ObjectReader, Unreadable
 from data_validation.registry import EntityKind
 from data_validation.snapshot import discover
 from importers.storage import Bucket
@@ -72,3 +72,26 @@ def test_entities_with_database_checks_stay_here_in_their_order(clean_tree: Path
     with Engine(context, planned, threads=2, processes=1) as engine:
         results = list(engine)
     assert [(r.code, r.entity) for r in results] == [(c.check.code, c.entity.path) for c in planned]
+
+
+def test_read_many_gives_each_object_or_why_not_in_order(bucket_copy: Path) -> None:
+    """Objects the snapshot holds cost no request; the others are read together (a batch at a time); a missing
+    or vanished object is an Unreadable in its place, not an exception."""
+    context = _context(bucket_copy)
+    reader = context.reader
+    held = next(key for key in reader.snapshot.objects if key.endswith("run_metadata.json"))
+    photos = [key for key in reader.snapshot.listing if key.endswith(".png")]
+    gone = photos[0]
+    (bucket_copy / gone).unlink()
+    keys = [*photos, held, "10001/nowhere.png", photos[1]]
+    before = reader.bucket.stats.snapshot()["total_requests"]
+    outcomes = list(reader.read_many(keys))
+    assert [key for key, _ in outcomes] == keys
+    by_key = dict(outcomes)
+    assert isinstance(by_key[gone], Unreadable) and gone in str(by_key[gone])
+    assert isinstance(by_key["10001/nowhere.png"], Unreadable)
+    assert by_key[held] == reader.snapshot.objects[held]
+    for key in photos[1:]:
+        assert by_key[key] == (bucket_copy / key).read_bytes()
+    # one read per photo that is there (the held document, the unlisted key and the vanished photo count none)
+    assert reader.bucket.stats.snapshot()["total_requests"] - before == len(set(photos)) - 1

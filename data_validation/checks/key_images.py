@@ -106,10 +106,9 @@ def key_images_decode(context: CheckContext, dataset: Entity) -> None:
     if not in_bucket:
         not_applicable("no key photo in the bucket (external URLs are not fetched)")
     problems = []
-    for owner, path in in_bucket:
-        try:
-            data = context.reader.read(layout.strip_bucket_name(path))
-        except Unreadable:
+    keys = [layout.strip_bucket_name(path) for _, path in in_bucket]
+    for (owner, path), (_, data) in zip(in_bucket, context.reader.read_many(keys), strict=True):
+        if isinstance(data, Unreadable):
             continue  # the *-KEYPHOTO checks report missing photos
         problem = _decode_problem(data)
         if problem:
