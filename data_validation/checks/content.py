@@ -177,6 +177,9 @@ def vol_chunk_decode(context: CheckContext, family: VolumeFamily, entity: Entity
     if empty:
         fail(f"declared levels {empty} have no chunk objects", observed=empty)
     reader = context.volume_reader()
+    reader.read_ahead(
+        [(meta, sample.chunk) for meta in volume.levels for sample in samples_of(context, entity, volume, meta.level)]
+    )
     problems, total = [], 0
     for meta in volume.levels:
         samples = samples_of(context, entity, volume, meta.level)
