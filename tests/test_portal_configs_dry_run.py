@@ -24,8 +24,6 @@ _PLANNED = re.compile(r"^\s*planned  (.*?)(?:  \(.*\))?$")
 DEPARTURES = ("pictures given by URL are not fetched",)
 #: Failures of one config, and why they are right.
 KNOWN_FAILURES = {
-    # A DM4 gain reference: the portal converts it with IMOD dm2mrc; no maintained DM4 reader is a dependency yet.
-    "10000.yaml": ("a .dm4 gain reference must be stored as MRC",),
     # Frames and tilt series without an mdoc: the config points its tilt series at
     # 'validation_placeholder/for_unavailable_ts.st', which the lab never uploaded; the stand-ins have it.
     "10006.yaml": ("needs the run's mdoc",),
@@ -41,7 +39,9 @@ EXPECTED = {
         "deposition_keyphoto": 2,
         "frame": 1,
         "frames": 1,
+        "gain": 1,
         "rawtilt": 1,
+        "run": 1,
         "tiltseries": 1,
         "tomogram": 1,
     },
