@@ -64,7 +64,15 @@ PACKAGES = (
         "0.5.13",
         tuple(
             f"tests/data/{name}.star"
-            for name in ("one_loop", "rln3.1_data_style", "loop_double_quote", "loop_single_quote", "postprocess")
+            for name in (
+                "one_loop",
+                "rln3.1_data_style",
+                "loop_double_quote",
+                "loop_single_quote",
+                "postprocess",
+                "single_line_middle_of_multiblock",
+                "single_line_end_of_multiblock",
+            )
         ),
     ),
     Package(

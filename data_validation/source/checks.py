@@ -433,7 +433,6 @@ def _points(context: CheckContext, entity: Entity, detail: AnnotationSource) -> 
             path=entity.path,
             delimiter=str(arguments.get("delimiter") or ","),
             filter_value=detail.filter_value,
-            voxel_spacing=detail.voxel_spacing,
             oriented=detail.shape == "OrientedPoint",
         )
         order = arguments.get("columns") or arguments.get("order") or "xyz"
