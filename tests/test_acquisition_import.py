@@ -376,7 +376,7 @@ def test_broken_dm4_gain_is_one_line_naming_the_file(sample_source: Path, tmp_pa
     output = tmp_path / "out"
     status, failures, _ = _standardize(_dm4_gain_config(tmp_path), str(source), output)
     assert status == 1 and len(failures) == 1
-    assert "TS_001_gain.dm4: not a readable DM4 file" in failures[0] and "\n" not in failures[0]
+    assert "TS_001_gain.dm4: truncated: 16 bytes wanted at byte 0 of 7" in failures[0] and "\n" not in failures[0]
     assert (output / "10001/TS_001/TiltSeries/100/tiltseries_metadata.json").exists()
     assert not (output / "10001/TS_001/Gains").exists()
 

@@ -4,12 +4,15 @@ tests/real_files.py), and their MRC form as the portal's ``dm2mrc`` writes it.""
 from __future__ import annotations
 
 import datetime as dt
+import resource
 import struct
+import time
 from pathlib import Path
 
 import mrcfile
 import numpy as np
 import pytest
+from dm4 import DM4File
 
 from importers.formats.dm4 import IMOD_STAMP, Dm4FormatError, dm2mrc, raw2mrc_label, read_dm4
 from importers.formats.mrc import parse_header
@@ -53,6 +56,37 @@ def test_data_types_no_gain_uses_are_refused_in_one_line(dm4_files: Path, code: 
     with pytest.raises(Dm4FormatError, match=f"DM data type {code} is not one a gain reference uses") as error:
         read_dm4((dm4_files / f"test-{code}.dm4").read_bytes())
     assert "\n" not in str(error.value)
+
+
+@pytest.mark.parametrize("code", [1, 2, 7, 10, 11, 12])
+def test_the_dm4_package_reads_the_same_image(dm4_files: Path, code: int) -> None:
+    """An independent reader (the ``dm4`` package, a dev dependency) finds the same last image and type."""
+    with DM4File.open(str(dm4_files / f"test-{code}.dm4")) as theirs:
+        image_data = theirs.read_directory().named_subdirs["ImageList"].unnamed_subdirs[-1].named_subdirs["ImageData"]
+        data = theirs.read_tag_data(image_data.named_tags["Data"])
+        assert theirs.read_tag_data(image_data.named_tags["DataType"]) == code
+    ours = read_dm4((dm4_files / f"test-{code}.dm4").read_bytes()).data
+    assert ours.tobytes() == data.tobytes()
+
+
+def test_damaged_files_are_format_errors_in_bounded_time_and_memory(dm4_files: Path) -> None:
+    """A few bytes changed anywhere in a real file: a Dm4FormatError or an image, never another exception, a
+    gigabyte allocation or a hang (the dm4 package runs out of memory on some of these)."""
+    original = (dm4_files / "test-2.dm4").read_bytes()
+    rng = np.random.default_rng(4)
+    started = time.monotonic()
+    for _ in range(2000):
+        damaged = bytearray(original)
+        for position in rng.integers(0, len(damaged), rng.integers(1, 9)):
+            damaged[position] = rng.integers(0, 256)
+        try:
+            image = read_dm4(bytes(damaged))
+        except Dm4FormatError as error:
+            assert "\n" not in str(error)
+        else:
+            assert image.data.nbytes <= len(damaged)
+    assert time.monotonic() - started < 30
+    assert resource.getrusage(resource.RUSAGE_SELF).ru_maxrss < 4 << 20  # KiB: well under 4 GiB
 
 
 @pytest.mark.parametrize("cut", [16, 1000, 26000])

@@ -318,9 +318,10 @@ def gain_readable(context: CheckContext, run: Entity) -> None:
 
 def _dm4_gain(context: CheckContext, key: str) -> None:
     """A DM4 gain the importer converts: its tag directory read by ranges (the image itself is not read)."""
+    size = context.reader.info(key).size
     try:
-        with context.reader.bucket.open_read(key, context.reader.info(key).size) as stream:
-            layout = read_dm4_layout(stream)
+        with context.reader.bucket.open_read(key, size) as stream:
+            layout = read_dm4_layout(stream, size)
     except StorageError as error:
         raise Unreadable(key, error.problem) from None
     except Dm4FormatError as error:

@@ -3,7 +3,13 @@
 The portal converts a ``.dm4`` gain with IMOD's ``dm2mrc`` (formats.md §5), which runs ``raw2mrc -f``: the image's
 rows are stored bottom first (MRC's origin is the lower left corner, DM's the upper left), 16-bit unsigned values
 become signed by subtracting 32767, 32-bit integers and doubles become float32, and the pixel size is the x
-calibration when its unit is nm (×10) or µm (×10⁴), else 1 Å. The tag tree is read with the ``dm4`` package.
+calibration when its unit is nm (×10) or µm (×10⁴), else 1 Å.
+
+The file is a tree of tags (DM4: sizes and type descriptions big-endian, values in the header's byte order). This
+reader walks only the tags it needs and checks every length against what is left of the file, so that a damaged
+file is a :class:`Dm4FormatError`: the ``dm4`` package (MIT, its only light alternative; rosettasciio and ncempy are
+GPL-3 and pull dask/pint or matplotlib/h5py) builds a string as long as a length it reads, and a few changed bytes
+of a 26 kB file make it allocate gigabytes (``tests/test_dm4.py`` reads the real files with both).
 """
 
 from __future__ import annotations
@@ -11,11 +17,10 @@ from __future__ import annotations
 import datetime as dt
 import io
 import struct
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import BinaryIO
 
 import numpy as np
-from dm4 import DM4File, DM4TagDir
 
 from importers.formats.mrc import RunningStatistics, build_header
 
@@ -38,9 +43,107 @@ UNIT_ANGSTROMS = {"nm": 10.0, "µm": 10000.0}
 IMOD_STAMP = 1146047817
 RAW2MRC_LABEL = "raw2mrc: Converted to mrc format."
 
+#: Tag value types (the first word of a data tag's type description) → element type; 20 is an array, whose
+#: description is ``20, element type, length``.
+VALUE_TYPES = {
+    2: "i2", 3: "i4", 4: "u2", 5: "u4", 6: "f4", 7: "f8", 8: "u1", 9: "i1", 10: "i1", 11: "i8", 12: "u8",
+}  # fmt: skip
+ARRAY = 20
+DIRECTORY, DATA = 20, 21
+#: Nesting deeper than any DigitalMicrograph file has: a damaged file is refused before Python's recursion limit.
+MAX_DEPTH = 64
+_FILE_HEADER = struct.Struct(">IQI")  # version, root length, byte order of values (1: little-endian)
+_DIRECTORY_HEADER = struct.Struct(">BBQ")  # sorted, open, tag count
+
 
 class Dm4FormatError(ValueError):
     """Not a DM4 image this importer can convert; the message says why in one line."""
+
+
+@dataclass
+class _Directory:
+    """A tag directory: its tags by name, and its unnamed ones in file order (directories or data tags)."""
+
+    named: dict[str, _Directory | _Data] = field(default_factory=dict)
+    unnamed: list[_Directory | _Data] = field(default_factory=list)
+
+    def directory(self, name: str) -> _Directory | None:
+        tag = self.named.get(name)
+        return tag if isinstance(tag, _Directory) else None
+
+    def data(self, name: str) -> _Data | None:
+        tag = self.named.get(name)
+        return tag if isinstance(tag, _Data) else None
+
+
+@dataclass(frozen=True)
+class _Data:
+    """A data tag: its type description and where its value's bytes are."""
+
+    types: tuple[int, ...]
+    offset: int
+    size: int
+
+
+class _TagReader:
+    """Reads the tag tree from a seekable stream of ``size`` bytes, never past its end."""
+
+    def __init__(self, stream: BinaryIO, size: int) -> None:
+        self.stream, self.size = stream, size
+
+    def take(self, count: int) -> bytes:
+        position = self.stream.tell()
+        if count > self.size - position:
+            raise Dm4FormatError(f"truncated: {count} bytes wanted at byte {position} of {self.size}")
+        return self.stream.read(count)
+
+    def directory(self, depth: int = 0) -> _Directory:
+        if depth > MAX_DEPTH:
+            raise Dm4FormatError(f"tags nested deeper than {MAX_DEPTH}")
+        _, _, count = _DIRECTORY_HEADER.unpack(self.take(_DIRECTORY_HEADER.size))
+        tree = _Directory()
+        for _ in range(count):
+            kind = self.take(1)[0]
+            if kind == 0:
+                break
+            (length,) = struct.unpack(">H", self.take(2))
+            name = self.take(length).decode("latin-1") if length else None
+            (size,) = struct.unpack(">Q", self.take(8))
+            if kind == DIRECTORY:
+                tag: _Directory | _Data = self.directory(depth + 1)
+            elif kind == DATA:
+                tag = self.data(size)
+            else:
+                raise Dm4FormatError(f"tag type {kind} at byte {self.stream.tell() - 11 - length}")
+            if name is None:
+                tree.unnamed.append(tag)
+            else:
+                tree.named[name] = tag
+        return tree
+
+    def data(self, size: int) -> _Data:
+        start = self.stream.tell()
+        if size > self.size - start or self.take(4) != b"%%%%":
+            raise Dm4FormatError(f"data tag at byte {start} is damaged")
+        (count,) = struct.unpack(">Q", self.take(8))
+        if count > (size - 12) // 8:
+            raise Dm4FormatError(f"data tag at byte {start} describes {count} types in {size} bytes")
+        types = struct.unpack(f">{count}q", self.take(8 * count))
+        offset = self.stream.tell()
+        self.stream.seek(start + size)
+        return _Data(types, offset, start + size - offset)
+
+
+@dataclass(frozen=True)
+class Dm4Layout:
+    """What a DM4 file's tag directory says of its main image, without reading the image."""
+
+    shape_zyx: tuple[int, int, int]
+    dtype: np.dtype
+    pixel_size: float | None
+    #: Where the image's bytes are, and how many there are.
+    data_offset: int
+    data_size: int
 
 
 @dataclass(frozen=True)
@@ -52,108 +155,106 @@ class Dm4Image:
     pixel_size: float | None
 
 
-def _units(value: object) -> str:
-    # DM4 stores strings as arrays of UTF-16 code units.
-    if isinstance(value, str):
-        return value
-    try:
-        return bytes(value).decode("utf-16-le") if value is not None else ""  # type: ignore[call-overload]
-    except (TypeError, UnicodeDecodeError):
-        return ""
+def _value(reader: _TagReader, tag: _Data | None, byte_order: str) -> float | int | np.ndarray | None:
+    """A simple value (a number) or an array of numbers; None for a missing tag or another kind of value."""
+    if tag is None or not tag.types:
+        return None
+    kind = tag.types[0]
+    if kind == ARRAY and len(tag.types) == 3 and tag.types[1] in VALUE_TYPES:
+        element = np.dtype(byte_order + VALUE_TYPES[tag.types[1]])
+        count = tag.types[2]
+        if count < 0 or count * element.itemsize > tag.size:
+            raise Dm4FormatError(f"an array of {count} values does not fit its tag of {tag.size} bytes")
+        reader.stream.seek(tag.offset)
+        return np.frombuffer(reader.take(count * element.itemsize), dtype=element)
+    if len(tag.types) == 1 and kind in VALUE_TYPES:
+        element = np.dtype(byte_order + VALUE_TYPES[kind])
+        if element.itemsize > tag.size:
+            raise Dm4FormatError(f"a value of {element.itemsize} bytes does not fit its tag of {tag.size} bytes")
+        reader.stream.seek(tag.offset)
+        return np.frombuffer(reader.take(element.itemsize), dtype=element)[0].item()
+    return None
 
 
-def _pixel_size(reader: DM4File, image_data: DM4TagDir) -> float | None:
-    calibrations = image_data.named_subdirs.get("Calibrations")
-    dimensions = calibrations.named_subdirs.get("Dimension") if calibrations else None
-    if dimensions is None or not dimensions.unnamed_subdirs:
+def _number(reader: _TagReader, tag: _Data | None, byte_order: str, what: str) -> float | int:
+    value = _value(reader, tag, byte_order)
+    if not isinstance(value, int | float):
+        raise Dm4FormatError(f"{what} is not a number")
+    return value
+
+
+def _pixel_size(reader: _TagReader, image_data: _Directory, byte_order: str) -> float | None:
+    calibrations = image_data.directory("Calibrations")
+    dimensions = calibrations.directory("Dimension") if calibrations else None
+    x = dimensions.unnamed[0] if dimensions and dimensions.unnamed else None
+    if not isinstance(x, _Directory):
         return None
-    x = dimensions.unnamed_subdirs[0].named_tags
-    if "Scale" not in x or "Units" not in x:
+    units = _value(reader, x.data("Units"), byte_order)
+    scale = _value(reader, x.data("Scale"), byte_order)
+    if not isinstance(units, np.ndarray) or not isinstance(scale, float | int):
         return None
-    factor = UNIT_ANGSTROMS.get(_units(reader.read_tag_data(x["Units"])).strip())
+    # Strings are arrays of UTF-16 code units.
+    factor = UNIT_ANGSTROMS.get(units.astype("<u2").tobytes().decode("utf-16-le", errors="replace").strip())
     if factor is None:
         return None
     # As dm3props: the float32 scale times the factor, kept as float32 and printed with 6 decimals.
-    return float(f"{float(np.float32(np.float32(reader.read_tag_data(x['Scale'])) * factor)):.6f}")
+    return float(f"{float(np.float32(np.float32(scale) * factor)):.6f}")
 
 
-@dataclass(frozen=True)
-class Dm4Layout:
-    """What a DM4 file's tag directory says of its main image, without reading the image."""
-
-    shape_zyx: tuple[int, int, int]
-    dtype: np.dtype
-    pixel_size: float | None
-
-
-def _layout(reader: DM4File) -> tuple[Dm4Layout, DM4TagDir]:
-    if reader.header.version != 4:
-        raise Dm4FormatError(f"DM version {reader.header.version}, not 4")
-    images = reader.read_directory().named_subdirs.get("ImageList")
-    if images is None or not images.unnamed_subdirs:
+def _layout(stream: BinaryIO, size: int) -> Dm4Layout:
+    reader = _TagReader(stream, size)
+    version, _, little_endian = _FILE_HEADER.unpack(reader.take(_FILE_HEADER.size))
+    if version != 4:
+        raise Dm4FormatError(f"DM version {version}, not 4")
+    byte_order = "<" if little_endian == 1 else ">"
+    images = reader.directory().directory("ImageList")
+    if images is None or not images.unnamed:
         raise Dm4FormatError("no ImageList")
     # The last image is the data (a thumbnail, if any, comes first), as dm2mrc reads it from the file's end.
-    image_data = images.unnamed_subdirs[-1].named_subdirs.get("ImageData")
-    if image_data is None or not {"Data", "DataType"} <= set(image_data.named_tags):
-        raise Dm4FormatError("the last image has no ImageData with Data and DataType")
-    code = int(reader.read_tag_data(image_data.named_tags["DataType"]))
+    image = images.unnamed[-1]
+    image_data = image.directory("ImageData") if isinstance(image, _Directory) else None
+    data = image_data.data("Data") if image_data else None
+    if image_data is None or data is None:
+        raise Dm4FormatError("the last image has no ImageData with Data")
+    code = _number(reader, image_data.data("DataType"), byte_order, "DataType")
     if code not in DM_TYPES:
         raise Dm4FormatError(
             f"DM data type {code} is not one a gain reference uses (int16, float32, int32, uint16, uint32, float64)"
         )
-    dimensions = image_data.named_subdirs.get("Dimensions")
-    shape = [int(reader.read_tag_data(tag)) for tag in dimensions.unnamed_tags] if dimensions else []
+    dimensions = image_data.directory("Dimensions")
+    tags = [tag for tag in dimensions.unnamed if isinstance(tag, _Data)] if dimensions else []
+    values = [_number(reader, tag, byte_order, "an image dimension") for tag in tags]
+    if not all(float(value).is_integer() for value in values):
+        raise Dm4FormatError(f"image dimensions {values} are not whole numbers")
+    shape = [int(value) for value in values]
     if len(shape) not in (2, 3) or min(shape) < 1:
         raise Dm4FormatError(f"image dimensions {shape} are not 2-D or 3-D")
     x, y, z = [*shape, 1][:3]
-    return Dm4Layout((z, y, x), np.dtype(DM_TYPES[code]), _pixel_size(reader, image_data)), image_data
+    dtype = np.dtype(DM_TYPES[int(code)]).newbyteorder(byte_order)
+    if len(data.types) != 3 or data.types[0] != ARRAY or data.types[1] not in VALUE_TYPES:
+        raise Dm4FormatError("the image Data is not an array of numbers")
+    stored = data.types[2] * np.dtype(VALUE_TYPES[data.types[1]]).itemsize
+    if stored != x * y * z * dtype.itemsize or stored > data.size:
+        raise Dm4FormatError(f"{stored} data bytes for a {'×'.join(map(str, shape))} {dtype.name} image")
+    return Dm4Layout((z, y, x), dtype, _pixel_size(reader, image_data, byte_order), data.offset, stored)
 
 
-def _read(data: bytes) -> Dm4Image:
-    reader = DM4File(io.BytesIO(data))
-    layout, image_data = _layout(reader)
-    values = np.frombuffer(reader.read_tag_data(image_data.named_tags["Data"]), dtype=np.uint8)
-    expected = int(np.prod(layout.shape_zyx)) * layout.dtype.itemsize
-    if values.size != expected:
-        shape = "×".join(map(str, layout.shape_zyx[::-1]))
-        raise Dm4FormatError(f"{values.size} data bytes for a {shape} {layout.dtype} image")
-    return Dm4Image(values.view(layout.dtype).reshape(layout.shape_zyx), layout.pixel_size)
-
-
-#: What the dm4 package raises on a file that is not DM4 or is cut short.
-_READ_ERRORS = (
-    ValueError,
-    TypeError,
-    AssertionError,
-    KeyError,
-    IndexError,
-    EOFError,
-    struct.error,
-    UnicodeDecodeError,
-    RecursionError,
-    OverflowError,
-)
-
-
-def read_dm4_layout(stream: BinaryIO) -> Dm4Layout:
-    """The main image's shape, type and pixel size from the tag directory (the image data is skipped, not read);
-    raises :class:`Dm4FormatError` for a file :func:`read_dm4` would refuse before its data."""
+def read_dm4_layout(stream: BinaryIO, size: int) -> Dm4Layout:
+    """The main image's shape, type, pixel size and place from the tag directory of a DM4 file of ``size`` bytes
+    (the image itself is skipped, not read); raises :class:`Dm4FormatError`."""
     try:
-        return _layout(DM4File(stream))[0]
-    except Dm4FormatError:
-        raise
-    except _READ_ERRORS as error:
-        raise Dm4FormatError(f"not a readable DM4 file ({type(error).__name__}: {error})") from None
+        return _layout(stream, size)
+    except struct.error as error:  # a structure cut short by a stream that ends before ``size``
+        raise Dm4FormatError(f"truncated ({error})") from None
 
 
 def read_dm4(data: bytes) -> Dm4Image:
     """The main image of a DM4 file; raises :class:`Dm4FormatError` for anything else."""
-    try:
-        return _read(data)
-    except Dm4FormatError:
-        raise
-    except _READ_ERRORS as error:
-        raise Dm4FormatError(f"not a readable DM4 file ({type(error).__name__}: {error})") from None
+    layout = read_dm4_layout(io.BytesIO(data), len(data))
+    image = np.frombuffer(data, dtype=layout.dtype, count=layout.data_size // layout.dtype.itemsize,
+                          offset=layout.data_offset)  # fmt: skip
+    return Dm4Image(image.reshape(layout.shape_zyx).astype(layout.dtype.newbyteorder("="), copy=False),
+                    layout.pixel_size)  # fmt: skip
 
 
 def _converted(data: np.ndarray) -> np.ndarray:
