@@ -340,6 +340,7 @@ def test_key_photos_given_by_url_are_fetched_where_the_portal_writes_them(tmp_pa
         ("/slow.png", "download failed: no answer within 0.5 s"),
         ("/error.html", "not a PNG, GIF or JPEG"),
         ("/tiny.png", "20×20 px is smaller than 50×50"),
+        ("/big.png", "larger than the 100000 byte limit of a picture"),
         ("closed", "download failed: [Errno 111] Connection refused"),
     ],
 )
@@ -347,6 +348,8 @@ def test_a_key_photo_url_that_fails_is_one_line_naming_it(
     tmp_path: Path, web: Web, monkeypatch: pytest.MonkeyPatch, page: str, problem: str
 ) -> None:
     monkeypatch.setattr(downloads, "TIMEOUT_SECONDS", 0.5)
+    monkeypatch.setattr(downloads, "MAX_BYTES", 100_000)
+    web.pages["/big.png"] = _picture("PNG", (50, 50)) + bytes(100_000)
     web.pages.update(
         {"/slow.png": _picture("PNG"), "/error.html": b"<html>gone</html>", "/tiny.png": _picture("PNG", (20, 20))}
     )

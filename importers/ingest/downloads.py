@@ -39,7 +39,8 @@ def download(url: str) -> bytes:
         with urllib.request.urlopen(request, timeout=TIMEOUT_SECONDS) as response:
             declared = response.headers.get("Content-Length") or ""
             # An answer that says it is too large is not read at all; one that does not say is read to the limit.
-            data = b"" if declared.isdigit() and int(declared) > MAX_BYTES else response.read(MAX_BYTES + 1)
+            too_large = declared.isdigit() and int(declared) > MAX_BYTES
+            data = b"" if too_large else response.read(MAX_BYTES + 1)
     except urllib.error.HTTPError as error:
         raise DownloadError(f"{url}: download failed: HTTP {error.code} {error.reason}") from None
     except urllib.error.URLError as error:
@@ -48,6 +49,6 @@ def download(url: str) -> bytes:
         raise DownloadError(f"{url}: download failed: no answer within {TIMEOUT_SECONDS:g} s") from None
     except (http.client.HTTPException, OSError, ValueError) as error:
         raise DownloadError(f"{url}: download failed: {error or type(error).__name__}") from None
-    if len(data) > MAX_BYTES or (declared.isdigit() and int(declared) > MAX_BYTES):
+    if too_large or len(data) > MAX_BYTES:
         raise DownloadError(f"{url}: larger than the {MAX_BYTES} byte limit of a picture")
     return data
