@@ -12,6 +12,7 @@ from __future__ import annotations
 import base64
 import contextlib
 import hashlib
+import io
 import os
 import random
 import re
@@ -37,6 +38,36 @@ DEFAULT_BACKOFF_SECONDS = 0.2
 PART_SIZE = 16 << 20
 #: Name of a temporary file of a local write: ``.{name}.{host}-{pid}-{random}.partial`` beside its target.
 _TEMPORARY = re.compile(r"^\.(?P<name>.+)\.(?P<host>[^./]*)-(?P<pid>\d+)-[0-9a-f]+\.partial$")
+
+
+class _RangedObject(io.RawIOBase):
+    """The raw, seekable stream under :meth:`Bucket.open_read`: each read is one ranged read of the bucket."""
+
+    def __init__(self, bucket: Bucket, key: str, size: int) -> None:
+        self._bucket, self._key, self._size, self._position = bucket, key, size, 0
+
+    def readable(self) -> bool:
+        return True
+
+    def seekable(self) -> bool:
+        return True
+
+    def tell(self) -> int:
+        return self._position
+
+    def seek(self, offset: int, whence: int = io.SEEK_SET) -> int:
+        base = {io.SEEK_SET: 0, io.SEEK_CUR: self._position, io.SEEK_END: self._size}[whence]
+        self._position = max(0, base + offset)
+        return self._position
+
+    def readinto(self, buffer: Any) -> int:
+        end = min(self._position + len(buffer), self._size)
+        if end <= self._position:
+            return 0
+        data = self._bucket.read_range(self._key, self._position, end)
+        buffer[: len(data)] = data
+        self._position += len(data)
+        return len(data)
 
 
 class StorageError(Exception):
@@ -465,6 +496,11 @@ class Bucket:
         )
         self.stats.record("get", read=len(data))
         return data
+
+    def open_read(self, key: str, size: int, buffer_size: int = 1 << 16) -> io.BufferedReader:
+        """A seekable file over an object of ``size`` bytes, read by ranged GETs of ``buffer_size`` bytes or more as
+        it is read: for a format whose reader walks a large file and reads little of it (a DM4 tag directory)."""
+        return io.BufferedReader(_RangedObject(self, key, size), buffer_size)
 
     def read_many(self, ranges: list[tuple[str, int | None, int | None]]) -> list[bytes | StorageError]:
         """Many reads at once, ``concurrency`` requests in flight; failures are returned, not raised.

@@ -14,6 +14,8 @@ the download is impossible (no network to PyPI).
 | imodmodel 0.1.0 | BSD-3-Clause | IMOD models (.mod): contours, meshes, point sizes, several objects, slicer angles |
 | alnfile 0.1.1 | BSD-3-Clause | AreTomo .aln (with and without local alignment, dark frames), IMOD .xf / .tlt |
 | cryoet-alignment 0.2.0 | MIT | AreTomo .aln, IMOD .xf / .tlt / .xtilt, AreTomo3 CTF (CTFFIND-style) |
+| hyperspy 1.7.6 | GPL-3.0-or-later | DM4 images saved by DigitalMicrograph: 2×2 of each data type, a calibrated |
+| | | CL image (a 45 MB sdist: the only one on PyPI found to ship DM4 files) |
 """
 
 from __future__ import annotations
@@ -62,7 +64,15 @@ PACKAGES = (
         "0.5.13",
         tuple(
             f"tests/data/{name}.star"
-            for name in ("one_loop", "rln3.1_data_style", "loop_double_quote", "loop_single_quote", "postprocess")
+            for name in (
+                "one_loop",
+                "rln3.1_data_style",
+                "loop_double_quote",
+                "loop_single_quote",
+                "postprocess",
+                "single_line_middle_of_multiblock",
+                "single_line_end_of_multiblock",
+            )
         ),
     ),
     Package(
@@ -91,6 +101,14 @@ PACKAGES = (
             "tests/data/convert/imod_1/tilt_1.xf",
             "tests/data/convert/imod_1/tilt_1.tlt",
             "tests/data/convert/imod_1/tilt_1.xtilt",
+        ),
+    ),
+    Package(
+        "hyperspy",
+        "1.7.6",
+        tuple(
+            f"hyperspy/tests/io/dm4_2D_data/test-{name}.dm4"
+            for name in ("1", "2", "3", "6", "7", "9", "10", "11", "12", "MonarcCL_mono-image")
         ),
     ),
 )

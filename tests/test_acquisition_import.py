@@ -10,19 +10,21 @@ import shutil
 from pathlib import Path
 from typing import Any
 
+import mrcfile
 import numpy as np
 import pytest
 import yaml
 import zarr
 
 from data_validation.engine import Status, validate
-from data_validation.registry import Severity
+from data_validation.registry import REGISTRY, Severity
 from importers.formats.mrc import parse_header
 from importers.ingest.entities.context import IngestOptions
 from importers.ingest.entities.templating import TemplateError, expand_metadata
 from importers.ingest.standardize import standardize_config
 from importers.storage import Bucket
 from tests.conftest import REPO_ROOT, output_files, shared_dir, upload_tree
+from tests.real_files import PACKAGES, FetchError, fetch
 
 SAMPLE_CONFIG = REPO_ROOT / "dataset_configs" / "10001.yaml"
 #: The reference config's input bucket; its key photos are given as paths in it.
@@ -334,18 +336,47 @@ def test_aretomo3_alignment(sample_source: Path, tmp_path: Path) -> None:
     assert "format" not in default
 
 
-def test_dm4_gain_is_reported(sample_source: Path, tmp_path: Path) -> None:
-    source = _sample_copy(sample_source, tmp_path)
-    (source / "sample_10001/gains").mkdir()
-    (source / "sample_10001/gains/TS_001_gain.dm4").write_bytes(b"\x00\x00\x00\x04DM4")
-
+def _dm4_gain_config(tmp_path: Path) -> Path:
     def gains(config: dict[str, Any]) -> None:
         config["gains"] = [{"sources": [{"source_glob": {"list_glob": "gains/{run_name}_gain.dm4"}}]}]
 
+    return _config(tmp_path, gains)
+
+
+def test_dm4_gain_is_stored_as_the_portals_dm2mrc_mrc(sample_source: Path, tmp_path: Path) -> None:
+    """A real DM4 (saved by DigitalMicrograph) becomes ``Gains/{stem}.mrc``: rows bottom first, as dm2mrc writes;
+    no ``.dm4`` in the output; the gain checks pass; a rerun keeps it."""
+    package = next(package for package in PACKAGES if package.name == "hyperspy")
+    try:
+        real = fetch(package) / "test-2.dm4"
+    except (FetchError, OSError) as error:
+        pytest.skip(f"real files of {package.name} {package.version} unavailable: {error}")
+    source = _sample_copy(sample_source, tmp_path)
+    (source / "sample_10001/gains").mkdir()
+    shutil.copy(real, source / "sample_10001/gains/TS_001_gain.dm4")
+    output, config = tmp_path / "out", _dm4_gain_config(tmp_path)
+    status, failures, _ = _standardize(config, str(source), output)
+    assert (status, failures) == (0, [])
+    gains = output / "10001/TS_001/Gains"
+    assert sorted(path.name for path in gains.iterdir()) == ["TS_001_gain.mrc"]
+    with mrcfile.open(gains / "TS_001_gain.mrc", permissive=False) as mrc:
+        assert mrc.data.tolist() == [[3.0, 4.0], [1.0, 2.0]] and int(mrc.header.ispg) == 0
+    checks = [check for code, check in REGISTRY.items() if code.startswith("GAIN-")]
+    results = validate(Bucket(str(output), read_only=True), ["10001"], checks=checks)
+    assert {r.code for r in results} == {"GAIN-NO-DM4", "GAIN-EXT", "GAIN-NZ", "GAIN-FRAME-MATCH"}
+    assert [r.line() for r in results if r.status is Status.FAILED and r.severity is Severity.ERROR] == []
+    status, failures, log = _standardize(config, str(source), output)
+    assert (status, failures) == (0, []) and "Gains/TS_001_gain.mrc (converted from DM4)  (same size)" in log
+
+
+def test_broken_dm4_gain_is_one_line_naming_the_file(sample_source: Path, tmp_path: Path) -> None:
+    source = _sample_copy(sample_source, tmp_path)
+    (source / "sample_10001/gains").mkdir()
+    (source / "sample_10001/gains/TS_001_gain.dm4").write_bytes(b"\x00\x00\x00\x04DM4")
     output = tmp_path / "out"
-    status, failures, _ = _standardize(_config(tmp_path, gains), str(source), output)
+    status, failures, _ = _standardize(_dm4_gain_config(tmp_path), str(source), output)
     assert status == 1 and len(failures) == 1
-    assert "TS_001_gain.dm4: a .dm4 gain reference must be stored as MRC" in failures[0]
+    assert "TS_001_gain.dm4: truncated: 16 bytes wanted at byte 0 of 7" in failures[0] and "\n" not in failures[0]
     assert (output / "10001/TS_001/TiltSeries/100/tiltseries_metadata.json").exists()
     assert not (output / "10001/TS_001/Gains").exists()
 

@@ -599,3 +599,49 @@ def test_masks_without_their_label_are_passed_over_as_the_portal(tmp_path: Path)
     assert status == 0, log
     assert set(_annotations(tmp_path / "out", "TS_1")) == {"semantic-1", "instances-1", "legacy-1"}
     assert set(_annotations(tmp_path / "out", "TS_2")) == {"legacy-1"}
+
+
+def test_copick_picks_are_converted_as_the_portal_converts_them(tmp_path: Path) -> None:
+    """A copick picks file (copick's CopickPicksFile schema) with the config's binning equal to the voxel spacing, as
+    the published configs give it: locations Å ÷ binning (once), the transforms' rotations, instances numbered in
+    file order (the portal's ``_from_copick``)."""
+    turn = [[0.0, -1.0, 0.0, 5.0], [1.0, 0.0, 0.0, 0.0], [0.0, 0.0, 1.0, 0.0], [0.0, 0.0, 0.0, 1.0]]
+    picks = {
+        "pickable_object_name": "ribosome",
+        "user_id": "curation",
+        "session_id": "0",
+        "run_name": "TS_1",
+        "voxel_spacing": SPACING,
+        "unit": "angstrom",
+        "trust_orientation": True,
+        "points": [
+            {"location": {"x": 200.0, "y": 300.0, "z": 250.0}, "transformation_": turn, "instance_id": 7, "score": 1},
+            {"location": {"x": 10.0, "y": 20.0, "z": 30.0}, "instance_id": 7, "score": 0.5},
+        ],
+    }
+    lab = tmp_path / "source" / "lab"
+    (lab / "copick").mkdir(parents=True)
+    for run in RUNS:
+        (lab / "copick" / f"{run}_ribosome.json").write_text(json.dumps(picks))
+    source = {"file_format": "copick", "glob_string": "copick/{run_name}_ribosome.json", "binning": SPACING}
+    annotations = [
+        _annotation("points-1", "ribosome", [{"Point": source}]),
+        _annotation("oriented-1", "ribosome", [{"OrientedPoint": source}]),
+        _annotation("instances-1", "ribosome", [{"InstanceSegmentation": source}]),
+    ]
+    output = tmp_path / "out"
+    status, log, _ = _standardize(_config(tmp_path / "20001.yaml", annotations), str(tmp_path / "source"), str(output))
+    assert status == 0, log
+    found = _annotations(output, "TS_1")
+
+    def records(ingest_id: str) -> list[dict[str, Any]]:
+        _, document = found[ingest_id]
+        return [json.loads(line) for line in (output / document["files"][0]["path"]).read_text().splitlines()]
+
+    locations = [{"x": 20.0, "y": 30.0, "z": 25.0}, {"x": 1.0, "y": 2.0, "z": 3.0}]
+    assert [record["location"] for record in records("points-1")] == locations
+    oriented = records("oriented-1")
+    assert [record["location"] for record in oriented] == locations
+    assert oriented[0]["xyz_rotation_matrix"] == [row[:3] for row in turn[:3]]
+    assert oriented[1]["xyz_rotation_matrix"] == [[1.0, 0.0, 0.0], [0.0, 1.0, 0.0], [0.0, 0.0, 1.0]]
+    assert [record["instance_id"] for record in records("instances-1")] == [0, 1]

@@ -2,10 +2,14 @@
 
 from __future__ import annotations
 
+import http.server
 import io
 import json
 import shutil
-from collections.abc import Callable
+import socket
+import threading
+import time
+from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
 
@@ -17,6 +21,7 @@ from PIL import Image
 
 from importers.formats import key_images
 from importers.formats.images import image_size
+from importers.ingest import downloads
 from importers.ingest.entities.context import IngestOptions
 from importers.ingest.standardize import standardize_config
 from importers.storage import Bucket
@@ -28,6 +33,55 @@ REFERENCE_SPACING = "Reconstructions/VoxelSpacing13.480"
 #: The HTTPS prefix the portal's importer was given when it made the reference output.
 REFERENCE_PREFIX = "http://127.0.0.1:5566"
 EXPECTED_SIZES = {"snapshot": (512, 384), "thumbnail": (134, 100), "expanded": (1024, 768)}
+
+
+class Web:
+    """A web server on 127.0.0.1 for the test: ``pages`` by path (query strings ignored), each answered after its
+    ``delays`` seconds; other paths are 404. ``requests`` lists the paths asked for."""
+
+    def __init__(self) -> None:
+        self.pages: dict[str, bytes] = {}
+        self.delays: dict[str, float] = {}
+        self.requests: list[str] = []
+        web = self
+
+        class Handler(http.server.BaseHTTPRequestHandler):
+            def do_GET(self) -> None:
+                path = self.path.split("?", 1)[0]
+                web.requests.append(path)
+                time.sleep(web.delays.get(path, 0.0))
+                body = web.pages.get(path)
+                try:
+                    self.send_response(200 if body is not None else 404)
+                    self.send_header("Content-Length", str(len(body or b"")))
+                    self.end_headers()
+                    self.wfile.write(body or b"")
+                except OSError:  # the client gave up (a timeout test)
+                    pass
+
+            def log_message(self, *_: Any) -> None:
+                pass
+
+        self.server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+        self.server.daemon_threads = True
+        threading.Thread(target=self.server.serve_forever, daemon=True).start()
+
+    def url(self, path: str) -> str:
+        return f"http://127.0.0.1:{self.server.server_address[1]}{path}"
+
+
+@pytest.fixture
+def web() -> Iterator[Web]:
+    server = Web()
+    yield server
+    server.server.shutdown()
+    server.server.server_close()
+
+
+def _closed_port() -> int:
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        return probe.getsockname()[1]
 
 
 def _size(data: bytes) -> tuple[int, int]:
@@ -211,15 +265,15 @@ def test_reference_rerun_changes_nothing(reference_run: Path, tmp_path: Path) ->
     ["anchor_synthetic/missing.png", "../../../../../../../../etc/passwd", "anchor_synthetic/../../secret.png"],
 )
 def test_a_key_photo_that_fails_leaves_its_dataset_for_a_later_run(
-    tmp_path: Path, reference_run: Path, snapshot: str
+    tmp_path: Path, reference_run: Path, snapshot: str, web: Web
 ) -> None:
-    """A photo that is missing, given by URL or outside the input fails alone; the dataset and the
+    """A photo that is missing, outside the input or not at its URL fails alone; the dataset and the
     deposition that would show it are not written (not with null or a stand-in photo), the rest is, and
     once the config is fixed a rerun gives exactly the clean output."""
 
     def bad_snapshots(config: dict[str, Any]) -> None:
-        config["dataset_keyphotos"][0]["sources"][0]["literal"]["value"]["snapshot"] = snapshot
-        config["deposition_keyphotos"][0]["sources"][0]["literal"]["value"]["snapshot"] = "https://example.org/a.png"
+        _photos(config, "dataset")["snapshot"] = snapshot
+        _photos(config, "deposition")["snapshot"] = web.url("/a.png")
 
     path = _reference_config(tmp_path, bad_snapshots)
     output = tmp_path / "output"
@@ -232,7 +286,9 @@ def test_a_key_photo_that_fails_leaves_its_dataset_for_a_later_run(
     assert status == 1 and len(errors) == 2, log
     assert "dataset_keyphoto snapshot" in errors[0]
     assert "not found in the input" in errors[0] or "outside the bucket root" in errors[0]
-    assert "deposition_keyphoto snapshot" in errors[1] and "not fetched (no network)" in errors[1]
+    assert (
+        "deposition_keyphoto snapshot" in errors[1] and f"{web.url('/a.png')}: download failed: HTTP 404" in errors[1]
+    )
     assert not (output / "90001/dataset_metadata.json").exists()
     assert not (output / "depositions_metadata/90001/deposition_metadata.json").exists()
     assert not (output / "90001/Images/snapshot.png").exists()
@@ -241,6 +297,70 @@ def test_a_key_photo_that_fails_leaves_its_dataset_for_a_later_run(
     status, log = _standardize_reference(str(source), str(output))
     assert status == 0, log
     assert output_files(str(output)) == output_files(str(reference_run))
+
+
+def _photos(config: dict[str, Any], owner: str) -> dict[str, Any]:
+    return config[f"{owner}_keyphotos"][0]["sources"][0]["literal"]["value"]
+
+
+def _picture(image_format: str, size: tuple[int, int] = (80, 60)) -> bytes:
+    buffer = io.BytesIO()
+    Image.new("RGB", size, (200, 30, 90)).save(buffer, format=image_format)
+    return buffer.getvalue()
+
+
+def test_key_photos_given_by_url_are_fetched_where_the_portal_writes_them(tmp_path: Path, web: Web) -> None:
+    """As the portal's importer: one GET per URL; the photo keeps the extension of the URL's path; a rerun that
+    fetches the same bytes changes nothing."""
+    gif, png, jpeg = _picture("GIF"), _picture("PNG"), _picture("JPEG")
+    web.pages.update({"/icons/10988-l.gif": gif, "/thumb.png": png, "/dep/snap.jpg": jpeg})
+
+    def by_url(config: dict[str, Any]) -> None:
+        _photos(config, "dataset").update(snapshot=web.url("/icons/10988-l.gif"), thumbnail=web.url("/thumb.png?v=2"))
+        _photos(config, "deposition")["snapshot"] = web.url("/dep/snap.jpg")
+
+    path = _reference_config(tmp_path, by_url)
+    source, output = _reference_input(tmp_path / "input"), tmp_path / "output"
+    status, log = _standardize_reference(str(source), str(output), path)
+    assert status == 0, log
+    assert (output / "90001/Images/snapshot.gif").read_bytes() == gif
+    assert (output / "90001/Images/thumbnail.png").read_bytes() == png
+    assert (output / "depositions_metadata/90001/Images/snapshot.jpg").read_bytes() == jpeg
+    dataset = json.loads((output / "90001/dataset_metadata.json").read_text())
+    assert dataset["key_photos"] == {"snapshot": "90001/Images/snapshot.gif", "thumbnail": "90001/Images/thumbnail.png"}
+    assert web.requests.count("/icons/10988-l.gif") == 1
+    status, log = _standardize_reference(str(source), str(output), path)
+    assert status == 0 and "written" not in log, log
+
+
+@pytest.mark.parametrize(
+    ("page", "problem"),
+    [
+        ("/missing.png", "download failed: HTTP 404 Not Found"),
+        ("/slow.png", "download failed: no answer within 0.5 s"),
+        ("/error.html", "not a PNG, GIF or JPEG"),
+        ("/tiny.png", "20×20 px is smaller than 50×50"),
+        ("/big.png", "larger than the 100000 byte limit of a picture"),
+        ("closed", "download failed: [Errno 111] Connection refused"),
+    ],
+)
+def test_a_key_photo_url_that_fails_is_one_line_naming_it(
+    tmp_path: Path, web: Web, monkeypatch: pytest.MonkeyPatch, page: str, problem: str
+) -> None:
+    monkeypatch.setattr(downloads, "TIMEOUT_SECONDS", 0.5)
+    monkeypatch.setattr(downloads, "MAX_BYTES", 100_000)
+    web.pages["/big.png"] = _picture("PNG", (50, 50)) + bytes(100_000)
+    web.pages.update(
+        {"/slow.png": _picture("PNG"), "/error.html": b"<html>gone</html>", "/tiny.png": _picture("PNG", (20, 20))}
+    )
+    web.delays["/slow.png"] = 3.0
+    url = f"http://127.0.0.1:{_closed_port()}/a.png" if page == "closed" else web.url(page)
+    path = _reference_config(tmp_path, lambda config: _photos(config, "deposition").update(snapshot=url))
+    status, log = _standardize_reference(str(_reference_input(tmp_path / "input")), str(tmp_path / "output"), path)
+    errors = [line for line in log.splitlines() if line.startswith("error:")]
+    assert status == 1 and len(errors) == 1, log
+    assert f"deposition_keyphoto snapshot: {url}: {problem}" in errors[0], errors[0]
+    assert "Traceback" not in log
 
 
 def test_dataset_key_photos_default_to_the_first_tomogram(tmp_path: Path) -> None:

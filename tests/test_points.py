@@ -209,11 +209,22 @@ def test_relion3_filters_micrographs_subtracts_origins_and_orients() -> None:
     assert len(_read(RELION3, "relion3_star")) == 3
 
 
-def test_relion4_uses_the_particles_block_and_the_optics_group_pixel_size() -> None:
+def test_relion4_uses_the_particles_block_and_the_first_optics_groups_pixel_size() -> None:
+    """As the portal's converter (``optics["rlnImagePixelSize"][0]``): the second particle names group 2 (4 Å), and
+    its 8 Å shift is still 4 pixels of group 1's 2 Å."""
     points = _read(RELION4, "relion4_star", filter_value="TS_1")
-    assert points.locations.tolist() == [[99, 98, 97], [98, 98, 98]]
+    assert points.locations.tolist() == [[99, 98, 97], [96, 96, 96]]
     assert np.allclose(points.rotations[0], _relion_formula(0, 0, 90))
     assert len(_read(RELION4, "relion4_star", filter_value="TS_3")) == 0
+
+
+def test_relion3_shifts_are_pixels_and_relion4_shifts_angstroms() -> None:
+    """The portal subtracts rlnOriginX/Y/Z (pixels) from RELION 3 particles and rlnOriginX/Y/ZAngst from RELION 4
+    ones, and each ignores the other's columns."""
+    both = RELION4.replace("_rlnAngleRot", "_rlnOriginX\n_rlnOriginY\n_rlnOriginZ\n_rlnAngleRot")
+    both = both.replace(" 0 0 90\n", " 1 1 1 0 0 90\n").replace(" 0 0 0\n", " 1 1 1 0 0 0\n")
+    assert _read(both, "relion4_star", filter_value="TS_2").locations.tolist() == [[1, 1, 1]]
+    assert _read(both, "tomoman_relion_star", filter_value="TS_2").locations.tolist() == [[0, 0, 0]]
 
 
 def test_tomoman_filters_by_tomogram_name() -> None:
@@ -285,7 +296,9 @@ def test_imod_model_oriented_points_are_its_slicer_angles() -> None:
 # -- copick ------------------------------------------------------------------------------------
 
 
-def test_copick_angstrom_to_voxels_with_transforms_and_instances() -> None:
+def test_copick_as_the_portal_reads_it() -> None:
+    """Locations in Å as they are (the config's binning is the voxel spacing), the transform's rotation block, and
+    instance ids numbered in file order: the portal's ``_from_copick`` and ``instance_from_copick``."""
     transform = np.eye(4)
     transform[:3, :3] = elementary("z", [90])[0]
     transform[:3, 3] = [10, 0, -10]
@@ -296,10 +309,11 @@ def test_copick_angstrom_to_voxels_with_transforms_and_instances() -> None:
             {"location": {"x": 10.0, "y": 10.0, "z": 10.0}},
         ],
     }
-    points = _read(json.dumps(picks), "copick", voxel_spacing=10.0)
-    assert points.locations.tolist() == [[11, 20, 29], [1, 1, 1]]
+    points = _read(json.dumps(picks), "copick")
+    assert points.locations.tolist() == [[100, 200, 300], [10, 10, 10]]
     assert np.allclose(points.rotations[0], transform[:3, :3]) and np.allclose(points.rotations[1], np.eye(3))
-    assert points.instance_ids.tolist() == [3, 0]
+    assert points.instance_ids.tolist() == [0, 1]
+    assert points.standardized(binning=10.0).locations.tolist() == [[10, 20, 30], [1, 1, 1]]
 
 
 # -- malformed inputs --------------------------------------------------------------------------

@@ -1,6 +1,6 @@
 """Published portal configs (shared/portal-configs, tests/config/data/portal) dry-run unchanged over stand-in sources
 shaped as each expects (tests/portal_standins.py): the planned entities are counted per kind, and nothing fails but
-the documented departures."""
+the known failures. Key photos given by URL are planned, not fetched (a dry run makes no request)."""
 
 from __future__ import annotations
 
@@ -19,13 +19,8 @@ from tests.portal_standins import plant
 
 _PLANNED = re.compile(r"^\s*planned  (.*?)(?:  \(.*\))?$")
 
-#: Failures that are the importer's documented departures, not gaps in a config's reading (docs/importers.md).
-#: Key photos given by URL are not fetched (no network); the config's own key photos are then missing.
-DEPARTURES = ("pictures given by URL are not fetched",)
 #: Failures of one config, and why they are right.
 KNOWN_FAILURES = {
-    # A DM4 gain reference: the portal converts it with IMOD dm2mrc; no maintained DM4 reader is a dependency yet.
-    "10000.yaml": ("a .dm4 gain reference must be stored as MRC",),
     # Frames and tilt series without an mdoc: the config points its tilt series at
     # 'validation_placeholder/for_unavailable_ts.st', which the lab never uploaded; the stand-ins have it.
     "10006.yaml": ("needs the run's mdoc",),
@@ -38,10 +33,15 @@ EXPECTED = {
         "alignment": 1,
         "annotation": 15,
         "collection_metadata": 1,
+        "dataset": 1,
+        "dataset_keyphoto": 2,
+        "deposition": 1,
         "deposition_keyphoto": 2,
         "frame": 1,
         "frames": 1,
+        "gain": 1,
         "rawtilt": 1,
+        "run": 1,
         "tiltseries": 1,
         "tomogram": 1,
     },
@@ -49,6 +49,8 @@ EXPECTED = {
         "alignment": 1,
         "annotation": 2,
         "collection_metadata": 1,
+        "dataset": 1,
+        "dataset_keyphoto": 2,
         "frame": 1,
         "frames": 1,
         "rawtilt": 1,
@@ -56,11 +58,14 @@ EXPECTED = {
         "tiltseries": 1,
         "tomogram": 2,
     },
-    "10006.yaml": {"deposition_keyphoto": 2, "frame": 1, "tiltseries": 1},
+    "10006.yaml": {"dataset_keyphoto": 2, "deposition_keyphoto": 2, "frame": 1, "tiltseries": 1},
     "10007.yaml": {
         "alignment": 1,
         "annotation": 1,
         "collection_metadata": 1,
+        "dataset": 1,
+        "dataset_keyphoto": 2,
+        "deposition": 1,
         "deposition_keyphoto": 2,
         "frame": 1,
         "frames": 1,
@@ -74,6 +79,9 @@ EXPECTED = {
         "alignment": 1,
         "annotation": 2,
         "collection_metadata": 1,
+        "dataset": 1,
+        "dataset_keyphoto": 2,
+        "deposition": 1,
         "deposition_keyphoto": 2,
         "frame": 1,
         "frames": 1,
@@ -99,6 +107,9 @@ EXPECTED = {
         "alignment": 1,
         "annotation": 6,
         "collection_metadata": 1,
+        "dataset": 1,
+        "dataset_keyphoto": 2,
+        "deposition": 1,
         "deposition_keyphoto": 2,
         "frame": 1,
         "frames": 1,
@@ -112,6 +123,8 @@ EXPECTED = {
     "10302.yaml": {
         "alignment": 1,
         "collection_metadata": 1,
+        "dataset": 1,
+        "dataset_keyphoto": 2,
         "frame": 1,
         "frames": 1,
         "gain": 1,
@@ -446,6 +459,6 @@ def test_every_published_config_is_counted() -> None:
 @pytest.mark.parametrize("name", sorted(EXPECTED))
 def test_portal_config_dry_runs_over_stand_ins(name: str, tmp_path: Path) -> None:
     failures, planned, log = dry_run(name, tmp_path)
-    allowed = DEPARTURES + KNOWN_FAILURES.get(name, ())
+    allowed = KNOWN_FAILURES.get(name, ())
     assert [failure for failure in failures if not any(reason in failure for reason in allowed)] == [], log
     assert dict(planned) == EXPECTED[name], log

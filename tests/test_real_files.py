@@ -15,7 +15,9 @@ from typing import Any
 
 import mrcfile
 import numpy as np
+import pandas
 import pytest
+import starfile
 import yaml
 from scipy.spatial.transform import Rotation
 
@@ -243,6 +245,86 @@ def test_relion_3_1_particles_are_points() -> None:
     assert {"block_1", "block_2", "block_3"} <= set(blocks)
     points = read_points(data, "relion3_star", path="rln3.1_data_style.star")
     assert len(points) > 0 and np.isfinite(points.locations).all()
+
+
+def _relion_as_starfile_and_the_portal_read_it(path: Path, filter_value: str | None) -> tuple[Any, Any]:
+    """(locations, rotations or None) from ``starfile.read`` with the portal converters' expressions: the particles
+    block (the first with coordinates), rows of ``filter_value``, minus the pixel origins, scipy's inverse ZYZ."""
+    blocks = starfile.read(path, always_dict=True)
+    table = next(table for table in blocks.values() if "rlnCoordinateX" in table.columns)
+    if filter_value is not None:
+        table = table[table["rlnMicrographName"] == filter_value]
+    locations = table[["rlnCoordinateX", "rlnCoordinateY", "rlnCoordinateZ"]].to_numpy(dtype=float)
+    if "rlnOriginX" in table.columns:
+        locations = locations - table[["rlnOriginX", "rlnOriginY", "rlnOriginZ"]].to_numpy(dtype=float)
+    rotations = None
+    if "rlnAngleRot" in table.columns:
+        angles = table[["rlnAngleRot", "rlnAngleTilt", "rlnAnglePsi"]].to_numpy(dtype=float)
+        rotations = Rotation.from_euler("ZYZ", angles, degrees=True).inv().as_matrix()
+    return locations, rotations
+
+
+@pytest.mark.parametrize(
+    ("name", "filter_value", "count"),
+    [
+        ("one_loop.star", None, 16),
+        ("one_loop.star", "tomo_ts01.mrc_15.00Apx.mrc", 16),
+        ("one_loop.star", "other.mrc", 0),
+        ("rln3.1_data_style.star", None, 2),
+        ("rln3.1_data_style.star", "0002_sum.mrc", 1),
+        ("single_line_middle_of_multiblock.star", None, 1),
+        ("single_line_end_of_multiblock.star", None, 2),
+    ],
+)
+def test_relion3_particles_agree_with_starfile(name: str, filter_value: str | None, count: int) -> None:
+    """starfile's own RELION 3 particle files: our reader's coordinates and rotations are starfile's table put
+    through the portal's expressions."""
+    path = _files("starfile") / name
+    points = read_points(path.read_bytes(), "relion3_star", path=name, filter_value=filter_value)
+    locations, rotations = _relion_as_starfile_and_the_portal_read_it(path, filter_value)
+    assert len(points) == len(locations) == count
+    np.testing.assert_array_equal(points.locations, locations)
+    if rotations is None:
+        assert points.rotations is None
+    else:
+        np.testing.assert_allclose(points.rotations, rotations, atol=1e-12)
+
+
+def test_relion4_particles_written_by_starfile_agree_with_it(tmp_path: Path) -> None:
+    """A RELION 4 particle file (optics and particles blocks, two optics groups, Å shifts, random angles) written
+    by starfile: ours equals starfile's table through the portal's ``_from_relion4_star``."""
+    rng = np.random.default_rng(20)
+    count = 40
+    optics = pandas.DataFrame({"rlnOpticsGroup": [1, 2], "rlnImagePixelSize": [1.35, 2.7], "rlnVoltage": [300, 300]})
+    particles = pandas.DataFrame(
+        {
+            "rlnTomoName": rng.choice(["TS_01", "TS_02"], count),
+            "rlnCoordinateX": rng.uniform(0, 4000, count).round(3),
+            "rlnCoordinateY": rng.uniform(0, 4000, count).round(3),
+            "rlnCoordinateZ": rng.uniform(0, 1000, count).round(3),
+            "rlnOriginXAngst": rng.normal(0, 5, count).round(4),
+            "rlnOriginYAngst": rng.normal(0, 5, count).round(4),
+            "rlnOriginZAngst": rng.normal(0, 5, count).round(4),
+            "rlnAngleRot": rng.uniform(-180, 180, count).round(4),
+            "rlnAngleTilt": rng.uniform(0, 180, count).round(4),
+            "rlnAnglePsi": rng.uniform(-180, 180, count).round(4),
+            "rlnOpticsGroup": rng.choice([1, 2], count),
+        }
+    )
+    path = tmp_path / "particles.star"
+    starfile.write({"optics": optics, "particles": particles}, path)
+    points = read_points(path.read_bytes(), "relion4_star", path=path.name, filter_value="TS_01")
+
+    blocks = starfile.read(path)
+    table = blocks["particles"][blocks["particles"]["rlnTomoName"] == "TS_01"]
+    pixel = blocks["optics"]["rlnImagePixelSize"][0]
+    coordinates = table[["rlnCoordinateX", "rlnCoordinateY", "rlnCoordinateZ"]].to_numpy()
+    shifts = table[["rlnOriginXAngst", "rlnOriginYAngst", "rlnOriginZAngst"]].to_numpy()
+    angles = table[["rlnAngleRot", "rlnAngleTilt", "rlnAnglePsi"]].to_numpy()
+    assert 0 < len(points) == len(table) < count
+    np.testing.assert_allclose(points.locations, coordinates - shifts / pixel, rtol=1e-15)
+    expected = Rotation.from_euler("ZYZ", angles, degrees=True).inv().as_matrix()
+    np.testing.assert_allclose(points.rotations, expected, atol=1e-12)
 
 
 @pytest.mark.parametrize(

@@ -24,6 +24,7 @@ from tests import cases_source
 from tests.cases_source import CONFIG_NAME, RUN, SOURCE, extend_source
 from tests.conftest import REPO_ROOT, shared_dir, upload_tree
 from tests.corruptions import Corruption
+from tests.real_files import PACKAGES, FetchError, fetch
 from tests.test_points import imod_model
 from tests.test_validation_suite import _recorder, run_suite
 
@@ -179,6 +180,33 @@ def test_tiff_gains_are_read_by_their_ifds(extended: tuple[Path, Path], pages: i
         if fails
         else []
     )
+
+
+@pytest.mark.parametrize(
+    ("name", "problem"),
+    [("test-2.dm4", None), ("test-3.dm4", "DM data type 3 is not one a gain reference uses"), (None, "DM version")],
+)
+def test_dm4_gains_are_read_by_their_tag_directory(
+    extended: tuple[Path, Path], name: str | None, problem: str | None
+) -> None:
+    """The portal converts a DM4 gain (dm2mrc): a real one (saved by DigitalMicrograph) passes, one of a type no
+    gain has or a file that is no DM4 fails."""
+    package = next(package for package in PACKAGES if package.name == "hyperspy")
+    try:
+        real = fetch(package)
+    except (FetchError, OSError) as error:
+        pytest.skip(f"real files of {package.name} {package.version} unavailable: {error}")
+    root, config = extended
+    gain = root / cases_source.GAIN
+    (root / SOURCE / "gains/TS_001_gain.dm4").write_bytes((real / name).read_bytes() if name else gain.read_bytes())
+    gain.unlink()
+    cases_source.set_list_glob("gains", "gains/{run_name}_gain.*")(root)
+    failures = [f.line() for f in _failures(_results(root, config))]
+    if problem is None:
+        assert failures == []
+    else:
+        assert len(failures) == 1 and failures[0].startswith(f"SRC-GAIN-READABLE [error] {RUN}: ")
+        assert f"sample_10001/gains/TS_001_gain.dm4: {problem}" in failures[0]
 
 
 def test_name_filters_narrow_the_runs(sample_source: Path) -> None:

@@ -102,6 +102,18 @@ def test_read_range_reads_exactly_the_range(bucket_url: str) -> None:
     assert bucket.read_range("vol.mrc", len(BIG) - 10, len(BIG)) == BIG[-10:]
 
 
+def test_open_read_reads_what_is_read_and_skips_what_is_sought_past(bucket_url: str) -> None:
+    Bucket(bucket_url).write("gain.dm4", BIG)
+    bucket = Bucket(bucket_url)
+    with bucket.open_read("gain.dm4", len(BIG), buffer_size=4096) as stream:
+        assert stream.read(10) == BIG[:10]
+        stream.seek(3 * MB)
+        assert stream.read(5000) == BIG[3 * MB : 3 * MB + 5000]
+        stream.seek(-3, os.SEEK_END)
+        assert stream.read(100) == BIG[-3:] and stream.read(1) == b""
+    assert bucket.stats.bytes_read < 3 * 4096 + 5000 and bucket.stats.requests["get"] <= 4
+
+
 def test_s3_header_read_transfers_one_kilobyte_not_a_block(s3_bucket: str, proxy: S3Proxy) -> None:
     Bucket(s3_bucket).write("vol.mrc", BIG)
     bucket = Bucket(s3_bucket, endpoint_url=proxy.url)

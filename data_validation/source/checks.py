@@ -30,6 +30,7 @@ from data_validation.entities import Entity
 from data_validation.reader import Unreadable
 from data_validation.registry import EntityKind, Severity, Tier, check, fail, not_applicable, skip
 from data_validation.source.snapshot import AnnotationSource, SourceRun, SourceSnapshot, VolumeSource
+from importers.formats.dm4 import Dm4FormatError, read_dm4_layout
 from importers.formats.mdoc import Mdoc, parse_mdoc
 from importers.formats.mrc import MrcFormatError, MrcHeader
 from importers.formats.ndjson import RECORD_TYPES
@@ -297,14 +298,14 @@ def gain_ext(context: CheckContext, run: Entity) -> None:
     "SRC-GAIN-READABLE",
     entity=RUN,
     tier=Tier.HEADER,
-    title="gain references are single images the importer can read (MRC header, TIFF IFDs)",
+    title="gain references are single images the importer can read (MRC header, TIFF IFDs, DM4 tag directory)",
     owns_inputs=True,
 )
 def gain_readable(context: CheckContext, run: Entity) -> None:
     gains = _gains(context, run)
     for key in gains:
         if extension(key) == ".dm4":
-            fail(f"{key}: a .dm4 gain cannot be converted (no DM4 reader); deposit it as MRC (IMOD dm2mrc)")
+            _dm4_gain(context, key)
         if extension(key) == ".mrc" and (header := context.reader.mrc_header(key)).nz != 1:
             fail(f"{key}: MRC gain has nz = {header.nz}, expected 1", observed=header.nz, expected=1)
     tiffs = {key: context.reader.info(key).size for key in gains if extension(key) in (".tif", ".tiff")}
@@ -313,6 +314,20 @@ def gain_readable(context: CheckContext, run: Entity) -> None:
             raise Unreadable(key, pages.problem if isinstance(pages, StorageError) else str(pages))
         if len(pages) != 1:
             fail(f"{key}: TIFF gain has {len(pages)} pages, expected 1", observed=len(pages), expected=1)
+
+
+def _dm4_gain(context: CheckContext, key: str) -> None:
+    """A DM4 gain the importer converts: its tag directory read by ranges (the image itself is not read)."""
+    size = context.reader.info(key).size
+    try:
+        with context.reader.bucket.open_read(key, size) as stream:
+            layout = read_dm4_layout(stream, size)
+    except StorageError as error:
+        raise Unreadable(key, error.problem) from None
+    except Dm4FormatError as error:
+        fail(f"{key}: {error}")
+    if layout.shape_zyx[0] != 1:
+        fail(f"{key}: DM4 gain has {layout.shape_zyx[0]} images, expected 1", observed=layout.shape_zyx[0], expected=1)
 
 
 # -- tilt series and tomograms: file type, z size, the shared MRC header suite --------------------
@@ -419,7 +434,6 @@ def _points(context: CheckContext, entity: Entity, detail: AnnotationSource) -> 
             path=entity.path,
             delimiter=str(arguments.get("delimiter") or ","),
             filter_value=detail.filter_value,
-            voxel_spacing=detail.voxel_spacing,
             oriented=detail.shape == "OrientedPoint",
         )
         order = arguments.get("columns") or arguments.get("order") or "xyz"

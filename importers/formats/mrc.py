@@ -270,6 +270,7 @@ def build_header(
     mz: int | None = None,
     label: str | None = None,
     exttyp: str = "MRCO",
+    nversion: int = 20141,
     extended_header: bytes = b"",
     extra1: bytes = b"",
     extra2: bytes = b"",
@@ -295,7 +296,7 @@ def build_header(
     header["ispg"] = ispg
     header["nsymbt"] = len(extended_header)
     header["exttyp"] = exttyp.encode("ascii")[:4]
-    header["nversion"] = 20141
+    header["nversion"] = nversion
     header["map"] = b"MAP "
     header["machst"] = np.frombuffer(LITTLE_ENDIAN_STAMP, dtype=np.uint8)
     header["extra1"] = extra1[:8].ljust(8, b"\x00")

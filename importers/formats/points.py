@@ -10,7 +10,6 @@ from __future__ import annotations
 
 import io
 import json
-import math
 import re
 import struct
 from collections.abc import Callable
@@ -229,18 +228,22 @@ def _filtered(table: pd.DataFrame, column: str, value: str | None) -> pd.DataFra
     return table[_matching(table[column], value)].reset_index(drop=True)
 
 
-def _read_relion(data: bytes, *, filter_column: str, filter_value: str | None = None, **_: Any) -> Points:
-    """Particles of a RELION STAR file: ``rlnCoordinateX/Y/Z`` minus the origin shift (pixels, or Å
-    over the optics group's ``rlnImagePixelSize``), oriented by ``rlnAngleRot/Tilt/Psi`` when given."""
+def _read_relion(
+    data: bytes, *, filter_column: str, angstrom_origins: bool, filter_value: str | None = None, **_: Any
+) -> Points:
+    """Particles of a RELION STAR file, as the portal's converters read them: ``rlnCoordinateX/Y/Z`` minus the
+    origin shift, oriented by ``rlnAngleRot/Tilt/Psi`` when given. RELION 3 shifts are ``rlnOriginX/Y/Z`` (pixels);
+    RELION 4 shifts are ``rlnOriginX/Y/ZAngst`` over the first optics group's ``rlnImagePixelSize``, whichever group
+    a particle names (the portal reads ``optics["rlnImagePixelSize"][0]``)."""
     blocks = _star(data)
     particles = _filtered(_table_with(blocks, "rlnCoordinateX", "particles"), filter_column, filter_value)
     what = "particles"
     locations = _columns(particles, ("rlnCoordinateX", "rlnCoordinateY", "rlnCoordinateZ"), what)
-    if "rlnOriginX" in particles.columns:
-        locations = locations - _columns(particles, ("rlnOriginX", "rlnOriginY", "rlnOriginZ"), what)
-    if "rlnOriginXAngst" in particles.columns:
+    if angstrom_origins and "rlnOriginXAngst" in particles.columns:
         shifts = _columns(particles, ("rlnOriginXAngst", "rlnOriginYAngst", "rlnOriginZAngst"), what)
-        locations = locations - shifts / _pixel_sizes(blocks, particles)[:, None]
+        locations = locations - shifts / _pixel_size(blocks)
+    elif not angstrom_origins and "rlnOriginX" in particles.columns:
+        locations = locations - _columns(particles, ("rlnOriginX", "rlnOriginY", "rlnOriginZ"), what)
     rotations = None
     if "rlnAngleRot" in particles.columns:
         angles = _columns(particles, ("rlnAngleRot", "rlnAngleTilt", "rlnAnglePsi"), what)
@@ -248,20 +251,12 @@ def _read_relion(data: bytes, *, filter_column: str, filter_value: str | None = 
     return Points(locations, rotations)
 
 
-def _pixel_sizes(blocks: dict[str, pd.DataFrame], particles: pd.DataFrame) -> np.ndarray:
-    """Each particle's pixel size (Å) from its optics group (the first group if none is named)."""
-    optics = _table_with(blocks, "rlnImagePixelSize", "optics")
-    sizes = _columns(optics, ("rlnImagePixelSize",), "optics")[:, 0]
+def _pixel_size(blocks: dict[str, pd.DataFrame]) -> float:
+    """The first optics group's pixel size (Å)."""
+    sizes = _columns(_table_with(blocks, "rlnImagePixelSize", "optics"), ("rlnImagePixelSize",), "optics")[:, 0]
     if len(sizes) == 0:
         raise _Problem("the optics block is empty")
-    if "rlnOpticsGroup" not in optics.columns or "rlnOpticsGroup" not in particles.columns:
-        return np.full(len(particles), sizes[0])
-    by_group = dict(zip(optics["rlnOpticsGroup"].astype(str).str.strip(), sizes, strict=True))
-    groups = particles["rlnOpticsGroup"].astype(str).str.strip()
-    unknown = sorted(set(groups) - set(by_group))
-    if unknown:
-        raise _Problem(f"particles name optics group(s) {', '.join(unknown)} that the optics block lacks")
-    return groups.map(by_group).to_numpy(dtype=np.float64)
+    return float(sizes[0])
 
 
 def _read_stopgap(data: bytes, *, filter_value: str | None = None, **_: Any) -> Points:
@@ -339,9 +334,11 @@ def _read_mod(data: bytes, *, oriented: bool = False, **_: Any) -> Points:
 # -- copick ------------------------------------------------------------------------------------
 
 
-def _read_copick(data: bytes, *, voxel_spacing: float = 1.0, **_: Any) -> Points:
-    """copick picks JSON: ``points[].location`` (Å) plus the translation of ``transformation_``,
-    in voxels of ``voxel_spacing``; rotation = the transform's 3×3 block; ``instance_id`` (0)."""
+def _read_copick(data: bytes, **_: Any) -> Points:
+    """copick picks JSON, as the portal's converter reads it: ``points[].location`` as it is (Å: the config's
+    ``binning`` is the voxel spacing), rotation = the 3×3 block of ``transformation_`` (identity without one), and
+    instance ids numbered 0, 1, … in file order. copick's ``full_positions`` adds the transform's translation and
+    its ``instance_ids`` are the points' ``instance_id``: the portal takes neither."""
     try:
         document = json.loads(data)
     except (UnicodeDecodeError, ValueError) as error:
@@ -351,35 +348,32 @@ def _read_copick(data: bytes, *, voxel_spacing: float = 1.0, **_: Any) -> Points
         picks = []
     if not isinstance(picks, list):
         raise _Problem("points is not a list")
-    locations, rotations, ids = np.zeros((len(picks), 3)), np.zeros((len(picks), 3, 3)), np.zeros(len(picks))
+    locations, rotations = np.zeros((len(picks), 3)), np.zeros((len(picks), 3, 3))
     for row, pick in enumerate(picks):
         try:
             location = pick["location"]
             transform = np.asarray(pick.get("transformation_") or np.eye(4), dtype=np.float64)
             locations[row] = [float(location[axis]) for axis in XYZ]
-            locations[row] += transform[:3, 3]
             rotations[row] = transform[:3, :3]
-            ids[row] = float(pick.get("instance_id") or 0)
         except (KeyError, TypeError, ValueError, IndexError, AttributeError):
             raise _Problem(f"points[{row}] needs location {{x, y, z}} and a 4x4 transformation_") from None
     if not (np.isfinite(locations).all() and np.isfinite(rotations).all()):
         raise _Problem("non-finite coordinate or transform")
-    return Points(locations / voxel_spacing, rotations, _integers(ids, "points"))
+    return Points(locations, rotations, np.arange(len(picks), dtype=np.int64))
 
 
 Reader = Callable[..., Points]
 
 #: ``file_format`` → reader (formats.md §3.1). Readers take keyword arguments ``delimiter``,
-#: ``filter_value`` (row filter of STAR formats), ``voxel_spacing`` (copick) and ``oriented`` (IMOD models), and
-#: ignore the rest.
+#: ``filter_value`` (row filter of STAR formats) and ``oriented`` (IMOD models), and ignore the rest.
 READERS: dict[str, Reader] = {
     "csv": _read_csv,
     "csv_with_header": partial(_read_csv, header=True),
     "tardis": _read_tardis,
     # RELION 3 names each particle's micrograph; RELION 4 and TOMOMAN name its tomogram.
-    "relion3_star": partial(_read_relion, filter_column="rlnMicrographName"),
-    "relion4_star": partial(_read_relion, filter_column="rlnTomoName"),
-    "tomoman_relion_star": partial(_read_relion, filter_column="rlnTomoName"),
+    "relion3_star": partial(_read_relion, filter_column="rlnMicrographName", angstrom_origins=False),
+    "relion4_star": partial(_read_relion, filter_column="rlnTomoName", angstrom_origins=True),
+    "tomoman_relion_star": partial(_read_relion, filter_column="rlnTomoName", angstrom_origins=False),
     "stopgap_star": _read_stopgap,
     "mod": _read_mod,
     "copick": _read_copick,
@@ -393,7 +387,6 @@ def read_points(
     path: str,
     delimiter: str = ",",
     filter_value: str | None = None,
-    voxel_spacing: float = 1.0,
     oriented: bool = False,
 ) -> Points:
     """Read one source point file (``oriented``: for an OrientedPoint annotation, which a format may read from other
@@ -401,11 +394,7 @@ def read_points(
     reader = READERS.get(file_format)
     if reader is None:
         raise PointFormatError(f"{path}: point file_format {file_format!r} is not one of {', '.join(READERS)}")
-    if not math.isfinite(voxel_spacing) or voxel_spacing <= 0:
-        raise PointFormatError(f"{path}: voxel spacing {voxel_spacing!r} is not positive")
     try:
-        return reader(
-            data, delimiter=delimiter, filter_value=filter_value, voxel_spacing=voxel_spacing, oriented=oriented
-        )
+        return reader(data, delimiter=delimiter, filter_value=filter_value, oriented=oriented)
     except _Problem as problem:
         raise PointFormatError(f"{path}: {file_format}: {problem}") from None

@@ -155,7 +155,7 @@ def _has_label(ingestion: Ingestion, key: str, shape: str, arguments: dict[str, 
         raise MrcFormatError(f"{ingestion.source.url_of(key)}: {error}") from None
 
 
-def _points(ingestion: Ingestion, output: _Output, annotation: Entity, spacing: float) -> None:
+def _points(ingestion: Ingestion, output: _Output, annotation: Entity) -> None:
     """NDJSON of every matched point file, in annotation voxels (formats.md §3.1)."""
     variables = ingestion.glob_variables(annotation)
     records: list[dict[str, Any]] = []
@@ -174,7 +174,6 @@ def _points(ingestion: Ingestion, output: _Output, annotation: Entity, spacing: 
             path=where,
             delimiter=str(arguments.get("delimiter") or ","),
             filter_value=filter_value,
-            voxel_spacing=spacing,
             oriented=output.shape == "OrientedPoint",
         )
         order = arguments.get("columns") or arguments.get("order") or "xyz"
@@ -236,11 +235,11 @@ def _check_mask(ingestion: Ingestion, output: _Output) -> None:
     output.count = 0 if MASK_KINDS[output.shape] is VolumeKind.SEGMENTATION_MASK else None
 
 
-def _read(ingestion: Ingestion, output: _Output, annotation: Entity, spacing: float) -> None:
+def _read(ingestion: Ingestion, output: _Output, annotation: Entity) -> None:
     """Everything that can be known before writing: point and caption bytes and counts; whether
     mask and mesh sources can be imported at all."""
     if output.shape in ndjson.RECORD_TYPES:
-        _points(ingestion, output, annotation, spacing)
+        _points(ingestion, output, annotation)
     elif output.shape in CAPTION_LISTS:
         _caption(ingestion, output)
     elif output.shape in MASK_KINDS:
@@ -393,7 +392,7 @@ def prepare_annotation(ingestion: Ingestion, annotation: Entity) -> None:
         "version": layout.version_slug(annotation.metadata.get("version")),
     }
     for output in outputs:
-        _read(ingestion, output, annotation, spacing)
+        _read(ingestion, output, annotation)
         output.files = _files(output, fields)
     metadata_key = layout.build("annotation_metadata", **fields)
     what = f"{annotation.describe()} -> Annotations/{annotation.identifier}"

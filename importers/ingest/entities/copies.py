@@ -1,10 +1,13 @@
-"""Files copied from the input as they are (sidecars, movies, gains), under the write-once policy.
+"""Files copied from the input as they are (sidecars, movies, gains) or converted (DM4 gains), under the write-once
+policy.
 
 Like metadata documents (``metadata.py``), an existing output that already holds the same file is left
 alone, and one that differs is only replaced with ``--force-overwrite``.
 """
 
 from __future__ import annotations
+
+from collections.abc import Iterable
 
 from importers.ingest.entities.context import Ingestion
 from importers.ingest.entities.metadata import OverwriteRefused
@@ -50,4 +53,24 @@ def copy_object(ingestion: Ingestion, source_key: str, key: str, what: str) -> N
     with ingestion.output.open_write(key) as handle:
         for start in range(0, size, COPY_CHUNK_BYTES):
             handle.write(ingestion.source.read_range(source_key, start, min(start + COPY_CHUNK_BYTES, size)))
+    ingestion.report.written(what, key)
+
+
+def put_large(ingestion: Ingestion, key: str, parts: Iterable[bytes], size: int, what: str) -> None:
+    """Write a large file the importer made (``size`` bytes, in ``parts``) unless one of that size is there.
+
+    As for copied gains, an existing output of the same size counts as the same file: a converted gain carries
+    the date of its conversion, so a rerun's bytes differ from the first run's only there.
+    """
+    if ingestion.options.dry_run:
+        ingestion.report.planned(what, key)
+        return
+    if ingestion.output.exists(key):
+        if ingestion.output.info(key).size == size:
+            ingestion.report.skipped(what, "same size")
+            return
+        _refuse_unless_forced(ingestion, key)
+    with ingestion.output.open_write(key) as handle:
+        for part in parts:
+            handle.write(part)
     ingestion.report.written(what, key)

@@ -7,22 +7,23 @@ found for the run, which the tilt series records).
 
 from __future__ import annotations
 
+from itertools import chain
 from pathlib import PurePosixPath
 
 from importers import layout
+from importers.formats.dm4 import Dm4FormatError, dm2mrc, read_dm4
 from importers.formats.mdoc import parse_mdoc
 from importers.formats.text_table import decode_text
 from importers.ingest.entities.context import Ingestion
-from importers.ingest.entities.copies import copy_object, put_object
+from importers.ingest.entities.copies import copy_object, put_large, put_object
 from importers.ingest.entities.metadata import compose, write_document
 from importers.ingest.entities.sets import claim_set, found_source, prerequisite
 from importers.ingest.entities.templating import run_templated_metadata
 from importers.ingest.entities.tree import Entity
 from importers.metadata.computed import frame_records
 
-
-class GainFormatError(ValueError):
-    """A gain reference in a format the importer cannot convert."""
+#: Rows of a converted gain written per request.
+GAIN_ROWS_PER_WRITE = 1024
 
 
 def _run_fields(entity: Entity) -> dict[str, str]:
@@ -49,17 +50,28 @@ def write_collection_metadata(ingestion: Ingestion, mdoc: Entity) -> None:
 
 
 def write_gain(ingestion: Ingestion, gain: Entity) -> None:
-    """Copy a gain reference to ``Gains/`` under its source name."""
+    """Copy a gain reference to ``Gains/`` under its source name; a ``.dm4`` one becomes ``{stem}.mrc`` as the
+    portal's ``dm2mrc`` makes it (layout.md §2, formats.md §5)."""
     path = _source_path(gain)
     name = PurePosixPath(path).name
-    if name.lower().endswith(".dm4"):
-        # The portal converts DM4 with IMOD's dm2mrc; no DM4 reader is available to this importer.
-        raise GainFormatError(
-            f"{ingestion.source.url_of(path)}: a .dm4 gain reference must be stored as MRC, and no DM4 reader "
-            "is available (convert it, e.g. with IMOD dm2mrc, and deposit the .mrc)"
-        )
+    if not name.endswith(".dm4"):
+        key = layout.build("gain", **_run_fields(gain), filename=name)
+        copy_object(ingestion, path, key, f"{gain.describe()} -> Gains/{name}")
+        return
+    name = PurePosixPath(name).stem + ".mrc"
     key = layout.build("gain", **_run_fields(gain), filename=name)
-    copy_object(ingestion, path, key, f"{gain.describe()} -> Gains/{name}")
+    what = f"{gain.describe()} -> Gains/{name} (converted from DM4)"
+    if ingestion.options.dry_run:
+        ingestion.report.planned(what, key)
+        return
+    try:
+        image = read_dm4(ingestion.source.read(path))
+    except Dm4FormatError as error:
+        raise Dm4FormatError(f"{ingestion.source.url_of(path)}: {error}") from None
+    header, data = dm2mrc(image)
+    rows = data.reshape(-1, data.shape[-1])
+    parts = (rows[start : start + GAIN_ROWS_PER_WRITE].tobytes() for start in range(0, len(rows), GAIN_ROWS_PER_WRITE))
+    put_large(ingestion, key, chain([header], parts), len(header) + data.nbytes, what)
 
 
 def write_frames(ingestion: Ingestion, frame: Entity) -> None:

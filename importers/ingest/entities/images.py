@@ -2,7 +2,7 @@
 
 Key images are rendered once the run's annotations are written (their overlays need them), from
 the run's deferred work (``viewer.defer_tomogram_views``). Key photos are depositor images copied
-from the input; a dataset without them gets copies of its first tomogram's key photos.
+from the input or fetched from a URL; a dataset without them gets copies of its first tomogram's key photos.
 """
 
 from __future__ import annotations
@@ -17,8 +17,9 @@ from PIL import Image
 
 from importers import layout
 from importers.formats import key_images, ndjson
-from importers.formats.images import image_size
+from importers.formats.images import ImageFormatError, image_size
 from importers.formats.neuroglancer import MASK_SHAPES, POINT_SHAPES, AnnotationLayer
+from importers.ingest.downloads import download, is_url, url_suffix
 from importers.ingest.entities.context import Ingestion
 from importers.ingest.entities.copies import put_object
 from importers.ingest.entities.tree import Entity
@@ -58,8 +59,8 @@ def source_key(ingestion: Ingestion, path: str) -> str:
     Accepted forms: a key of the input bucket, a path under the source prefix, or the portal's
     bucket-qualified form (``bucket/key``, ``s3://bucket/key``) whose bucket name is dropped.
     """
-    if path.startswith(("http://", "https://")):
-        raise ValueError(f"{path}: pictures given by URL are not fetched (no network); put the file in the input")
+    if is_url(path):
+        raise ValueError(f"{path}: key images given by URL are not fetched (key photos are); put the file in the input")
     path = path.removeprefix("s3://").strip("/")
     candidates = [path, f"{ingestion.source_root}/{path}".strip("/"), path.partition("/")[2]]
     for candidate in dict.fromkeys(candidates):
@@ -134,11 +135,14 @@ def write_key_images(
 
 
 def _copy_photo(ingestion: Ingestion, photo: Entity, key_of: Callable[[str, str], str]) -> None:
-    """Copy one depositor key photo, keeping its extension, and record it on the photo's owner."""
+    """Copy (or fetch) one depositor key photo, keeping its extension, and record it on the photo's owner."""
     if photo.name not in PHOTO_NAMES:
         raise ValueError(f"unknown key photo {photo.name!r} (one of {', '.join(PHOTO_NAMES)})")
     if photo.path is None:
         # As the portal: a photo given as null is not copied; a dataset then takes its first tomogram's.
+        return
+    if is_url(photo.path):
+        _fetch_photo(ingestion, photo, key_of)
         return
     suffix = PurePosixPath(photo.path).suffix.lstrip(".")
     in_place = key_of(photo.name, suffix) if suffix else None
@@ -147,12 +151,31 @@ def _copy_photo(ingestion: Ingestion, photo: Entity, key_of: Callable[[str, str]
         photo.parent.outputs.setdefault("key_photos", {})[photo.name] = in_place
         return
     source = source_key(ingestion, photo.path)
-    data = ingestion.source.read(source)
-    image_format, width, height = image_size(data)
+    _store_photo(ingestion, photo, key_of, source, PurePosixPath(source).suffix, ingestion.source.read(source))
+
+
+def _fetch_photo(ingestion: Ingestion, photo: Entity, key_of: Callable[[str, str], str]) -> None:
+    """As the portal's importer: the URL is fetched (not in a dry run), and the photo keeps the extension of the
+    URL's path."""
+    url, suffix = str(photo.path), url_suffix(str(photo.path))
+    if ingestion.options.dry_run:
+        key = key_of(photo.name, suffix.lstrip(".") or "png")
+        ingestion.report.planned(f"{photo.describe()} key photo (fetched when run)", key)
+        photo.parent.outputs.setdefault("key_photos", {})[photo.name] = key
+        return
+    _store_photo(ingestion, photo, key_of, url, suffix, download(url))
+
+
+def _store_photo(
+    ingestion: Ingestion, photo: Entity, key_of: Callable[[str, str], str], source: str, suffix: str, data: bytes
+) -> None:
+    try:
+        image_format, width, height = image_size(data)
+    except ImageFormatError as error:
+        raise ImageFormatError(f"{source}: {error}") from None
     if width < MIN_PHOTO_SIZE or height < MIN_PHOTO_SIZE:
         raise ValueError(f"{source}: {width}×{height} px is smaller than {MIN_PHOTO_SIZE}×{MIN_PHOTO_SIZE}")
-    extension = PurePosixPath(source).suffix.lstrip(".") or image_format
-    key = key_of(photo.name, extension)
+    key = key_of(photo.name, suffix.lstrip(".") or image_format)
     put_object(ingestion, key, data, f"{photo.describe()} key photo")
     photo.parent.outputs.setdefault("key_photos", {})[photo.name] = key
 
