@@ -6,6 +6,7 @@ from __future__ import annotations
 import io
 import json
 import shutil
+from functools import partial
 from pathlib import Path
 from typing import Any
 
@@ -20,7 +21,8 @@ from importers.formats.precomputed_annotations import (
     annotation_layer,
     instance_colors,
 )
-from importers.formats.precomputed_segmentation import encode_chunk, segmentation_info
+from importers.formats.precomputed_mesh import LabelledExtent, mask_mesh_files, mask_mesh_provenance
+from importers.formats.precomputed_segmentation import encode_chunk, info_bytes, segmentation_info
 from importers.formats.sharding import ShardingSpec, read_shard
 from importers.ingest.entities.context import Ingestion, IngestOptions
 from importers.ingest.entities.precompute import write_precomputed_layers
@@ -35,8 +37,8 @@ SPACING = "Reconstructions/VoxelSpacing13.480"
 RUNS = ("SYN_run1", "SYN_run2")
 POINT_LAYER = "NeuroglancerPrecompute/100-cytosolic_ribosome-1.0_point"
 MASK_LAYER = "NeuroglancerPrecompute/101-membrane-1.0_segmentationmask"
-#: What the portal's meshing (igneous) adds to a mask's layer; this importer makes no meshes.
-MESH_FILES = ("mesh/0.shard", "mesh/info", "provenance")
+#: What the portal's meshing (igneous) adds to a mask's layer.
+MESH_FILES = ("mesh/0.shard", "mesh/info")
 _ALIGNMENT = {"uint32": 4, "int32": 4, "float32": 4, "uint16": 2, "int16": 2, "uint8": 1, "int8": 1, "rgb": 1}
 _DTYPES = {"uint32": "<u4", "int32": "<i4", "float32": "<f4", "uint16": "<u2", "int16": "<i2", "uint8": "u1"}
 
@@ -115,29 +117,51 @@ def test_point_layer_equals_the_portals(run: str) -> None:
 
 
 @pytest.mark.parametrize("run", RUNS)
-def test_mask_layer_equals_the_portals_but_its_mesh(run: str) -> None:
+def test_mask_layer_equals_the_portals(run: str) -> None:
+    """Data, info, the meshes' info and shard byte for byte (the same zmesh, pyfqmr, trimesh and DracoPy as the
+    portal's); the provenance but its operator, date and path."""
     folder = _reference() / "90001" / run / SPACING
     mask = zarr.open_array(str(folder / "Annotations/101/membrane-1.0_segmentationmask.zarr/0"), mode="r")[:]
     theirs = folder / MASK_LAYER
     assert encode_chunk(mask) == (theirs / "data/0-64_0-64_0-64").read_bytes()
-    info = json.loads((theirs / "info").read_text())
-    assert info.pop("mesh") == "mesh" and segmentation_info(mask.shape, (64, 64, 64), 13.48) == info
+    info = segmentation_info(mask.shape, (64, 64, 64), 13.48, mesh_dir="mesh")
+    assert info_bytes(info) == (theirs / "info").read_bytes()
+    extent = LabelledExtent()
+    extent.add(mask)
+    provenance = json.loads((theirs / "provenance").read_text())
+    steps = provenance["processing"]
+    url = steps[0]["method"]["layer_path"].removeprefix("precomputed://")
+    made = partial(mask_mesh_provenance, url, 1, by=steps[0]["by"], date=steps[0]["date"])
+    files = mask_mesh_files(lambda region: mask[tuple(slice(*r) for r in region)], mask.shape, 1, extent.size, made)
+    assert set(files) == {*MESH_FILES, "provenance"}
+    for name in MESH_FILES:
+        assert files[name] == (theirs / name).read_bytes(), name
+    assert files["provenance"] == (theirs / "provenance").read_bytes()
 
 
 def _files(root: Path) -> set[str]:
     return {path.relative_to(root).as_posix() for path in root.rglob("*") if path.is_file()}
 
 
-def test_reference_output_reproduced_but_the_mask_meshes(reference_ingested: Path) -> None:
-    missing = {f"90001/{run}/{SPACING}/{MASK_LAYER}/{name}" for run in RUNS for name in MESH_FILES}
+def test_reference_output_reproduced(reference_ingested: Path) -> None:
     # Our own addition: the integrity manifest (the portal writes none).
-    assert _files(reference_ingested) == (_files(_reference()) - missing) | {manifest_key("90001")}
+    assert _files(reference_ingested) == _files(_reference()) | {manifest_key("90001")}
+    assert len(_files(_reference())) == 356
     for run in RUNS:
         for member in ("info", "spatial0/0_0_0"):
             key = f"90001/{run}/{SPACING}/{POINT_LAYER}/{member}"
             assert (reference_ingested / key).read_bytes() == (_reference() / key).read_bytes(), key
-        key = f"90001/{run}/{SPACING}/{MASK_LAYER}/data/0-64_0-64_0-64"
-        assert (reference_ingested / key).read_bytes() == (_reference() / key).read_bytes(), key
+        for member in ("info", "data/0-64_0-64_0-64", *MESH_FILES):
+            key = f"90001/{run}/{SPACING}/{MASK_LAYER}/{member}"
+            assert (reference_ingested / key).read_bytes() == (_reference() / key).read_bytes(), key
+        key = f"90001/{run}/{SPACING}/{MASK_LAYER}/provenance"
+        ours, theirs = (json.loads((root / key).read_text()) for root in (reference_ingested, _reference()))
+        for document in (ours, theirs):
+            for step in document["processing"]:
+                assert step.pop("by") and step.pop("date")
+                path = step["method"].pop("layer_path", None) or step["method"].pop("cloudpath")
+                assert path.startswith("precomputed://s3://") and path.endswith(f"/{run}/{SPACING}/{MASK_LAYER}")
+        assert ours == theirs
 
 
 @pytest.fixture(scope="module")

@@ -368,19 +368,102 @@ def mesh_shards(
     return sharding, sharding.shards(objects, indexed_tail=manifests) if objects else {}
 
 
+class LabelledExtent:
+    """The extent (x, y, z) the precompute library plans a mask's mesh levels from, accumulated chunk by chunk.
+
+    As the library's ``determine_size_of_non_zero_bounding_box``: the lowest and highest index of a non-zero
+    voxel *within its zarr chunk* over all chunks (chunk-local indices: exact for a one-chunk mask), + 1; a mask
+    without any is 1 × 1 × 1."""
+
+    def __init__(self) -> None:
+        self.low = [math.inf] * 3
+        self.high = [0] * 3
+
+    def add(self, block: np.ndarray) -> None:
+        """One zarr chunk (z, y, x)."""
+        found = np.nonzero(block)
+        if len(found[0]) == 0:
+            return
+        for axis in range(3):
+            self.low[axis] = min(self.low[axis], int(found[axis].min()))
+            self.high[axis] = max(self.high[axis], int(found[axis].max()))
+
+    @property
+    def size(self) -> tuple[int, int, int]:
+        low = [0, 0, 0] if self.low[0] == math.inf else self.low
+        z, y, x = (int(h - lo + 1) for h, lo in zip(self.high, low, strict=True))
+        return x, y, z
+
+
 def mask_mesh_files(
-    read: Callable[[Region], np.ndarray], shape: Sequence[int], resolution: int, labelled_extent: Sequence[int]
-) -> tuple[dict[str, bytes], tuple[int, int, int]]:
-    """The ``mesh/`` members of a mask layer of ``shape`` (z, y, x) at ``resolution`` nm, and the smallest octree
-    cell it used. ``labelled_extent`` (x, y, z) is what the library plans the levels of detail from."""
+    read: Callable[[Region], np.ndarray],
+    shape: Sequence[int],
+    resolution: int,
+    labelled_extent: Sequence[int],
+    provenance: Callable[[tuple[int, ...], ShardingSpec], bytes],
+) -> dict[str, bytes]:
+    """The mesh members of a mask layer of ``shape`` (z, y, x) at ``resolution`` nm: ``mesh/`` (its ``info`` and
+    shards) and the layer's ``provenance`` (made from the smallest octree cell and the sharding). The levels of
+    detail are planned from ``labelled_extent`` (x, y, z; :class:`LabelledExtent`)."""
     _, min_chunk, _ = lod_chunk_shape(labelled_extent, MAX_LOD, MASK_MIN_CHUNK_DIM)
     meshes = label_meshes(read, shape, resolution)
-    res = np.array([resolution] * 3, dtype=int)
-    sharding, shards = mesh_shards(meshes, MAX_LOD, min_chunk, res)
-    info = mesh_info([TASK_SHAPE] * 3, [resolution] * 3, resolution, sharding)
+    sharding, shards = mesh_shards(meshes, MAX_LOD, min_chunk, np.array([resolution] * 3, dtype=int))
     files = {f"{MESH_DIR}/{name}": data for name, data in shards.items()}
-    files[f"{MESH_DIR}/info"] = json.dumps(info).encode()
-    return files, min_chunk
+    files[f"{MESH_DIR}/info"] = json.dumps(mesh_info([TASK_SHAPE] * 3, [resolution] * 3, resolution, sharding)).encode()
+    files["provenance"] = provenance(min_chunk, sharding)
+    return files
+
+
+def mask_mesh_provenance(
+    layer_url: str, resolution: int, min_chunk: Sequence[int], sharding: ShardingSpec, by: str, date: str
+) -> bytes:
+    """The layer's ``provenance`` as igneous records its two meshing steps (``date`` as ``%Y-%m-%d %H:%M %Z``)."""
+    path = f"precomputed://{layer_url}"
+    steps = [
+        {
+            "task": "MeshTask",
+            "layer_path": path,
+            "mip": 0,
+            "shape": [TASK_SHAPE] * 3,
+            "simplification": True,
+            "max_simplification_error": MASK_SIMPLIFICATION_ERROR * resolution,
+            "mesh_dir": MESH_DIR,
+            "fill_missing": False,
+            "cdn_cache": False,
+            "dust_threshold": None,
+            "encoding": "precomputed",
+            "object_ids": None,
+            "spatial_index": True,
+            "frag_path": None,
+            "sharded": True,
+            "compress": "gzip",
+            "closed_dataset_edges": True,
+            "dust_global": False,
+            "fill_holes": 0,
+            "dry_run": False,
+        },
+        {
+            "task": "MultiResShardedMeshMergeTask",
+            "cloudpath": path,
+            "mip": 0,
+            "num_lod": MAX_LOD,
+            "vertex_quantization_bits": VERTEX_QUANTIZATION_BITS,
+            "preshift_bits": 0,
+            "minishard_bits": sharding.minishard_bits,
+            "shard_bits": sharding.shard_bits,
+            "mesh_dir": MESH_DIR,
+            "frag_path": None,
+            "draco_compression_level": DRACO_COMPRESSION_LEVEL,
+            "min_chunk_size": list(min_chunk),
+        },
+    ]
+    document = {
+        "sources": [],
+        "owners": [],
+        "processing": [{"method": method, "by": by, "date": date} for method in steps],
+        "description": "",
+    }
+    return json.dumps(document, sort_keys=True, indent=2, separators=(",", ": ")).encode()
 
 
 # --- reading (tests and checks) -----------------------------------------------------------------------------

@@ -1,16 +1,19 @@
 """An annotation's Neuroglancer precomputed layers: ``NeuroglancerPrecompute/{id}-{slug}-{ver}_{shape}/``.
 
 Made from the annotation's written data, as the portal's importer makes them after the data (formats.md
-§7): point shapes from their NDJSON, masks from their OME-Zarr level 0, one zarr chunk at a time (memory
-holds one chunk, as uint32). Meshes have no layer here (the portal's meshing needs igneous). The ``info``
-object is written last: a layer with an ``info`` is complete, and a rerun writes a layer that has none.
+§7): point shapes from their NDJSON; masks from their OME-Zarr level 0, one zarr chunk at a time (memory
+holds one chunk, as uint32), then their meshes (``mesh/``, meshed in 257³-voxel windows) and igneous'
+``provenance``. The ``info`` object is written last: a layer with an ``info`` is complete, and a rerun writes a
+layer that has none.
 """
 
 from __future__ import annotations
 
 import itertools
 import posixpath
+import socket
 from collections.abc import Iterator
+from datetime import UTC, datetime
 from typing import Any
 
 from importers import layout
@@ -18,7 +21,15 @@ from importers.formats import ndjson
 from importers.formats.neuroglancer import MASK_SHAPES, POINT_SHAPES
 from importers.formats.omezarr import StoredArray
 from importers.formats.precomputed_annotations import annotation_layer
-from importers.formats.precomputed_segmentation import DATA_DIR, chunk_name, encode_chunk, info_bytes, segmentation_info
+from importers.formats.precomputed_mesh import MESH_DIR, LabelledExtent, mask_mesh_files, mask_mesh_provenance
+from importers.formats.precomputed_segmentation import (
+    DATA_DIR,
+    chunk_name,
+    encode_chunk,
+    info_bytes,
+    segmentation_info,
+    segmentation_resolution,
+)
 from importers.ingest.entities.context import Ingestion
 
 INFO = "info"
@@ -33,8 +44,34 @@ def layer_dir(fields: dict[str, Any], suffix: str) -> str:
     return posixpath.dirname(member)
 
 
+def _mask_layer_files(ingestion: Ingestion, prefix: str, path: str, spacing: float) -> Iterator[tuple[str, bytes]]:
+    level = StoredArray(ingestion.output, f"{path}/0")
+    extent = LabelledExtent()
+    grid = (range(-(-n // c)) for n, c in zip(level.shape, level.chunks, strict=True))
+    for index in itertools.product(*grid):
+        start = [i * c for i, c in zip(index, level.chunks, strict=True)]
+        stop = [min(s + c, n) for s, c, n in zip(start, level.chunks, level.shape, strict=True)]
+        # One zarr chunk's region: one chunk read.
+        data = level.read(tuple(zip(start, stop, strict=True)))
+        extent.add(data)
+        yield f"{DATA_DIR}/{chunk_name(start, stop)}", encode_chunk(data)
+    resolution = segmentation_resolution(spacing)
+    # Who and when, as igneous records them (its operator is the git e-mail, else the host name).
+    by, date = socket.gethostname(), datetime.now(UTC).strftime("%Y-%m-%d %H:%M UTC")
+    url = ingestion.output.url_of(prefix)
+    yield from mask_mesh_files(
+        level.read,
+        level.shape,
+        resolution,
+        extent.size,
+        lambda min_chunk, sharding: mask_mesh_provenance(url, resolution, min_chunk, sharding, by, date),
+    ).items()
+    chunks = [min(c, n) for c, n in zip(level.chunks, level.shape, strict=True)]
+    yield INFO, info_bytes(segmentation_info(level.shape, chunks, spacing, mesh_dir=MESH_DIR))
+
+
 def _layer_files(
-    ingestion: Ingestion, shape: str, path: str, document: dict[str, Any], spacing: float
+    ingestion: Ingestion, prefix: str, shape: str, path: str, document: dict[str, Any], spacing: float
 ) -> Iterator[tuple[str, bytes]]:
     """``(member, bytes)`` of the layer, ``info`` last."""
     if shape in POINT_SHAPES:
@@ -46,16 +83,7 @@ def _layer_files(
         yield from files.items()
         yield INFO, info
         return
-    level = StoredArray(ingestion.output, f"{path}/0")
-    grid = (range(-(-n // c)) for n, c in zip(level.shape, level.chunks, strict=True))
-    for index in itertools.product(*grid):
-        start = [i * c for i, c in zip(index, level.chunks, strict=True)]
-        stop = [min(s + c, n) for s, c, n in zip(start, level.chunks, level.shape, strict=True)]
-        # One zarr chunk's region: one chunk read.
-        data = level.read(tuple(zip(start, stop, strict=True)))
-        yield f"{DATA_DIR}/{chunk_name(start, stop)}", encode_chunk(data)
-    chunks = [min(c, n) for c, n in zip(level.chunks, level.shape, strict=True)]
-    yield INFO, info_bytes(segmentation_info(level.shape, chunks, spacing))
+    yield from _mask_layer_files(ingestion, prefix, path, spacing)
 
 
 def write_precomputed_layers(
@@ -71,5 +99,5 @@ def write_precomputed_layers(
         if not replace and ingestion.output.exists(f"{prefix}/{INFO}"):
             continue
         ingestion.output.delete_prefix(prefix)
-        for member, data in _layer_files(ingestion, shape, entry["path"], document, spacing):
+        for member, data in _layer_files(ingestion, prefix, shape, entry["path"], document, spacing):
             ingestion.output.write(f"{prefix}/{member}", data)
