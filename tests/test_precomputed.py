@@ -21,9 +21,18 @@ from importers.formats.precomputed_annotations import (
     annotation_layer,
     instance_colors,
 )
-from importers.formats.precomputed_mesh import LabelledExtent, mask_mesh_files, mask_mesh_provenance
+from importers.formats.precomputed_mesh import (
+    MASK_SIMPLIFICATION_ERROR,
+    LabelledExtent,
+    StoredMesh,
+    mask_mesh_files,
+    mask_mesh_provenance,
+    mesh_sharding,
+    read_mesh_shard,
+    shard_bits_for,
+)
 from importers.formats.precomputed_segmentation import encode_chunk, info_bytes, segmentation_info
-from importers.formats.sharding import ShardingSpec, read_shard
+from importers.formats.sharding import MURMURHASH3, ShardingSpec, murmurhash3_x86_128_low64, read_shard
 from importers.ingest.entities.context import Ingestion, IngestOptions
 from importers.ingest.entities.precompute import write_precomputed_layers
 from importers.ingest.standardize import standardize_config
@@ -269,8 +278,14 @@ def test_an_empty_annotation_has_an_empty_layer() -> None:
 # -- sharding ----------------------------------------------------------------------------------------------------
 
 
-def test_shards_hold_every_object_where_the_spec_puts_it() -> None:
-    spec = ShardingSpec(minishard_bits=2, shard_bits=2)
+@pytest.mark.parametrize(
+    "spec",
+    [
+        ShardingSpec(minishard_bits=2, shard_bits=2),
+        ShardingSpec(2, 2, hash=MURMURHASH3, data_encoding="raw", libdeflate_framing=True),
+    ],
+)
+def test_shards_hold_every_object_where_the_spec_puts_it(spec: ShardingSpec) -> None:
     objects = {object_id: bytes([object_id]) * (object_id % 5 + 1) for object_id in range(0, 64, 3)}
     shards = spec.shards(objects)
     assert set(shards) == {"0.shard", "1.shard", "2.shard", "3.shard"}
@@ -281,6 +296,29 @@ def test_shards_hold_every_object_where_the_spec_puts_it() -> None:
         found |= content
     assert found == objects
     assert spec.shards(objects) == shards  # deterministic: no timestamps in the gzip streams
+
+
+def test_an_indexed_tail_is_what_the_index_locates() -> None:
+    """A mesh's index entry locates its manifest, after its fragments."""
+    spec = ShardingSpec(1, 0, hash=MURMURHASH3, data_encoding="raw")
+    objects = {5: b"fragments-of-5" + b"MANIFEST5", 8: b"frag8" + b"M8", 9: b"9"}
+    (shard,) = spec.shards(objects, indexed_tail={5: 9, 8: 2}).values()
+    assert read_shard(spec, shard) == {5: b"MANIFEST5", 8: b"M8", 9: b"9"}
+
+
+def test_murmurhash_is_neuroglancers() -> None:
+    """Low 64 bits of MurmurHash3_x86_128 of the id's 8 bytes, seed 0 (vectors from the mmh3 package:
+    ``mmh3.hash64(struct.pack("<Q", id), x64arch=False)[0]`` as unsigned)."""
+    vectors = {0: 0x4772B084E028AE41, 1: 0xE8BD67D616D4CE9A, 101: 0x388E9C9925A528E3, 2**64 - 1: 0x574F66BD212B5D1A}
+    assert {key: murmurhash3_x86_128_low64(key) for key in vectors} == vectors
+
+
+def test_mesh_sharding_grows_as_igneous_sizes_it() -> None:
+    """About 1365 labels per 32 KiB minishard index, 512 minishards per 8 KiB shard index, a shard kept over
+    half full."""
+    assert shard_bits_for(1) == (0, 0) and shard_bits_for(1365) == (0, 0)
+    assert shard_bits_for(2000) == (0, 1)
+    assert shard_bits_for(10**6) == (1, 9)
 
 
 # -- masks -------------------------------------------------------------------------------------------------------
@@ -335,6 +373,84 @@ def test_mask_layer_is_made_chunk_by_chunk(tmp_path: Path) -> None:
         (x0, x1), (y0, y1), (z0, z1) = (map(int, part.split("-")) for part in name.split("_"))
         chunk = decode_segmentation((layer / "data" / name).read_bytes(), (z1 - z0, y1 - y0, x1 - x0), (64, 64, 64))
         assert np.array_equal(chunk, mask[z0:z1, y0:y1, x0:x1]), name
+
+
+# -- mask meshes -------------------------------------------------------------------------------------------------
+
+
+def _mesh_layer(mask: np.ndarray, resolution: int = 1) -> dict[int, StoredMesh]:
+    """Mesh a (z, y, x) mask as a layer's ``mesh/`` and decode it back."""
+    extent = LabelledExtent()
+    extent.add(mask)
+    files = mask_mesh_files(
+        lambda region: mask[tuple(slice(*r) for r in region)], mask.shape, resolution, extent.size, lambda *_: b""
+    )
+    info = json.loads(files["mesh/info"])
+    assert info["@type"] == "neuroglancer_multilod_draco" and info["sharding"]["hash"] == "murmurhash3_x86_128"
+    sharding = mesh_sharding(len(np.unique(mask)) - 1)
+    return read_mesh_shard(sharding, files["mesh/0.shard"])
+
+
+def _bounds(mesh: StoredMesh, lod: int = 0) -> tuple[np.ndarray, np.ndarray]:
+    vertices = np.concatenate([fragment.vertices for fragment in mesh.lods[lod]])
+    return vertices.min(axis=0), vertices.max(axis=0)
+
+
+@pytest.mark.parametrize("run", RUNS)
+def test_mesh_reader_decodes_the_portals_shard_to_the_mask(run: str) -> None:
+    """The portal's shard (igneous' writer) read back: its fragments span the mask's voxels (x, y, z, voxel
+    corners at whole numbers), within the simplification's error."""
+    folder = _reference() / "90001" / run / SPACING
+    mask = zarr.open_array(str(folder / "Annotations/101/membrane-1.0_segmentationmask.zarr/0"), mode="r")[:]
+    (mesh,) = read_mesh_shard(mesh_sharding(1), (folder / MASK_LAYER / "mesh/0.shard").read_bytes()).values()
+    voxels = np.argwhere(mask)[:, ::-1]
+    low, high = _bounds(mesh)
+    error = MASK_SIMPLIFICATION_ERROR
+    assert np.allclose(low, voxels.min(axis=0), atol=error) and np.allclose(high, voxels.max(axis=0) + 1, atol=error)
+    assert len(mesh.lods) == 2 and len(mesh.lods[0]) == 8 and len(mesh.lods[1]) == 1
+
+
+def test_a_cube_mask_meshes_to_its_voxels() -> None:
+    mask = np.zeros((50, 50, 70), dtype=np.int8)
+    mask[5:45, 7:45, 11:60] = 1
+    (label, mesh), *others = _mesh_layer(mask).items()
+    assert label == 1 and not others
+    low, high = _bounds(mesh)
+    assert np.allclose(low, [11, 7, 5], atol=0.01) and np.allclose(high, [60, 45, 45], atol=0.01)
+    assert len(mesh.lods) > 1  # coarser levels of detail, over the same box
+    assert np.allclose(_bounds(mesh, len(mesh.lods) - 1)[0], low, atol=0.6)
+
+
+def test_a_mask_wider_than_a_meshing_task_is_meshed_across_tasks() -> None:
+    """Labels across the 256-voxel task boundary and in the last task: their fragments are joined, the volume's
+    faces are closed; resolution scales nothing in the stored model (voxel units)."""
+    mask = np.zeros((6, 8, 300), dtype=np.uint16)
+    mask[1:5, 2:6, 240:270] = 7
+    mask[2:4, 1:7, 280:300] = 9  # touches the volume's high x face
+    meshes = _mesh_layer(mask, resolution=2)
+    assert sorted(meshes) == [7, 9]
+    # Thin boxes: the simplification (2 voxels of error) may shave their corners a little.
+    assert np.allclose(_bounds(meshes[7])[0], [240, 2, 1], atol=0.2)
+    assert np.allclose(_bounds(meshes[7])[1], [270, 6, 5], atol=0.2)
+    assert np.allclose(_bounds(meshes[9])[1], [300, 7, 4], atol=0.2)
+
+
+def test_an_empty_mask_has_a_mesh_info_and_no_shard() -> None:
+    mask = np.zeros((4, 4, 4), dtype=np.int8)
+    files = mask_mesh_files(lambda region: mask, mask.shape, 1, (1, 1, 1), lambda *_: b"p")
+    assert set(files) == {"mesh/info", "provenance"}
+
+
+def test_labelled_extent_counts_within_chunks_as_the_library_does() -> None:
+    """The library's extent takes each chunk's own indices: a label at the end of one chunk and one at the start
+    of the next make an extent of the whole chunk."""
+    extent = LabelledExtent()
+    first, second = np.zeros((4, 4, 4)), np.zeros((4, 4, 4))
+    first[3, 3, 3] = second[0, 1, 2] = 1
+    extent.add(first)
+    extent.add(second)
+    assert extent.size == (2, 3, 4)
+    assert LabelledExtent().size == (1, 1, 1)
 
 
 # -- ingestion ---------------------------------------------------------------------------------------------------
