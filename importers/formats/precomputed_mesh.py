@@ -17,8 +17,10 @@ igneous itself is not a dependency (it brings cloud-volume, task-queue, Google C
 from __future__ import annotations
 
 import functools
+import io
 import json
 import math
+import struct
 from collections.abc import Callable, Iterator, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
@@ -464,6 +466,60 @@ def mask_mesh_provenance(
         "description": "",
     }
     return json.dumps(document, sort_keys=True, indent=2, separators=(",", ": ")).encode()
+
+
+#: A glb's layer: the library's smallest octree cell when it plans a standalone mesh's levels of detail.
+GLB_MIN_CHUNK_DIM = 8
+#: The standalone layer's (unused) volume chunking, which Neuroglancer requires.
+STANDALONE_CHUNK = 256
+SEGMENT_PROPERTIES = "segment_properties"
+
+
+def glb_mesh_layer(glb: bytes, label: str) -> dict[str, bytes]:
+    """A triangular mesh's whole layer, as the library's ``generate_multiresolution_mesh`` makes it from the
+    written glb: the scene's geometry as segment 1 (named ``label``), in the glb's own units (the viewer state
+    scales them), levels of detail planned from its extent; ``info`` (last) has no data, only ``mesh/``."""
+    try:
+        scene = trimesh.load(io.BytesIO(glb), file_type="glb", force="scene")
+    except (ValueError, KeyError, IndexError, struct.error) as error:
+        raise ValueError(f"not a readable glb: {error}") from None
+    mesh = scene.to_geometry()
+    if not isinstance(mesh, trimesh.Trimesh) or len(mesh.faces) == 0:
+        raise ValueError("the glb holds no triangles")
+    size = np.maximum(np.ceil(mesh.bounds[1]), np.full(3, 1))
+    origin = np.floor(np.min(mesh.vertices, axis=0))
+    actual, smallest, lods = lod_chunk_shape(
+        (np.max(mesh.vertices, axis=0) - origin).astype(int), MAX_LOD, GLB_MIN_CHUNK_DIM
+    )
+    # The library passes the level count where igneous takes the highest level: one level more, as it does.
+    sharding, shards = mesh_shards({1: mesh}, lods, smallest, np.array([1.0, 1.0, 1.0]))
+    info = {
+        "@type": "neuroglancer_multiscale_volume",
+        "data_type": "uint32",
+        "mesh": MESH_DIR,
+        "num_channels": 1,
+        "scales": [
+            {
+                "chunk_sizes": [[STANDALONE_CHUNK] * 3],
+                "compressed_segmentation_block_size": [64, 64, 64],
+                "encoding": "compressed_segmentation",
+                "key": "data",
+                "resolution": [1.0, 1.0, 1.0],
+                "size": [float(v) for v in size],
+            }
+        ],
+        "type": "segmentation",
+        "segment_properties": SEGMENT_PROPERTIES,
+    }
+    properties = {
+        "inline": {"ids": ["1"], "properties": [{"values": [label], "type": "label", "id": "label"}]},
+        "@type": "neuroglancer_segment_properties",
+    }
+    files = {f"{MESH_DIR}/{name}": data for name, data in shards.items()}
+    files[f"{MESH_DIR}/info"] = json.dumps(mesh_info(actual, [1, 1, 1], 1.0, sharding)).encode()
+    files[f"{SEGMENT_PROPERTIES}/info"] = json.dumps(properties, indent=2).encode()
+    files["info"] = json.dumps(info, indent=2).encode()
+    return files
 
 
 # --- reading (tests and checks) -----------------------------------------------------------------------------

@@ -10,12 +10,12 @@ mask, mesh or caption output takes exactly one source file.
 from __future__ import annotations
 
 import json
-import struct
 from dataclasses import dataclass, field
 from typing import Any
 
 from importers import layout, patterns
 from importers.formats import ndjson
+from importers.formats.mesh_files import MeshFileError, to_glb
 from importers.formats.mrc import MrcFormatError
 from importers.formats.omezarr import ZATTRS, VolumeKind, read_multiscales
 from importers.formats.points import read_points
@@ -61,8 +61,6 @@ MASK_KINDS = {
 LABEL_CHECKED = ("SemanticSegmentationMask", "InstanceSegmentationMask")
 #: Mask source formats: an MRC, or an OME-Zarr store (read from its level 0).
 MASK_FORMATS = ("mrc", "zarr")
-#: Bytes per ranged read when a mesh is copied.
-COPY_BYTES = 16 << 20
 
 
 @dataclass
@@ -76,7 +74,7 @@ class _Output:
     files: list[dict[str, Any]] = field(default_factory=list)
     #: Objects in the output; None until an instance mask is written.
     count: int | None = None
-    #: Bytes to write (NDJSON, caption) when the output is not a volume or a mesh copy.
+    #: Bytes to write (NDJSON, caption, glb) when the output is not a volume.
     payload: bytes | None = None
     #: The run's alignment ``volume_dimension`` (Å), the size a ``rescale``d mask is resampled to.
     volume_dimension: dict[str, float] | None = None
@@ -203,25 +201,19 @@ def _caption(ingestion: Ingestion, output: _Output) -> None:
     output.count = len(items)
 
 
-_GLB_HEADER = struct.Struct("<4sII")
-
-
-def _check_mesh(ingestion: Ingestion, output: _Output) -> None:
-    """Meshes are published as binary glTF; a ``.glb`` source is copied, other formats would need a
-    mesh library (none is installed) and fail here with a clear message."""
+def _mesh(ingestion: Ingestion, output: _Output) -> None:
+    """A mesh source converted to the published glb (:mod:`importers.formats.mesh_files`), scaled by its
+    ``scale_factor``, before anything is written."""
     key, arguments = output.single_source()
-    where = ingestion.source.url_of(key)
-    file_format = arguments.get("file_format")
-    if file_format != "glb":
-        raise ValueError(f"{where}: {file_format} meshes must be converted to glb, which needs a mesh library (none)")
-    if float(arguments.get("scale_factor") or 1) != 1:
-        raise ValueError(f"{where}: scale_factor needs mesh conversion, which needs a mesh library (none)")
-    size = ingestion.source.info(key).size
-    magic, version, length = _GLB_HEADER.unpack(ingestion.source.read_range(key, 0, 12)) if size >= 12 else (b"", 0, 0)
-    if magic != b"glTF" or version != 2 or length != size:
-        raise ValueError(
-            f"{where}: not binary glTF 2.0 (magic {magic!r}, version {version}, length {length} of {size})"
+    try:
+        output.payload = to_glb(
+            ingestion.source.read(key),
+            str(arguments.get("file_format")),
+            key,
+            float(arguments.get("scale_factor") or 1),
         )
+    except MeshFileError as error:
+        raise ValueError(f"{ingestion.source.url_of(key)}: {error}") from None
     output.count = 1
 
 
@@ -237,8 +229,8 @@ def _check_mask(ingestion: Ingestion, output: _Output) -> None:
 
 
 def _read(ingestion: Ingestion, output: _Output, annotation: Entity, spacing: float) -> None:
-    """Everything that can be known before writing: point and caption bytes and counts; whether
-    mask and mesh sources can be imported at all."""
+    """Everything that can be known before writing: point, caption and mesh bytes and counts; whether
+    mask sources can be imported at all."""
     if output.shape in ndjson.RECORD_TYPES:
         _points(ingestion, output, annotation, spacing)
     elif output.shape in CAPTION_LISTS:
@@ -247,7 +239,7 @@ def _read(ingestion: Ingestion, output: _Output, annotation: Entity, spacing: fl
         output.volume_dimension = annotation.ancestor("run").outputs.get("alignment_volume_dimension")
         _check_mask(ingestion, output)
     else:
-        _check_mesh(ingestion, output)
+        _mesh(ingestion, output)
 
 
 def _files(output: _Output, fields: dict[str, Any]) -> list[dict[str, Any]]:
@@ -270,13 +262,6 @@ def _files(output: _Output, fields: dict[str, Any]) -> list[dict[str, Any]]:
         }
         for file_format in formats
     ]
-
-
-def _copy(ingestion: Ingestion, source_key: str, key: str) -> None:
-    size = ingestion.source.info(source_key).size
-    with ingestion.output.open_write(key) as handle:
-        for start in range(0, size, COPY_BYTES):
-            handle.write(ingestion.source.read_range(source_key, start, min(start + COPY_BYTES, size)))
 
 
 def _write(ingestion: Ingestion, output: _Output, spacing: float) -> None:
@@ -308,8 +293,6 @@ def _write(ingestion: Ingestion, output: _Output, spacing: float) -> None:
             raise MrcFormatError(f"{ingestion.source.url_of(key)}: {error}") from None
         if kind is VolumeKind.INSTANCE_MASK:
             output.count = len(result.labels)
-    else:
-        _copy(ingestion, key, paths["glb"])
 
 
 def _rescaled(

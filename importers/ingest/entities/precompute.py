@@ -3,8 +3,8 @@
 Made from the annotation's written data, as the portal's importer makes them after the data (formats.md
 §7): point shapes from their NDJSON; masks from their OME-Zarr level 0, one zarr chunk at a time (memory
 holds one chunk, as uint32), then their meshes (``mesh/``, meshed in 257³-voxel windows) and igneous'
-``provenance``. The ``info`` object is written last: a layer with an ``info`` is complete, and a rerun writes a
-layer that has none.
+``provenance``; triangular meshes from their glb (a mesh-only layer: ``mesh/`` and ``segment_properties/``). The
+``info`` object is written last: a layer with an ``info`` is complete, and a rerun writes a layer that has none.
 """
 
 from __future__ import annotations
@@ -14,14 +14,21 @@ import posixpath
 import socket
 from collections.abc import Iterator
 from datetime import UTC, datetime
+from pathlib import PurePosixPath
 from typing import Any
 
 from importers import layout
 from importers.formats import ndjson
-from importers.formats.neuroglancer import MASK_SHAPES, POINT_SHAPES
+from importers.formats.neuroglancer import MASK_SHAPES, MESH_SHAPES, POINT_SHAPES
 from importers.formats.omezarr import StoredArray
 from importers.formats.precomputed_annotations import annotation_layer
-from importers.formats.precomputed_mesh import MESH_DIR, LabelledExtent, mask_mesh_files, mask_mesh_provenance
+from importers.formats.precomputed_mesh import (
+    MESH_DIR,
+    LabelledExtent,
+    glb_mesh_layer,
+    mask_mesh_files,
+    mask_mesh_provenance,
+)
 from importers.formats.precomputed_segmentation import (
     DATA_DIR,
     chunk_name,
@@ -34,7 +41,11 @@ from importers.ingest.entities.context import Ingestion
 
 INFO = "info"
 #: Shapes that get a precomputed layer, and the format of the file it is made from.
-LAYER_SOURCES = {**dict.fromkeys(POINT_SHAPES, "ndjson"), **dict.fromkeys(MASK_SHAPES, "zarr")}
+LAYER_SOURCES = {
+    **dict.fromkeys(POINT_SHAPES, "ndjson"),
+    **dict.fromkeys(MASK_SHAPES, "zarr"),
+    **dict.fromkeys(MESH_SHAPES, "glb"),
+}
 
 
 def layer_dir(fields: dict[str, Any], suffix: str) -> str:
@@ -70,6 +81,19 @@ def _mask_layer_files(ingestion: Ingestion, prefix: str, path: str, spacing: flo
     yield INFO, info_bytes(segmentation_info(level.shape, chunks, spacing, mesh_dir=MESH_DIR))
 
 
+def _mesh_layer_files(ingestion: Ingestion, path: str) -> Iterator[tuple[str, bytes]]:
+    # The segment's name, as the portal derives it from the annotation's output prefix ({slug}-{version}).
+    stem = path.rsplit("_", 1)[0]
+    label = PurePosixPath(stem).with_suffix("").stem.replace(" ", "_")
+    try:
+        files = glb_mesh_layer(ingestion.output.read(path), label)
+    except ValueError as error:
+        raise ValueError(f"{ingestion.output.url_of(path)}: {error}") from None
+    info = files.pop(INFO)
+    yield from files.items()
+    yield INFO, info
+
+
 def _layer_files(
     ingestion: Ingestion, prefix: str, shape: str, path: str, document: dict[str, Any], spacing: float
 ) -> Iterator[tuple[str, bytes]]:
@@ -82,8 +106,10 @@ def _layer_files(
         info = files.pop(INFO)
         yield from files.items()
         yield INFO, info
-        return
-    yield from _mask_layer_files(ingestion, prefix, path, spacing)
+    elif shape in MESH_SHAPES:
+        yield from _mesh_layer_files(ingestion, path)
+    else:
+        yield from _mask_layer_files(ingestion, prefix, path, spacing)
 
 
 def write_precomputed_layers(
