@@ -476,7 +476,7 @@ def test_a_layer_lost_after_ingestion_is_made_again(tmp_path: Path) -> None:
 
 def test_every_shape_of_the_sample_has_its_layer() -> None:
     """The every-shape sample: each point shape's layer holds its NDJSON (three lines per oriented point), each
-    mask's holds its level 0; mesh annotations have none."""
+    mask's holds its level 0 and its labels' meshes, the glb mesh's holds the mesh, and the viewer state shows it."""
     root = shapes_tree()
     precompute = root / VOXEL_SPACING / "NeuroglancerPrecompute"
     layers = sorted(path.name for path in precompute.iterdir() if path.is_dir())
@@ -485,6 +485,7 @@ def test_every_shape_of_the_sample_has_its_layer() -> None:
         "101-membrane-1.0_segmentationmask",
         "102-oriented_80s_ribosome-1.0_orientedpoint",
         "103-microtubule-1.0_instancesegmentation",
+        "103-microtubule-1.0_triangularmesh",
         "104-" + INSTANCE_MASK_ZARR.rsplit("/", 1)[-1].removesuffix(".zarr"),
     ]
     for ndjson_key, layer, per_record in ((ORIENTED_NDJSON, layers[2], 3), (INSTANCES_NDJSON, layers[3], 1)):
@@ -496,7 +497,21 @@ def test_every_shape_of_the_sample_has_its_layer() -> None:
             [np.float32(record["location"][axis]) for axis in "xyz"] for record in records
         ]
     mask = zarr.open_array(str(root / INSTANCE_MASK_ZARR / "0"), mode="r")[:]
-    info = json.loads((precompute / layers[4] / "info").read_text())
-    (chunk,) = (precompute / layers[4] / "data").iterdir()
-    assert info["scales"][0]["size"] == list(mask.shape[::-1])
+    info = json.loads((precompute / layers[5] / "info").read_text())
+    (chunk,) = (precompute / layers[5] / "data").iterdir()
+    assert info["scales"][0]["size"] == list(mask.shape[::-1]) and info["mesh"] == "mesh"
     assert np.array_equal(decode_segmentation(chunk.read_bytes(), mask.shape, (64, 64, 64)), mask)
+    labels, voxels = np.unique(mask[mask > 0], return_counts=True)
+    # The sample's label 7 is one voxel: igneous keeps no mesh of a lone voxel (nor does this port).
+    shard = read_mesh_shard(mesh_sharding(len(labels)), (precompute / layers[5] / "mesh/0.shard").read_bytes())
+    assert sorted(shard) == labels[voxels > 1].tolist() and 7 in labels
+    mesh_layer = precompute / layers[4]
+    assert json.loads((mesh_layer / "info").read_text())["mesh"] == "mesh"
+    properties = json.loads((mesh_layer / "segment_properties/info").read_text())
+    assert properties["inline"]["properties"][0]["values"] == ["microtubule-1"]
+    ((label, mesh),) = read_mesh_shard(mesh_sharding(1), (mesh_layer / "mesh/0.shard").read_bytes()).items()
+    low, high = _bounds(mesh)  # the sample's box, in the glb's units
+    assert label == 1 and np.allclose(low, [5, 4, 2.5], atol=1e-3) and np.allclose(high, [11, 8, 5.5], atol=1e-3)
+    (state,) = (json.loads(path.read_text()) for path in precompute.glob("*-neuroglancer_config.json"))
+    (shown,) = (layer for layer in state["layers"] if layer["source"]["url"].endswith(layers[4]))
+    assert (shown["name"], shown["type"], shown["segments"]) == ("103 microtubule mesh", "segmentation", [1])
