@@ -425,7 +425,7 @@ def test_dry_run_writes_nothing(every_shape: tuple[Path, Path], tmp_path: Path) 
         ("TriangularMesh", {"file_format": "vtk", "glob_string": "captions/{run_name}_global.json"},
          "not a legacy VTK POLYDATA file"),
         ("TriangularMeshGroup", {"file_format": "hff", "glob_string": "meshes/{run_name}.glb", "name": "x"},
-         "hff meshes are not supported"),
+         "not a readable hff (HDF5) file"),
         ("SemanticSegmentationMask", {"file_format": "tiff", "glob_string": "masks/{run_name}_labels.mrc"},
          "tiff masks are not supported (only mrc, zarr)"),
         ("InstanceSegmentationMask", {"file_format": "mrc", "glob_string": "masks/{run_name}_labels.mrc",
@@ -484,6 +484,30 @@ def test_an_obj_mesh_is_published_as_a_scaled_glb_with_its_layer(tmp_path: Path)
         / f"{published.parent.name}-centriole-1.0_triangularmesh"
     )
     assert json.loads((layer / "info").read_text())["scales"][0]["size"] == [6.0, 4.0, 3.0]  # ceil of the max bounds
+
+
+def test_an_hff_mesh_group_is_imported_by_its_segment_name(tmp_path: Path) -> None:
+    """The segment named in the config is published; a file without it is passed over (the portal's ``is_valid``)."""
+    source = _source_tree(tmp_path / "source")
+    fixture = Path(__file__).parent / "data" / "portal_meshes" / "triangular_mesh.hff"
+    for run in RUNS:
+        (source / "lab" / "meshes" / f"{run}.hff").write_bytes(fixture.read_bytes())
+    group = {"file_format": "hff", "glob_string": "meshes/{run_name}.hff"}
+    config = _config(
+        tmp_path / "c.yaml",
+        [
+            _annotation("organelle-1", "organelle", [{"TriangularMeshGroup": {**group, "name": "special_name"}}]),
+            _annotation("absent-1", "absent", [{"TriangularMeshGroup": {**group, "name": "another"}}]),
+        ],
+    )
+    status, log, _ = _standardize(config, str(source), str(tmp_path / "out"))
+    assert status == 0, log
+    found = _annotations(tmp_path / "out", "TS_1")
+    assert set(found) == {"organelle-1"}
+    key, document = found["organelle-1"]
+    assert _files(document) == [("organelle-1.0_triangularmesh.glb", "glb", "TriangularMesh", False)]
+    mesh = trimesh.load(tmp_path / "out" / key.replace(".json", "_triangularmesh.glb"), force="mesh")
+    assert len(mesh.faces) == 72
 
 
 def test_every_shape_on_s3_matches_the_local_output(

@@ -1,17 +1,19 @@
 """Mesh source files converted to the published glb, as the portal's importer converts them (trimesh; legacy VTK
-read here as its VTK reader reads it), and scaled by ``scale_factor``."""
+read here as its VTK reader reads it; hff segments), and scaled by ``scale_factor``."""
 
 from __future__ import annotations
 
 import io
 import struct
+from pathlib import Path
 
 import numpy as np
 import pytest
 import trimesh
 
-from importers.formats.mesh_files import MeshFileError, to_glb
+from importers.formats.mesh_files import MeshFileError, hff_has_segment, to_glb
 
+PORTAL_MESHES = Path(__file__).parent / "data" / "portal_meshes"
 #: A tetrahedron: 4 points, 4 triangles.
 POINTS = np.array([[0.0, 0.0, 0.0], [4.0, 0.0, 0.0], [0.0, 3.0, 0.0], [0.0, 0.0, 2.5]])
 TRIANGLES = np.array([[0, 2, 1], [0, 1, 3], [0, 3, 2], [1, 2, 3]])
@@ -21,6 +23,26 @@ EMPTY_GLB = b"glTF" + struct.pack("<II", 2, 52) + struct.pack("<I4s", 32, b"JSON
 
 def _published(glb: bytes) -> trimesh.Trimesh:
     return trimesh.load(io.BytesIO(glb), file_type="glb", force="mesh")
+
+
+def _identity(mesh: trimesh.Trimesh) -> str:
+    return trimesh.comparison.identifier_hash(trimesh.comparison.identifier_simple(mesh))
+
+
+@pytest.mark.parametrize("file_format", ["glb", "obj", "stl", "vtk", "hff"])
+def test_the_portals_fixtures_become_the_portals_mesh(file_format: str) -> None:
+    """The portal's test: every format of its fixture mesh converts to the glb's mesh (trimesh's identifier)."""
+    data = (PORTAL_MESHES / f"triangular_mesh.{file_format}").read_bytes()
+    glb = to_glb(data, file_format, f"triangular_mesh.{file_format}", segment="special_name")
+    expected = trimesh.load(PORTAL_MESHES / "triangular_mesh.glb", force="mesh")
+    assert _identity(_published(glb)) == _identity(expected) and len(expected.faces) == 72
+
+
+def test_an_hff_file_without_the_named_segment_is_passed_over() -> None:
+    data = (PORTAL_MESHES / "triangular_mesh.hff").read_bytes()
+    assert hff_has_segment(data, "special_name") and not hff_has_segment(data, "another")
+    with pytest.raises(MeshFileError, match="no segment named 'another'"):
+        to_glb(data, "hff", "m.hff", segment="another")
 
 
 def _vtk_ascii_v4() -> bytes:
@@ -82,7 +104,8 @@ def test_scale_factor_scales_the_mesh() -> None:
          b"POLYGONS 1 5\n4 0 1 2 3\n", "vtk", "VTK polygons that are not triangles"),
         (b"# vtk DataFile Version 4.2\nx\nASCII\nDATASET POLYDATA\nPOINTS 4 float\n0 0 0\n", "vtk", "cut short"),
         (b"# vtk DataFile Version 4.2\nx\nASCII\nDATASET STRUCTURED_POINTS\n", "vtk", "not a legacy VTK POLYDATA"),
-        (b"", "hff", "hff meshes are not supported"),
+        (b"", "hff", "not a readable hff"),
+        (b"", "ply", "ply meshes are not supported"),
     ],
 )  # fmt: skip
 def test_a_mesh_that_cannot_be_converted_is_named(data: bytes, file_format: str, problem: str) -> None:

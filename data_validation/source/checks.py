@@ -473,6 +473,7 @@ def _mesh(context: CheckContext, entity: Entity, detail: AnnotationSource) -> No
             str(arguments.get("file_format")),
             entity.path,
             float(arguments.get("scale_factor") or 1),
+            segment=arguments.get("name"),
         )
     except MeshFileError as error:
         raise Unreadable(entity.path, str(error)) from None

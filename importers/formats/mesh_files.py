@@ -1,21 +1,27 @@
 """Mesh source files → the binary glTF the portal publishes (``*_triangularmesh.glb``), as its importer converts
 them (ingestion_tools ``mesh_converter``): the file loaded with trimesh (obj, stl, glb; a legacy VTK polydata
-file read here, as the portal reads it with VTK), scaled by ``scale_factor`` and exported as glb. A glb source is
-converted too: the published file is trimesh's export, not the depositor's bytes.
+file read here, as the portal reads it with VTK; one named segment of an EMDB-SFF ``hff`` file), scaled by
+``scale_factor`` and exported as glb. A glb source is converted too: the published file is trimesh's export, not
+the depositor's bytes.
 """
 
 from __future__ import annotations
 
+import base64
+import binascii
 import io
 import itertools
 import tempfile
 from pathlib import Path, PurePosixPath
 
+import h5py
 import numpy as np
 import trimesh
 
-#: ``TriangularMesh`` source formats (the portal's ``TriangularMeshAnnotation.map_functions``).
+#: ``TriangularMesh`` source formats (the portal's ``TriangularMeshAnnotation.map_functions``), and
+#: ``TriangularMeshGroup``'s.
 MESH_FORMATS = ("obj", "stl", "vtk", "glb")
+GROUP_FORMATS = ("hff",)
 _VTK_TYPES = {"float": ">f4", "double": ">f8", "int": ">i4", "vtktypeint64": ">i8", "vtktypeint32": ">i4"}
 
 
@@ -23,14 +29,18 @@ class MeshFileError(ValueError):
     """A mesh source that cannot be converted."""
 
 
-def to_glb(data: bytes, file_format: str, name: str, scale_factor: float = 1.0) -> bytes:
-    """The glb of a mesh source file (``name`` is its file name: trimesh names the mesh after it)."""
+def to_glb(data: bytes, file_format: str, name: str, scale_factor: float = 1.0, segment: str | None = None) -> bytes:
+    """The glb of a mesh source file (``name`` is its file name: trimesh names the mesh after it); of an ``hff``
+    file, the segment whose biological annotation is named ``segment``."""
     if file_format == "vtk":
         mesh: trimesh.parent.Geometry = _vtk_mesh(data)
+    elif file_format == "hff":
+        mesh = _hff_mesh(data, str(segment))
     elif file_format in MESH_FORMATS:
         mesh = _trimesh_load(data, file_format, PurePosixPath(name).name)
     else:
-        raise MeshFileError(f"{file_format} meshes are not supported (only {', '.join(MESH_FORMATS)})")
+        formats = ", ".join(MESH_FORMATS + GROUP_FORMATS)
+        raise MeshFileError(f"{file_format} meshes are not supported (only {formats})")
     if not _has_triangles(mesh):
         raise MeshFileError(f"no triangles in this {file_format} file")
     mesh.apply_scale(scale_factor)
@@ -52,6 +62,52 @@ def _trimesh_load(data: bytes, file_format: str, name: str) -> trimesh.parent.Ge
             return trimesh.load(str(path), file_type=file_format)
         except Exception as error:  # trimesh's loaders raise many kinds of errors on malformed files
             raise MeshFileError(f"not a readable {file_format} file ({type(error).__name__}: {error})") from None
+
+
+def _hff(data: bytes) -> h5py.File:
+    try:
+        return h5py.File(io.BytesIO(data), "r")
+    except OSError as error:
+        raise MeshFileError(f"not a readable hff (HDF5) file ({error})") from None
+
+
+def _hff_segment(hff: h5py.File, name: str) -> str | None:
+    for key, segment in (hff.get("segment_list") or {}).items():
+        found = segment.get("biological_annotation/name")
+        if found is not None and found[()] and found[()].decode() == name:
+            return str(key)
+    return None
+
+
+def hff_has_segment(data: bytes, name: str) -> bool:
+    """Whether an ``hff`` file has a segment of this biological annotation name (the portal's ``is_valid`` of a
+    ``TriangularMeshGroup``: a file without one is passed over)."""
+    with _hff(data) as hff:
+        return _hff_segment(hff, name) is not None
+
+
+def _hff_mesh(data: bytes, name: str) -> trimesh.Trimesh:
+    """The named segment's meshes joined, as the portal's ``from_hff`` reads EMDB-SFF: per mesh of its
+    ``mesh_list``, base64 vertices and triangles of the numpy type its ``mode`` names."""
+    with _hff(data) as hff:
+        key = _hff_segment(hff, name)
+        if key is None:
+            raise MeshFileError(f"no segment named {name!r}")
+        meshes = []
+        try:
+            for mesh in hff[f"segment_list/{key}/mesh_list"].values():
+                vertices, triangles = (_hff_array(mesh[part]) for part in ("vertices", "triangles"))
+                meshes.append(trimesh.Trimesh(vertices=vertices, faces=triangles))
+        except (KeyError, ValueError, TypeError, binascii.Error) as error:
+            raise MeshFileError(f"segment {name!r}: unreadable mesh ({error})") from None
+    return trimesh.util.concatenate(meshes)
+
+
+def _hff_array(group: h5py.Group) -> np.ndarray:
+    mode = group["mode"][()].decode()
+    if mode not in ("float32", "float64", "int32", "int64", "uint32", "uint64"):
+        raise ValueError(f"data mode {mode}")
+    return np.frombuffer(base64.b64decode(group["data"][()]), dtype=np.dtype(mode)).reshape(-1, 3)
 
 
 def _vtk_mesh(data: bytes) -> trimesh.Trimesh:

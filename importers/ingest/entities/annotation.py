@@ -15,7 +15,7 @@ from typing import Any
 
 from importers import layout, patterns
 from importers.formats import ndjson
-from importers.formats.mesh_files import MeshFileError, to_glb
+from importers.formats.mesh_files import MeshFileError, hff_has_segment, to_glb
 from importers.formats.mrc import MrcFormatError
 from importers.formats.omezarr import ZATTRS, VolumeKind, read_multiscales
 from importers.formats.points import read_points
@@ -132,6 +132,8 @@ def _match(ingestion: Ingestion, annotation: Entity) -> list[_Output]:
                     continue
                 if shape in LABEL_CHECKED and not _has_label(ingestion, str(item.path), shape, arguments):
                     continue
+                if shape == "TriangularMeshGroup" and not _has_segment(ingestion, str(item.path), arguments):
+                    continue
                 output = outputs.setdefault(suffix, _Output(shape, suffix))
                 output.sources.append((item.path, arguments))
     return list(outputs.values())
@@ -151,6 +153,16 @@ def _has_label(ingestion: Ingestion, key: str, shape: str, arguments: dict[str, 
             return any_voxel(source, lambda block: block == int(label))
     except MrcFormatError as error:
         raise MrcFormatError(f"{ingestion.source.url_of(key)}: {error}") from None
+
+
+def _has_segment(ingestion: Ingestion, key: str, arguments: dict[str, Any]) -> bool:
+    """The portal's ``is_valid`` of a mesh group: its ``hff`` file has a segment of the config's ``name``."""
+    if arguments.get("file_format") != "hff":
+        return True  # refused when read, naming the format
+    try:
+        return hff_has_segment(ingestion.source.read(key), str(arguments.get("name")))
+    except MeshFileError as error:
+        raise ValueError(f"{ingestion.source.url_of(key)}: {error}") from None
 
 
 def _points(ingestion: Ingestion, output: _Output, annotation: Entity, spacing: float) -> None:
@@ -211,6 +223,7 @@ def _mesh(ingestion: Ingestion, output: _Output) -> None:
             str(arguments.get("file_format")),
             key,
             float(arguments.get("scale_factor") or 1),
+            segment=arguments.get("name"),
         )
     except MeshFileError as error:
         raise ValueError(f"{ingestion.source.url_of(key)}: {error}") from None
