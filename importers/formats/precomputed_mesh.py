@@ -331,7 +331,7 @@ def shard_bits_for(labels: int) -> tuple[int, int]:
 
 def mesh_sharding(labels: int) -> ShardingSpec:
     shard_bits, minishard_bits = shard_bits_for(labels)
-    return ShardingSpec(minishard_bits, shard_bits, hash=MURMURHASH3, data_encoding="raw", libdeflate_framing=True)
+    return ShardingSpec(minishard_bits, shard_bits, hash=MURMURHASH3, data_encoding="raw", libdeflate=True)
 
 
 def mesh_info(

@@ -5,18 +5,18 @@ index) locating each minishard's index, then the data of every object, then the 
 minishard, three uint64 rows (ids delta-encoded, offsets delta-encoded from the previous object's end,
 sizes). An object's shard and minishard come from its id (the identity hash of annotation layers) or from the
 low 64 bits of its MurmurHash3_x86_128 (mesh layers). Minishard indices, and the data unless it is ``raw``,
-are gzip-compressed as the portal's writers compress them (level 9, no timestamp; the header's OS byte is
-zlib's for the annotation writer, "unknown" for igneous' libdeflate), so equal content gives equal bytes.
+are gzip-compressed as the portal's writers compress them (level 9, no timestamp; with Python's zlib for the
+annotation writer, with libdeflate for igneous' mesh shards), so equal content gives equal bytes.
 """
 
 from __future__ import annotations
 
 import gzip
 import struct
-import zlib
 from collections.abc import Mapping
 from dataclasses import dataclass
 
+import deflate
 import numpy as np
 
 INDEX_ENTRY_BYTES = 16
@@ -30,12 +30,9 @@ def _gzip(data: bytes) -> bytes:
 
 
 def _libdeflate_gzip(data: bytes) -> bytes:
-    """Gzip framed as libdeflate frames it (no timestamp, maximum-compression flag, OS "unknown")."""
-    deflate = zlib.compressobj(9, zlib.DEFLATED, -zlib.MAX_WBITS)
-    body = deflate.compress(data) + deflate.flush()
-    return (
-        b"\x1f\x8b\x08\x00\x00\x00\x00\x00\x02\xff" + body + struct.pack("<II", zlib.crc32(data), len(data) & _MASK32)
-    )
+    """Gzip as igneous' cloud-files writes it, through libdeflate (level 9: no timestamp, OS "unknown", and
+    libdeflate's own deflate stream, which zlib's differs from beyond a few dozen bytes)."""
+    return bytes(deflate.gzip_compress(data, 9))
 
 
 def _rotl32(x: int, r: int) -> int:
@@ -74,8 +71,8 @@ class ShardingSpec:
     shard_bits: int
     hash: str = IDENTITY
     data_encoding: str = "gzip"
-    #: Minishard indices (and gzip data) framed as igneous' libdeflate frames them, not as Python's zlib does.
-    libdeflate_framing: bool = False
+    #: Minishard indices (and gzip data) compressed with libdeflate, as igneous' cloud-files compresses them.
+    libdeflate: bool = False
 
     def to_json(self) -> dict[str, object]:
         return {
@@ -89,7 +86,7 @@ class ShardingSpec:
         }
 
     def _compress(self, data: bytes) -> bytes:
-        return _libdeflate_gzip(data) if self.libdeflate_framing else _gzip(data)
+        return _libdeflate_gzip(data) if self.libdeflate else _gzip(data)
 
     def location(self, object_id: int) -> tuple[str, int]:
         """``(shard file name, minishard number)`` of an object."""
