@@ -19,6 +19,7 @@ import zarr
 from importers import layout
 from importers.formats import ndjson
 from importers.formats.mrc import parse_header
+from importers.formats.precomputed_mesh import mesh_sharding, read_mesh_shard
 from importers.ingest.entities.context import IngestOptions
 from importers.ingest.mask_rescale import rescale_semantic, target_shape
 from importers.ingest.standardize import standardize_config
@@ -508,6 +509,32 @@ def test_an_hff_mesh_group_is_imported_by_its_segment_name(tmp_path: Path) -> No
     assert _files(document) == [("organelle-1.0_triangularmesh.glb", "glb", "TriangularMesh", False)]
     mesh = trimesh.load(tmp_path / "out" / key.replace(".json", "_triangularmesh.glb"), force="mesh")
     assert len(mesh.faces) == 72
+
+
+def test_oriented_points_with_a_mesh_source_get_an_oriented_mesh_layer(tmp_path: Path) -> None:
+    """``mesh_source_path`` (templated, under the source prefix) names the mesh shown at every oriented point; a
+    run whose mesh is missing gets no such layer and is not a failure (the portal warns)."""
+    source = _source_tree(tmp_path / "source")
+    particle = trimesh.creation.icosphere(subdivisions=1, radius=20.0)  # Å
+    (source / "lab" / "meshes" / "TS_1_particle.glb").write_bytes(particle.export(file_type="glb"))
+    oriented = {
+        "file_format": "relion3_star",
+        "glob_string": "picks/all.star",
+        "filter_value": "{run_name}.mrc",
+        "mesh_source_path": "meshes/{run_name}_particle.glb",
+    }
+    config = _config(tmp_path / "c.yaml", [_annotation("ribosome-1", "ribosome", [{"OrientedPoint": oriented}])])
+    status, log, _ = _standardize(config, str(source), str(tmp_path / "out"))
+    assert status == 0, log
+    precompute = tmp_path / "out/20001/{run}/Reconstructions/VoxelSpacing10.000/NeuroglancerPrecompute"
+    layer = Path(str(precompute).format(run="TS_1")) / "100-ribosome-1.0_orientedmesh"
+    ((_, mesh),) = read_mesh_shard(mesh_sharding(1), (layer / "mesh/0.shard").read_bytes()).items()
+    vertices = np.concatenate([fragment.vertices for fragment in mesh.lods[0]])
+    # TS_1's one point at (2, 4, 6), rotated; the sphere's radius is 20 Å = 2 voxels.
+    assert np.allclose(np.linalg.norm(vertices - [2, 4, 6], axis=1).max(), 2.0, atol=1e-3)
+    assert (layer / "info").is_file() and (layer.parent / "100-ribosome-1.0_orientedpoint/info").is_file()
+    assert not (Path(str(precompute).format(run="TS_2")) / "100-ribosome-1.0_orientedmesh").exists()
+    assert "meshes/TS_2_particle.glb is missing" in log
 
 
 def test_every_shape_on_s3_matches_the_local_output(

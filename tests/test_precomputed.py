@@ -14,6 +14,7 @@ from typing import Any
 
 import numpy as np
 import pytest
+import trimesh
 import zarr
 
 from importers.formats import ndjson
@@ -30,6 +31,7 @@ from importers.formats.precomputed_mesh import (
     mask_mesh_files,
     mask_mesh_provenance,
     mesh_sharding,
+    oriented_mesh_layer,
     read_mesh_shard,
     shard_bits_for,
 )
@@ -453,6 +455,47 @@ def test_a_mask_of_many_labels_shards_as_igneous() -> None:
     assert json.loads(files["mesh/info"])["sharding"]["minishard_bits"] == 1
     digest = hashlib.sha256(files["mesh/0.shard"]).hexdigest()
     assert digest == "d6235de906a8614812a48ac29009342f278338593130cdc027bc7b260768c3b0"
+
+
+def _oriented_recipe() -> tuple[bytes, list[dict[str, Any]]]:
+    """A stretched icosphere (Å) at four oriented points (voxels)."""
+    mesh = trimesh.creation.icosphere(subdivisions=2, radius=60.0)
+    mesh.vertices[:, 0] *= 1.5
+    rotations = [
+        np.eye(3),
+        [[0, -1, 0], [1, 0, 0], [0, 0, 1]],
+        [[1, 0, 0], [0, 0, -1], [0, 1, 0]],
+        [[-1, 0, 0], [0, 1, 0], [0, 0, -1]],
+    ]
+    locations = [(10, 12, 8), (30, 12, 8), (20, 25, 14), (40, 40, 20)]
+    records = [
+        {
+            "location": dict(zip("xyz", map(float, loc), strict=True)),
+            "xyz_rotation_matrix": np.array(rot, float).tolist(),
+        }
+        for loc, rot in zip(locations, rotations, strict=True)
+    ]
+    return mesh.export(file_type="glb"), records
+
+
+def test_oriented_mesh_layer_is_the_mesh_at_every_point_as_the_portals_library_makes_it() -> None:
+    """The digest is of the shard the portal's library (``encode_oriented_mesh``, ``generate_mesh_from_lods``) wrote
+    for this recipe with igneous 4.30 and the pinned versions; its first level of detail holds every copy."""
+    glb, records = _oriented_recipe()
+    files = oriented_mesh_layer(glb, records, 10.0)
+    assert set(files) == {"info", "mesh/info", "mesh/0.shard"}
+    assert hashlib.sha256(files["mesh/0.shard"]).hexdigest() == (
+        "69dff35c251025e9ce4e42834f21af1103eb783481c256b8525226fbcbb97696"
+    )
+    vertices = trimesh.load(io.BytesIO(glb), file_type="glb", force="mesh").vertices / 10.0  # Å → voxels of 10 Å
+    copies = np.concatenate(
+        [vertices @ np.array(r["xyz_rotation_matrix"]).T + [r["location"][a] for a in "xyz"] for r in records]
+    )
+    (mesh,) = read_mesh_shard(mesh_sharding(1), files["mesh/0.shard"]).values()
+    low, high = _bounds(mesh)
+    assert np.allclose(low, copies.min(axis=0), atol=1e-3) and np.allclose(high, copies.max(axis=0), atol=1e-3)
+    info = json.loads(files["info"])
+    assert info["scales"][0]["size"] == np.ceil(copies.max(axis=0)).tolist() and "segment_properties" not in info
 
 
 def test_an_empty_mask_has_a_mesh_info_and_no_shard() -> None:

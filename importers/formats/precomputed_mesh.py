@@ -153,13 +153,17 @@ def lod_chunk_shape(
     return tuple(int(v) for v in actual), tuple(int(v) for v in chunk.astype(int)), lods
 
 
-def _generate_lods(mesh: Any, num_lods: int) -> list[Any]:
+def _generate_lods(mesh: Any, num_lods: int, aggressiveness: float = 5.5) -> list[Any]:
+    """igneous' ``generate_lods``: ``mesh``, then ``num_lods`` simplifications of it to 1/2, 1/4 … of its faces."""
     lods = [mesh]
     for i in range(1, num_lods + 1):
         simplifier = pyfqmr.Simplify()
         simplifier.setMesh(mesh.vertices, mesh.faces)
         simplifier.simplify_mesh(
-            target_count=max(int(len(mesh.faces) / (2**i)), 4), aggressiveness=5.5, preserve_border=True, verbose=False
+            target_count=max(int(len(mesh.faces) / (2**i)), 4),
+            aggressiveness=aggressiveness,
+            preserve_border=True,
+            verbose=False,
         )
         lods.append(Mesh(*simplifier.getMesh()[:2]))
     return lods
@@ -264,23 +268,13 @@ def _to_stored_model(
     return stored.astype(np.uint16)
 
 
-def multires_mesh(
-    mesh: Any, num_lod: int, min_chunk_size: Sequence[int], resolution: Any
-) -> tuple[bytes, bytes] | None:
-    """One object's ``(fragments, manifest)`` as igneous' ``process_mesh`` makes them, or None for a flat mesh.
-    ``mesh`` has ``vertices`` (physical units) and ``faces``; it is scaled to voxels by ``resolution``."""
-    mesh.vertices /= resolution
-    origin = np.floor(np.min(mesh.vertices, axis=0))
-    extent = (np.max(mesh.vertices, axis=0) - origin).astype(int)
-    if np.any(extent == 0):
-        return None
-    max_lod = int(max(np.min(np.log2(extent / np.array(min_chunk_size, dtype=int))), 0))
-    lods = _generate_lods(mesh, min(max_lod, num_lod))
-    origin, extent = _mesh_extent(lods)
-    chunk_shape = np.ceil(extent / (2 ** (len(lods) - 1)))
+def _encode(lods: list[Any], num_lods: int, origin: np.ndarray, extent: np.ndarray) -> tuple[bytes, bytes] | None:
+    """The first ``num_lods`` levels cut into octrees over ``origin`` + ``extent`` and Draco-encoded:
+    ``(fragments, manifest)``, or None when a cell would be flat."""
+    chunk_shape = np.ceil(extent / (2 ** (num_lods - 1)))
     if np.any(chunk_shape == 0):
         return None
-    levels = [_octree_level(lods[lod], chunk_shape, lod, len(lods), origin, extent) for lod in range(len(lods))]
+    levels = [_octree_level(lods[lod], chunk_shape, lod, num_lods, origin, extent) for lod in range(num_lods)]
     positions = [np.array(nodes) for _, nodes in levels]
     binaries = []
     for lod, (submeshes, _) in enumerate(levels):
@@ -303,6 +297,31 @@ def multires_mesh(
             binaries.append(encoded)
     manifest = _manifest(chunk_shape, origin, positions, [len(b) for b in binaries])
     return b"".join(binaries), manifest
+
+
+def multires_mesh(
+    mesh: Any, num_lod: int, min_chunk_size: Sequence[int], resolution: Any
+) -> tuple[bytes, bytes] | None:
+    """One object's ``(fragments, manifest)`` as igneous' ``process_mesh`` makes them, or None for a flat mesh.
+    ``mesh`` has ``vertices`` (physical units) and ``faces``; it is scaled to voxels by ``resolution``."""
+    mesh.vertices /= resolution
+    origin = np.floor(np.min(mesh.vertices, axis=0))
+    extent = (np.max(mesh.vertices, axis=0) - origin).astype(int)
+    if np.any(extent == 0):
+        return None
+    max_lod = int(max(np.min(np.log2(extent / np.array(min_chunk_size, dtype=int))), 0))
+    lods = _generate_lods(mesh, min(max_lod, num_lod))
+    origin, extent = _mesh_extent(lods)
+    return _encode(lods, len(lods), origin, extent)
+
+
+def decimated_multires_mesh(lods: list[Any], num_lods: int) -> tuple[bytes, bytes] | None:
+    """The library's ``_process_decimated_mesh``: levels of detail made beforehand (the first ``num_lods`` of them
+    encoded, over the extent of all)."""
+    origin, extent = _mesh_extent(lods)
+    if np.any(extent == 0):
+        return None
+    return _encode([Mesh(lod.vertices, lod.faces) for lod in lods], num_lods, origin, extent)
 
 
 # --- the sharded mesh directory ------------------------------------------------------------------------------
@@ -355,13 +374,14 @@ def mesh_info(
 
 
 def mesh_shards(
-    meshes: Mapping[int, Any], num_lod: int, min_chunk_size: Sequence[int], resolution: Any
+    meshes: Mapping[int, Any], encode: Callable[[Any], tuple[bytes, bytes] | None]
 ) -> tuple[ShardingSpec, dict[str, bytes]]:
-    """The sharding of ``meshes`` (label → mesh in physical units) and its shard files (none for no mesh)."""
+    """The sharding of ``meshes`` (label → what ``encode`` makes ``(fragments, manifest)`` of) and its shard
+    files (none for no mesh)."""
     sharding = mesh_sharding(len(meshes))
     objects, manifests = {}, {}
     for label, mesh in meshes.items():
-        made = multires_mesh(mesh, num_lod, min_chunk_size, resolution)
+        made = encode(mesh)
         if made is None or not made[0]:
             continue
         fragments, manifest = made
@@ -409,7 +429,8 @@ def mask_mesh_files(
     detail are planned from ``labelled_extent`` (x, y, z; :class:`LabelledExtent`)."""
     _, min_chunk, _ = lod_chunk_shape(labelled_extent, MAX_LOD, MASK_MIN_CHUNK_DIM)
     meshes = label_meshes(read, shape, resolution)
-    sharding, shards = mesh_shards(meshes, MAX_LOD, min_chunk, np.array([resolution] * 3, dtype=int))
+    res = np.array([resolution] * 3, dtype=int)
+    sharding, shards = mesh_shards(meshes, lambda mesh: multires_mesh(mesh, MAX_LOD, min_chunk, res))
     files = {f"{MESH_DIR}/{name}": data for name, data in shards.items()}
     files[f"{MESH_DIR}/info"] = json.dumps(mesh_info([TASK_SHAPE] * 3, [resolution] * 3, resolution, sharding)).encode()
     files["provenance"] = provenance(min_chunk, sharding)
@@ -475,25 +496,29 @@ STANDALONE_CHUNK = 256
 SEGMENT_PROPERTIES = "segment_properties"
 
 
-def glb_mesh_layer(glb: bytes, label: str) -> dict[str, bytes]:
-    """A triangular mesh's whole layer, as the library's ``generate_multiresolution_mesh`` makes it from the
-    written glb: the scene's geometry as segment 1 (named ``label``), in the glb's own units (the viewer state
-    scales them), levels of detail planned from its extent; ``info`` (last) has no data, only ``mesh/``."""
+#: Oriented-point meshes: the library's octree floor, faces allowed in the first level of detail over all points,
+#: the levels it first decimates to (to choose that first level), and its decimation aggressiveness.
+ORIENTED_MIN_CHUNK_DIM = 2
+ORIENTED_MAX_FACES = 10e6
+ORIENTED_TRIAL_LODS = 10
+ORIENTED_AGGRESSIVENESS = 5.5
+#: Oriented-point meshes are in Å; the library's meshes are in nm.
+NM_PER_ANGSTROM = 0.1
+
+
+def _load_scene(glb: bytes) -> trimesh.Scene:
     try:
-        scene = trimesh.load(io.BytesIO(glb), file_type="glb", force="scene")
+        return trimesh.load(io.BytesIO(glb), file_type="glb", force="scene")
     except (ValueError, KeyError, IndexError, struct.error) as error:
         raise ValueError(f"not a readable glb: {error}") from None
-    mesh = scene.to_geometry()
-    if not isinstance(mesh, trimesh.Trimesh) or len(mesh.faces) == 0:
-        raise ValueError("the glb holds no triangles")
-    size = np.maximum(np.ceil(mesh.bounds[1]), np.full(3, 1))
-    origin = np.floor(np.min(mesh.vertices, axis=0))
-    actual, smallest, lods = lod_chunk_shape(
-        (np.max(mesh.vertices, axis=0) - origin).astype(int), MAX_LOD, GLB_MIN_CHUNK_DIM
-    )
-    # The library passes the level count where igneous takes the highest level: one level more, as it does.
-    sharding, shards = mesh_shards({1: mesh}, lods, smallest, np.array([1.0, 1.0, 1.0]))
-    info = {
+
+
+def _standalone_layer(
+    size: np.ndarray, chunk: Sequence[int], sharding: ShardingSpec, shards: dict[str, bytes], label: str | None
+) -> dict[str, bytes]:
+    """A mesh-only layer as the library's ``_generate_standalone_mesh_info`` describes it (``info`` of no data, of
+    ``size``), its ``mesh/`` and, for a named segment 1, ``segment_properties/``."""
+    info: dict[str, Any] = {
         "@type": "neuroglancer_multiscale_volume",
         "data_type": "uint32",
         "mesh": MESH_DIR,
@@ -509,17 +534,89 @@ def glb_mesh_layer(glb: bytes, label: str) -> dict[str, bytes]:
             }
         ],
         "type": "segmentation",
-        "segment_properties": SEGMENT_PROPERTIES,
-    }
-    properties = {
-        "inline": {"ids": ["1"], "properties": [{"values": [label], "type": "label", "id": "label"}]},
-        "@type": "neuroglancer_segment_properties",
     }
     files = {f"{MESH_DIR}/{name}": data for name, data in shards.items()}
-    files[f"{MESH_DIR}/info"] = json.dumps(mesh_info(actual, [1, 1, 1], 1.0, sharding)).encode()
-    files[f"{SEGMENT_PROPERTIES}/info"] = json.dumps(properties, indent=2).encode()
+    files[f"{MESH_DIR}/info"] = json.dumps(mesh_info(chunk, [1, 1, 1], 1.0, sharding)).encode()
+    if label is not None:
+        info["segment_properties"] = SEGMENT_PROPERTIES
+        properties = {
+            "inline": {"ids": ["1"], "properties": [{"values": [label], "type": "label", "id": "label"}]},
+            "@type": "neuroglancer_segment_properties",
+        }
+        files[f"{SEGMENT_PROPERTIES}/info"] = json.dumps(properties, indent=2).encode()
     files["info"] = json.dumps(info, indent=2).encode()
     return files
+
+
+def _size(mesh: trimesh.Trimesh) -> np.ndarray:
+    return np.maximum(np.ceil(mesh.bounds[1]), np.full(3, 1))
+
+
+def glb_mesh_layer(glb: bytes, label: str) -> dict[str, bytes]:
+    """A triangular mesh's whole layer, as the library's ``generate_multiresolution_mesh`` makes it from the
+    written glb: the scene's geometry as segment 1 (named ``label``), in the glb's own units (the viewer state
+    scales them), levels of detail planned from its extent; ``info`` (last) has no data, only ``mesh/``."""
+    mesh = _load_scene(glb).to_geometry()
+    if not isinstance(mesh, trimesh.Trimesh) or len(mesh.faces) == 0:
+        raise ValueError("the glb holds no triangles")
+    size = _size(mesh)
+    origin = np.floor(np.min(mesh.vertices, axis=0))
+    extent = (np.max(mesh.vertices, axis=0) - origin).astype(int)
+    actual, smallest, lods = lod_chunk_shape(extent, MAX_LOD, GLB_MIN_CHUNK_DIM)
+    # The library passes the level count where igneous takes the highest level: one level more, as it does.
+    res = np.array([1.0, 1.0, 1.0])
+    sharding, shards = mesh_shards({1: mesh}, lambda mesh: multires_mesh(mesh, lods, smallest, res))
+    return _standalone_layer(size, actual, sharding, shards, label)
+
+
+def _decimate(mesh: trimesh.Trimesh, num_lods: int) -> list[trimesh.Trimesh]:
+    """The library's ``decimate_mesh``: ``mesh`` and its simplifications, up to the first that removes nothing."""
+    lods = _generate_lods(mesh, num_lods - 1, ORIENTED_AGGRESSIVENESS)
+    faces = [len(lod.faces) for lod in lods]
+    last = next((i for i in range(len(lods) - 1) if faces[i] == faces[i + 1]), len(lods) - 1)
+    return [
+        lod if isinstance(lod, trimesh.Trimesh) else trimesh.Trimesh(vertices=lod.vertices, faces=lod.faces)
+        for lod in lods[: last + 1]
+    ]
+
+
+def oriented_mesh_lods(glb: bytes, records: Sequence[Mapping[str, Any]], spacing: float) -> list[trimesh.Trimesh]:
+    """The library's ``encode_oriented_mesh``: the glb's one mesh (Å) decimated, the first level of detail whose
+    copies at every point stay under 10⁷ faces and the next two, each copied to every point of ``records`` (an
+    oriented point's ``location`` in voxels of ``spacing`` Å, turned by its ``xyz_rotation_matrix``), joined."""
+    geometry = _load_scene(glb).geometry
+    if len(geometry) != 1:
+        raise ValueError(f"an oriented point mesh must hold one mesh, not {len(geometry)}")
+    scaled = next(iter(geometry.values())).copy().apply_scale(NM_PER_ANGSTROM)
+    trial = np.array([len(mesh.faces) for mesh in _decimate(scaled, max(ORIENTED_TRIAL_LODS, MAX_LOD + 1))])
+    totals = trial * len(records)
+    if np.all(totals > ORIENTED_MAX_FACES):
+        raise ValueError(f"its copies at {len(records)} points have over {ORIENTED_MAX_FACES:.0f} faces at every level")
+    first = int(np.argmax(totals <= ORIENTED_MAX_FACES))
+    data_scale = spacing * NM_PER_ANGSTROM
+    levels = []
+    for mesh in _decimate(scaled, first + MAX_LOD + 1)[first:]:
+        if data_scale != 1.0:
+            mesh = mesh.copy().apply_scale(1.0 / data_scale)
+        scene = trimesh.Scene()
+        for index, record in enumerate(records):
+            transform = np.eye(4)
+            transform[:3, :3] = np.array(record["xyz_rotation_matrix"])
+            transform[:3, 3] = np.array([record["location"][axis] for axis in ("x", "y", "z")])
+            scene.add_geometry(mesh.copy().apply_transform(transform), node_name=str(index))
+        levels.append(scene.to_geometry())
+    return levels
+
+
+def oriented_mesh_layer(glb: bytes, records: Sequence[Mapping[str, Any]], spacing: float) -> dict[str, bytes]:
+    """An oriented-point annotation's ``_orientedmesh`` layer, as the library's ``generate_mesh_from_lods`` makes it
+    from :func:`oriented_mesh_lods`: segment 1, in voxels; ``info`` (last) has no data, only ``mesh/``."""
+    lods = oriented_mesh_lods(glb, records, spacing)
+    _, extent = _mesh_extent(lods)
+    # The decimated path plans its octree cells from the levels themselves, not from the smallest cell.
+    actual, _, num_lods = lod_chunk_shape(extent, len(lods) - 1, ORIENTED_MIN_CHUNK_DIM)
+    sharding, shards = mesh_shards({1: lods}, lambda levels: decimated_multires_mesh(levels, num_lods))
+    return _standalone_layer(_size(lods[0]), actual, sharding, shards, None)
 
 
 # --- reading (tests and checks) -----------------------------------------------------------------------------

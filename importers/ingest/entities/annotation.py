@@ -10,6 +10,7 @@ mask, mesh or caption output takes exactly one source file.
 from __future__ import annotations
 
 import json
+import posixpath
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -356,6 +357,19 @@ def _remove_interrupted_writes(ingestion: Ingestion, voxel_spacing: Entity, plac
         ingestion.report.written(what, "deleted: data without metadata (interrupted write)")
 
 
+def _oriented_mesh(ingestion: Ingestion, annotation: Entity, outputs: list[_Output]) -> str | None:
+    """The input key of the mesh the annotation's oriented points show: the first OrientedPoint source's
+    ``mesh_source_path`` (templated, under the config's ``source_prefix``, as the portal joins it)."""
+    for output in outputs:
+        if output.shape != "OrientedPoint":
+            continue
+        for _, arguments in output.sources:
+            if arguments.get("mesh_source_path"):
+                path = format_template(str(arguments["mesh_source_path"]), ingestion.glob_variables(annotation))
+                return posixpath.join(ingestion.source_root, path) if ingestion.source_root else path
+    return None
+
+
 def _document(
     ingestion: Ingestion, annotation: Entity, outputs: list[_Output], alignment: str | None
 ) -> dict[str, Any]:
@@ -403,14 +417,15 @@ def prepare_annotation(ingestion: Ingestion, annotation: Entity) -> None:
             if output.count is None:
                 output.count = _stored_label_count(ingestion, output)
     document = _document(ingestion, annotation, outputs, alignment)
+    oriented_mesh = _oriented_mesh(ingestion, annotation, outputs)
     if is_current(ingestion, metadata_key, document):
-        write_precomputed_layers(ingestion, fields, document, spacing, replace=False)
+        write_precomputed_layers(ingestion, fields, document, spacing, replace=False, oriented_mesh=oriented_mesh)
         annotation.outputs.update(document=document, complete=True)
         return
     for output in outputs:
         _write(ingestion, output, spacing)
     document = _document(ingestion, annotation, outputs, alignment)
-    write_precomputed_layers(ingestion, fields, document, spacing, replace=True)
+    write_precomputed_layers(ingestion, fields, document, spacing, replace=True, oriented_mesh=oriented_mesh)
     annotation.outputs["document"] = document
 
 

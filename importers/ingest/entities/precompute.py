@@ -3,7 +3,8 @@
 Made from the annotation's written data, as the portal's importer makes them after the data (formats.md
 §7): point shapes from their NDJSON; masks from their OME-Zarr level 0, one zarr chunk at a time (memory
 holds one chunk, as uint32), then their meshes (``mesh/``, meshed in 257³-voxel windows) and igneous'
-``provenance``; triangular meshes from their glb (a mesh-only layer: ``mesh/`` and ``segment_properties/``). The
+``provenance``; triangular meshes from their glb (a mesh-only layer: ``mesh/`` and ``segment_properties/``);
+oriented points whose source names a ``mesh_source_path`` also get that mesh at every point (``_orientedmesh``). The
 ``info`` object is written last: a layer with an ``info`` is complete, and a rerun writes a layer that has none.
 """
 
@@ -28,6 +29,7 @@ from importers.formats.precomputed_mesh import (
     glb_mesh_layer,
     mask_mesh_files,
     mask_mesh_provenance,
+    oriented_mesh_layer,
 )
 from importers.formats.precomputed_segmentation import (
     DATA_DIR,
@@ -40,6 +42,7 @@ from importers.formats.precomputed_segmentation import (
 from importers.ingest.entities.context import Ingestion
 
 INFO = "info"
+ORIENTED_MESH = "orientedmesh"
 #: Shapes that get a precomputed layer, and the format of the file it is made from.
 LAYER_SOURCES = {
     **dict.fromkeys(POINT_SHAPES, "ndjson"),
@@ -112,16 +115,49 @@ def _layer_files(
         yield from _mask_layer_files(ingestion, prefix, path, spacing)
 
 
+def _write_oriented_mesh_layer(
+    ingestion: Ingestion, fields: dict[str, Any], path: str, spacing: float, mesh_key: str, *, replace: bool
+) -> None:
+    """The ``_orientedmesh`` layer: the input's mesh at every oriented point of the written NDJSON ``path``. A
+    mesh missing from the input makes none (the portal warns and goes on)."""
+    prefix = layer_dir(fields, ORIENTED_MESH)
+    if not replace and ingestion.output.exists(f"{prefix}/{INFO}"):
+        return
+    ingestion.output.delete_prefix(prefix)
+    if not ingestion.source.exists(mesh_key):
+        ingestion.report.skipped(
+            prefix, f"no {ORIENTED_MESH} layer: its mesh {ingestion.source.url_of(mesh_key)} is missing"
+        )
+        return
+    records = ndjson.loads(ingestion.output.read(path), "OrientedPoint")
+    try:
+        files = oriented_mesh_layer(ingestion.source.read(mesh_key), records, spacing)
+    except ValueError as error:
+        raise ValueError(f"{ingestion.source.url_of(mesh_key)}: {error}") from None
+    info = files.pop(INFO)
+    for member, data in [*files.items(), (INFO, info)]:
+        ingestion.output.write(f"{prefix}/{member}", data)
+
+
 def write_precomputed_layers(
-    ingestion: Ingestion, fields: dict[str, Any], document: dict[str, Any], spacing: float, *, replace: bool
+    ingestion: Ingestion,
+    fields: dict[str, Any],
+    document: dict[str, Any],
+    spacing: float,
+    *,
+    replace: bool,
+    oriented_mesh: str | None = None,
 ) -> None:
     """Write the layer of each file of the annotation ``document`` that has one: all of them when its data was
-    just written (``replace``), else those without an ``info`` (made before layers were, or interrupted)."""
+    just written (``replace``), else those without an ``info`` (made before layers were, or interrupted).
+    ``oriented_mesh`` is the input key of the mesh its oriented points show."""
     for entry in document.get("files") or []:
         shape = entry["shape"]
         if LAYER_SOURCES.get(shape) != entry["format"]:
             continue
         prefix = layer_dir(fields, shape.lower())
+        if shape == "OrientedPoint" and oriented_mesh is not None:
+            _write_oriented_mesh_layer(ingestion, fields, entry["path"], spacing, oriented_mesh, replace=replace)
         if not replace and ingestion.output.exists(f"{prefix}/{INFO}"):
             continue
         ingestion.output.delete_prefix(prefix)
