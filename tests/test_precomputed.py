@@ -498,6 +498,21 @@ def test_oriented_mesh_layer_is_the_mesh_at_every_point_as_the_portals_library_m
     assert info["scales"][0]["size"] == np.ceil(copies.max(axis=0)).tolist() and "segment_properties" not in info
 
 
+def test_a_task_read_that_ends_at_the_volume_closes_its_face_as_igneous() -> None:
+    """257 voxels wide: the first task's read (one voxel past its 256) ends at the volume's face, where igneous
+    adds a zero plane. The digest is of the shard igneous 4.30 wrote for this mask through the portal's library."""
+    mask = np.zeros((20, 20, 257), dtype=np.uint8)
+    mask[5:15, 5:15, 200:257] = 4
+    mask[2:18, 3:9, 250:257] = 6
+    extent = LabelledExtent()
+    extent.add(mask)
+    files = mask_mesh_files(
+        lambda region: mask[tuple(slice(*r) for r in region)], mask.shape, 1, extent.size, lambda *_: b""
+    )
+    digest = hashlib.sha256(files["mesh/0.shard"]).hexdigest()
+    assert digest == "36eae9e5703dde9f744eeeedf12d55ef3944f8db68770f995e9c16bd9b82cd3a"
+
+
 def test_an_empty_mask_has_a_mesh_info_and_no_shard() -> None:
     mask = np.zeros((4, 4, 4), dtype=np.int8)
     files = mask_mesh_files(lambda region: mask, mask.shape, 1, (1, 1, 1), lambda *_: b"p")

@@ -71,11 +71,12 @@ def _task_mesh(
     read: Callable[[Region], np.ndarray], size: Sequence[int], start: np.ndarray, resolution: np.ndarray
 ) -> dict[int, Mesh]:
     """The meshes of one task: the box ``start`` (x, y, z) + 256 clamped to ``size``, read with one more voxel on
-    the high side (zero beyond the volume) and one zero plane before the volume's low faces."""
+    the high side (zero beyond the volume) and, as igneous closes the dataset's edges, a zero plane before the
+    volume's low faces and one after a read that ends exactly at its high face."""
     stop = np.minimum(start + TASK_SHAPE, size)
     high = stop + 1
-    closed = (start == 0).astype(int)  # the volume's low faces are closed by a zero plane
-    data = np.zeros(tuple(high - start + closed), dtype=np.uint32, order="F")
+    closed = (start == 0).astype(int)
+    data = np.zeros(tuple(high - start + closed + (high == size)), dtype=np.uint32, order="F")
     inside = np.minimum(high, size)
     region = tuple((int(a), int(b)) for a, b in zip(start[::-1], inside[::-1], strict=True))
     block = read(region)  # z, y, x
