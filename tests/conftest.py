@@ -132,10 +132,11 @@ _STAMP = slice(224, 304)
 
 
 def output_files(bucket_url: str) -> dict[str, bytes]:
-    """Every object of a standardized output as two runs at different times would both write it:
-    metadata JSON without ``last_updated_at``, manifests without ETags, MRC headers without the portal
-    stamp's time, zarr chunks decoded (Blosc's threads may order the blocks of a frame differently). Two
-    outputs are the same ingestion when these are equal."""
+    """Every object of a standardized output as two runs at different times (into different places) would both
+    write it: metadata JSON without ``last_updated_at``, manifests without ETags (nor the sizes of provenance
+    files), MRC headers without the portal stamp's time, zarr chunks decoded (Blosc's threads may order the blocks
+    of a frame differently), mesh provenance without its operator, date and layer URL. Two outputs are the same
+    ingestion when these are equal."""
     import json
 
     from numcodecs import Blosc
@@ -151,7 +152,17 @@ def output_files(bucket_url: str) -> dict[str, bytes]:
             if isinstance(document, dict):
                 document.pop("last_updated_at", None)
             if key.endswith("/dataset_manifest.json"):  # ETags are the storage's (none on a local bucket)
-                document = {name: entry["size"] for name, entry in document["objects"].items()}
+                document = {
+                    name: None if name.endswith("/provenance") else entry["size"]
+                    for name, entry in document["objects"].items()
+                }
+            data = json.dumps(document, sort_keys=True).encode()
+        elif key.endswith("/provenance"):
+            document = json.loads(data)
+            for step in document["processing"]:
+                del step["by"], step["date"]
+                step["method"].pop("layer_path", None)
+                step["method"].pop("cloudpath", None)
             data = json.dumps(document, sort_keys=True).encode()
         elif key.endswith(".mrc"):
             data = data[: _STAMP.start] + data[_STAMP.stop :]

@@ -14,7 +14,6 @@ import functools
 import io
 import json
 import shutil
-import struct
 import tempfile
 from collections.abc import Callable
 from pathlib import Path
@@ -22,6 +21,7 @@ from typing import Any
 
 import mrcfile
 import numpy as np
+import trimesh
 import yaml
 
 from tests.corruptions import VOXEL_SPACING
@@ -60,10 +60,10 @@ _rlnAnglePsi
 
 
 def glb() -> bytes:
-    """A minimal binary glTF 2.0: the 12-byte header and one JSON chunk."""
-    content = json.dumps({"asset": {"version": "2.0"}}).encode()
-    content += b" " * (-len(content) % 4)
-    return struct.pack("<4sII", b"glTF", 2, 20 + len(content)) + struct.pack("<I4s", len(content), b"JSON") + content
+    """A small binary glTF 2.0 mesh: a box of 12 triangles, inside the sample's volume (voxel units)."""
+    box = trimesh.creation.box(extents=(6.0, 4.0, 3.0))
+    box.apply_translation((8.0, 6.0, 4.0))
+    return box.export(file_type="glb")
 
 
 def _instance_mask(path: Path) -> None:

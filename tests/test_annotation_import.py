@@ -6,25 +6,27 @@ from __future__ import annotations
 import dataclasses
 import io
 import json
-import struct
 from pathlib import Path
 from typing import Any
 
 import mrcfile
 import numpy as np
 import pytest
+import trimesh
 import yaml
 import zarr
 
 from importers import layout
 from importers.formats import ndjson
 from importers.formats.mrc import parse_header
+from importers.formats.precomputed_mesh import mesh_sharding, read_mesh_shard
 from importers.ingest.entities.context import IngestOptions
 from importers.ingest.mask_rescale import rescale_semantic, target_shape
 from importers.ingest.standardize import standardize_config
 from importers.metadata.models import METADATA_MODELS
 from importers.storage import Bucket
 from tests.conftest import shared_dir, upload_tree
+from tests.shapes_sample import glb
 
 # -- the reference dataset ---------------------------------------------------------------------
 
@@ -144,10 +146,10 @@ def _config(path: Path, annotations: list[dict[str, Any]], **extra: Any) -> Path
     return path
 
 
-def _glb() -> bytes:
-    content = json.dumps({"asset": {"version": "2.0"}}).encode()
-    content += b" " * (-len(content) % 4)
-    return struct.pack("<4sII", b"glTF", 2, 20 + len(content)) + struct.pack("<I4s", len(content), b"JSON") + content
+def _same_mesh(published: bytes, source: bytes) -> bool:
+    """The published glb holds the source's triangles (trimesh's export of it, as the portal publishes it)."""
+    ours, theirs = (trimesh.load(io.BytesIO(data), file_type="glb", force="mesh") for data in (published, source))
+    return np.array_equal(ours.vertices, theirs.vertices) and np.array_equal(ours.faces, theirs.faces)
 
 
 def _mrc(path: Path, data: np.ndarray) -> None:
@@ -185,7 +187,7 @@ def _source_tree(root: Path) -> Path:
         (lab / "picks" / f"{run}_broken.csv").write_text("1,2,3\n4,five,6\n" if run == "TS_1" else "7,8,9\n")
         (lab / "captions" / f"{run}_global.json").write_text(json.dumps({"captions": ["a", "b", "c", "d", "e"]}))
         (lab / "captions" / f"{run}_points.json").write_text(json.dumps({"objects": [{"id": 1}]}))
-        (lab / "meshes" / f"{run}.glb").write_bytes(_glb())
+        (lab / "meshes" / f"{run}.glb").write_bytes(glb())
         _mrc(lab / "masks" / f"{run}_probability.mrc", np.linspace(0, 1, 4 * 6 * 8, dtype=np.float32).reshape(4, 6, 8))
         _mrc(lab / "masks" / f"{run}_labels.mrc", labels)
         instances = np.zeros((4, 6, 8), dtype=np.uint16)
@@ -347,7 +349,7 @@ def test_every_shape_is_ingested(every_shape: tuple[Path, Path], tmp_path: Path)
     key, centriole = first["centriole-1"]
     assert key.endswith("/centriole-none.json") and centriole["object_count"] == 1
     assert _files(centriole) == [("centriole-none_triangularmesh.glb", "glb", "TriangularMesh", False)]
-    assert (output / key.replace(".json", "_triangularmesh.glb")).read_bytes() == _glb()
+    assert _same_mesh((output / key.replace(".json", "_triangularmesh.glb")).read_bytes(), glb())
 
     key, _ = first["proteasome-1"]
     relion4 = ndjson.loads((output / key.replace(".json", "_orientedpoint.ndjson")).read_bytes(), "OrientedPoint")
@@ -383,12 +385,12 @@ def test_rerun_changes_nothing_and_interrupted_writes_are_removed(
     interrupted.parent.mkdir()
     interrupted.write_text("")
     key, _ = _annotations(output, "TS_1")["centriole-1"]
-    (output / key).unlink()  # a mesh copied, its metadata never written
+    (output / key).unlink()  # a mesh written, its metadata never
     status, log, _ = _standardize(config, str(source), str(output))
     assert status == 1 and log.count("deleted: data without metadata") == 2
     assert not interrupted.parent.exists() and not (output / key).parent.exists()
     key, _ = _annotations(output, "TS_1")["centriole-1"]  # imported again, under the next free id
-    assert (output / key.replace(".json", "_triangularmesh.glb")).read_bytes() == _glb()
+    assert _same_mesh((output / key.replace(".json", "_triangularmesh.glb")).read_bytes(), glb())
     for folder in annotations.iterdir():
         names = [path.relative_to(output).as_posix() for path in folder.iterdir()]
         assert any(layout.parse(name).template == "annotation_metadata" for name in names), folder
@@ -417,12 +419,14 @@ def test_dry_run_writes_nothing(every_shape: tuple[Path, Path], tmp_path: Path) 
 @pytest.mark.parametrize(
     ("shape", "arguments", "problem"),
     [
-        ("TriangularMesh", {"file_format": "obj", "glob_string": "meshes/{run_name}.glb"},
-         "obj meshes must be converted to glb, which needs a mesh library (none)"),
+        ("TriangularMesh", {"file_format": "obj", "glob_string": "captions/{run_name}_global.json"},
+         "no triangles in this obj file"),
         ("TriangularMesh", {"file_format": "glb", "glob_string": "captions/{run_name}_global.json"},
-         "not binary glTF 2.0"),
+         "not a readable glb file"),
+        ("TriangularMesh", {"file_format": "vtk", "glob_string": "captions/{run_name}_global.json"},
+         "not a legacy VTK POLYDATA file"),
         ("TriangularMeshGroup", {"file_format": "hff", "glob_string": "meshes/{run_name}.glb", "name": "x"},
-         "hff meshes must be converted"),
+         "not a readable hff (HDF5) file"),
         ("SemanticSegmentationMask", {"file_format": "tiff", "glob_string": "masks/{run_name}_labels.mrc"},
          "tiff masks are not supported (only mrc, zarr)"),
         ("InstanceSegmentationMask", {"file_format": "mrc", "glob_string": "masks/{run_name}_labels.mrc",
@@ -452,6 +456,85 @@ def test_unsupported_sources_fail_their_annotation_only(
         key, _ = _annotations(tmp_path / "out", run)["centriole-1"]
         folders = (tmp_path / "out" / key).parent.parent.iterdir()
         assert [folder.name for folder in folders] == [key.split("/")[-2]]  # nothing of bad-1 was written
+
+
+def test_an_obj_mesh_is_published_as_a_scaled_glb_with_its_layer(tmp_path: Path) -> None:
+    source = _source_tree(tmp_path / "source")
+    box = trimesh.load(io.BytesIO(glb()), file_type="glb", force="mesh")
+    for run in RUNS:
+        (source / "lab" / "meshes" / f"{run}.obj").write_text(box.export(file_type="obj"))
+    mesh = {
+        "TriangularMesh": {
+            "file_format": "obj",
+            "glob_string": "meshes/{run_name}.obj",
+            "scale_factor": 0.5,
+            "is_visualization_default": True,
+        }
+    }
+    config = _config(tmp_path / "c.yaml", [_annotation("centriole-1", "centriole", [mesh])])
+    status, log, _ = _standardize(config, str(source), str(tmp_path / "out"))
+    assert status == 0, log
+    key, document = _annotations(tmp_path / "out", "TS_1")["centriole-1"]
+    assert _files(document) == [("centriole-1.0_triangularmesh.glb", "glb", "TriangularMesh", True)]
+    published = tmp_path / "out" / key.replace(".json", "_triangularmesh.glb")
+    written = trimesh.load(io.BytesIO(published.read_bytes()), file_type="glb", force="mesh")
+    assert len(written.vertices) == len(box.vertices) == 8 and np.allclose(written.bounds, box.bounds * 0.5)
+    layer = (
+        published.parent.parent.parent
+        / "NeuroglancerPrecompute"
+        / f"{published.parent.name}-centriole-1.0_triangularmesh"
+    )
+    assert json.loads((layer / "info").read_text())["scales"][0]["size"] == [6.0, 4.0, 3.0]  # ceil of the max bounds
+
+
+def test_an_hff_mesh_group_is_imported_by_its_segment_name(tmp_path: Path) -> None:
+    """The segment named in the config is published; a file without it is passed over (the portal's ``is_valid``)."""
+    source = _source_tree(tmp_path / "source")
+    fixture = Path(__file__).parent / "data" / "portal_meshes" / "triangular_mesh.hff"
+    for run in RUNS:
+        (source / "lab" / "meshes" / f"{run}.hff").write_bytes(fixture.read_bytes())
+    group = {"file_format": "hff", "glob_string": "meshes/{run_name}.hff"}
+    config = _config(
+        tmp_path / "c.yaml",
+        [
+            _annotation("organelle-1", "organelle", [{"TriangularMeshGroup": {**group, "name": "special_name"}}]),
+            _annotation("absent-1", "absent", [{"TriangularMeshGroup": {**group, "name": "another"}}]),
+        ],
+    )
+    status, log, _ = _standardize(config, str(source), str(tmp_path / "out"))
+    assert status == 0, log
+    found = _annotations(tmp_path / "out", "TS_1")
+    assert set(found) == {"organelle-1"}
+    key, document = found["organelle-1"]
+    assert _files(document) == [("organelle-1.0_triangularmesh.glb", "glb", "TriangularMesh", False)]
+    mesh = trimesh.load(tmp_path / "out" / key.replace(".json", "_triangularmesh.glb"), force="mesh")
+    assert len(mesh.faces) == 72
+
+
+def test_oriented_points_with_a_mesh_source_get_an_oriented_mesh_layer(tmp_path: Path) -> None:
+    """``mesh_source_path`` (templated, under the source prefix) names the mesh shown at every oriented point; a
+    run whose mesh is missing gets no such layer and is not a failure (the portal warns)."""
+    source = _source_tree(tmp_path / "source")
+    particle = trimesh.creation.icosphere(subdivisions=1, radius=20.0)  # Å
+    (source / "lab" / "meshes" / "TS_1_particle.glb").write_bytes(particle.export(file_type="glb"))
+    oriented = {
+        "file_format": "relion3_star",
+        "glob_string": "picks/all.star",
+        "filter_value": "{run_name}.mrc",
+        "mesh_source_path": "meshes/{run_name}_particle.glb",
+    }
+    config = _config(tmp_path / "c.yaml", [_annotation("ribosome-1", "ribosome", [{"OrientedPoint": oriented}])])
+    status, log, _ = _standardize(config, str(source), str(tmp_path / "out"))
+    assert status == 0, log
+    precompute = tmp_path / "out/20001/{run}/Reconstructions/VoxelSpacing10.000/NeuroglancerPrecompute"
+    layer = Path(str(precompute).format(run="TS_1")) / "100-ribosome-1.0_orientedmesh"
+    ((_, mesh),) = read_mesh_shard(mesh_sharding(1), (layer / "mesh/0.shard").read_bytes()).items()
+    vertices = np.concatenate([fragment.vertices for fragment in mesh.lods[0]])
+    # TS_1's one point at (2, 4, 6), rotated; the sphere's radius is 20 Å = 2 voxels.
+    assert np.allclose(np.linalg.norm(vertices - [2, 4, 6], axis=1).max(), 2.0, atol=1e-3)
+    assert (layer / "info").is_file() and (layer.parent / "100-ribosome-1.0_orientedpoint/info").is_file()
+    assert not (Path(str(precompute).format(run="TS_2")) / "100-ribosome-1.0_orientedmesh").exists()
+    assert "meshes/TS_2_particle.glb is missing" in log
 
 
 def test_every_shape_on_s3_matches_the_local_output(

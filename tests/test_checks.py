@@ -16,11 +16,6 @@ from tests import cases_checks, cases_db, cases_source
 from tests.corruptions import TOMOGRAM, TOMOGRAM_MRC, Corruption, append_bytes
 from tests.shapes_sample import shapes_tree
 
-#: Findings our importer's output is known to earn (the reference output passes them), and the text each of
-#: them names: it makes no precomputed mesh layers (the portal's need igneous), so a glb mesh has no viewer
-#: layer (a warning; a layer naming a missing source would be an NG-SOURCES-EXIST error).
-IMPORTER_GAPS = {"NG-LAYER-COVERAGE": "_triangularmesh.glb"}
-
 
 def _results(root: Path) -> list[Result]:
     return validate(Bucket(str(root), read_only=True), ["10001"])
@@ -36,11 +31,6 @@ def _results_of(root: Path, code: str) -> list[Result]:
 
 def _failures(results: list[Result]) -> list[Result]:
     return [result for result in results if result.status is Status.FAILED]
-
-
-def _known_gap(result: Result) -> bool:
-    gap = IMPORTER_GAPS.get(result.code)
-    return gap is not None and bool(result.observed) and all(gap in finding for finding in result.observed)
 
 
 def _not_applicable(result: Result) -> bool:
@@ -61,7 +51,7 @@ def shapes_results() -> list[Result]:
 
 def test_clean_sample_passes_every_check(clean_results: list[Result], shapes_results: list[Result]) -> None:
     for results in (clean_results, shapes_results):
-        failures = [result for result in _failures(results) if not _known_gap(result)]
+        failures = _failures(results)
         assert not failures, "\n".join(r.line() for r in failures)
 
 
@@ -79,7 +69,7 @@ def test_check_runs_and_passes_on_clean_sample(
     assert any(result.status is Status.PASSED for result in mine), (
         f"{code} passed on no entity of the samples: {[r.line() for r in mine[:3]]}"
     )
-    accepted = [r for r in mine if r.status is Status.PASSED or _not_applicable(r) or _known_gap(r)]
+    accepted = [r for r in mine if r.status is Status.PASSED or _not_applicable(r)]
     assert accepted == mine, [r.line() for r in mine if r not in accepted]
 
 

@@ -10,6 +10,7 @@ from pathlib import Path
 import mrcfile
 import numpy as np
 import pytest
+import trimesh
 import yaml
 import zarr
 
@@ -403,3 +404,28 @@ def test_zarr_masks_rescaled_masks_and_slicer_angle_models(extended: tuple[Path,
     assert broken_result.status is Status.FAILED and "multiscales" in broken_result.message
     contours = by_entity[("SRC-ANNO-PARSE", "TS_001_contours.mod")]
     assert contours.status is Status.FAILED and "slicer angles (SLAN chunks)" in contours.message
+
+
+def test_mesh_sources_are_checked_as_the_importer_converts_them(extended: tuple[Path, Path]) -> None:
+    """An obj mesh with a scale factor parses (the importer converts it); a VTK file of quads fails
+    SRC-ANNO-PARSE naming the problem."""
+    root, config = extended
+    box = trimesh.creation.box(extents=(2.0, 3.0, 4.0))
+    (root / SOURCE / "annotations" / "TS_001_box.obj").write_text(box.export(file_type="obj"))
+    quads = "# vtk DataFile Version 4.2\nq\nASCII\nDATASET POLYDATA\nPOINTS 4 float\n0 0 0 1 0 0 1 1 0 0 1 0\n"
+    (root / SOURCE / "annotations" / "TS_001_quads.vtk").write_text(quads + "POLYGONS 1 5\n4 0 1 2 3\n")
+    data = yaml.safe_load(config.read_text())
+    template = data["annotations"][0]
+    shapes = [
+        {"TriangularMesh": {"file_format": "obj", "glob_string": "annotations/{run_name}_box.obj", "scale_factor": 2}},
+        {"TriangularMesh": {"file_format": "vtk", "glob_string": "annotations/{run_name}_quads.vtk"}},
+    ]
+    for number, shape in enumerate(shapes, start=2):
+        entry = {"metadata": {**template["metadata"], "annotation_ingest_id": f"mesh-{number}"}, "sources": [shape]}
+        data["annotations"].append(entry)
+    config.write_text(yaml.safe_dump(data, sort_keys=False))
+    results = _results(root, config)
+    by_entity = {r.entity.rsplit("/", 1)[-1]: r for r in results if r.code == "SRC-ANNO-PARSE"}
+    assert by_entity["TS_001_box.obj"].status is Status.PASSED, by_entity["TS_001_box.obj"].line()
+    quads_result = by_entity["TS_001_quads.vtk"]
+    assert quads_result.status is Status.FAILED and "not triangles" in quads_result.message

@@ -18,7 +18,6 @@ tilt-angle, frame and gain checks of §9 and §12 as ``SRC-MDOC-*``, ``SRC-TILT-
 
 from __future__ import annotations
 
-import struct
 from dataclasses import dataclass
 
 import numpy as np
@@ -32,6 +31,7 @@ from data_validation.registry import EntityKind, Severity, Tier, check, fail, no
 from data_validation.source.snapshot import AnnotationSource, SourceRun, SourceSnapshot, VolumeSource
 from importers.formats.dm4 import Dm4FormatError, read_dm4_layout
 from importers.formats.mdoc import Mdoc, parse_mdoc
+from importers.formats.mesh_files import MeshFileError, to_glb
 from importers.formats.mrc import MrcFormatError, MrcHeader
 from importers.formats.ndjson import RECORD_TYPES
 from importers.formats.omezarr import ZARRAY, ZATTRS, ZarrFormatError, read_multiscales, read_zarray
@@ -55,7 +55,6 @@ SOURCE_DTYPES = frozenset({"int8", "int16", "uint16", "float16", "float32", "flo
 MASK_SHAPES = ("SegmentationMask", "SemanticSegmentationMask", "InstanceSegmentationMask")
 CAPTION_LISTS = {"GlobalCaption": "captions", "AnnotationCaption": "objects"}
 MESH_SHAPES = ("TriangularMesh", "TriangularMeshGroup")
-_GLB_HEADER = struct.Struct("<4sII")
 
 
 def sources(context: CheckContext) -> SourceSnapshot:
@@ -480,13 +479,18 @@ def _caption(context: CheckContext, entity: Entity, detail: AnnotationSource) ->
 
 
 def _mesh(context: CheckContext, entity: Entity, detail: AnnotationSource) -> None:
+    """Converted to glb as the importer converts it (the whole file is read)."""
     arguments = detail.arguments
-    if arguments.get("file_format") != "glb" or float(arguments.get("scale_factor") or 1) != 1:
-        raise Unreadable(entity.path, "only glb meshes at scale_factor 1 are imported (no mesh library)")
-    size = context.reader.info(entity.path).size
-    magic, version, length = _GLB_HEADER.unpack(context.reader.glb_header(entity.path)) if size >= 12 else (b"", 0, 0)
-    if magic != b"glTF" or version != 2 or length != size:
-        raise Unreadable(entity.path, f"not binary glTF 2.0 (magic {magic!r}, version {version}, length {length})")
+    try:
+        to_glb(
+            context.reader.read(entity.path),
+            str(arguments.get("file_format")),
+            entity.path,
+            float(arguments.get("scale_factor") or 1),
+            segment=arguments.get("name"),
+        )
+    except MeshFileError as error:
+        raise Unreadable(entity.path, str(error)) from None
 
 
 @check(

@@ -31,6 +31,7 @@ LAYER_KINDS = {
 LAYER_FORMATS = ("zarr", "ndjson", "glb")
 POINT_SHAPES = ("Point", "OrientedPoint", "InstanceSegmentation")
 MASK_SHAPES = ("SegmentationMask", "InstanceSegmentationMask")
+MESH_SHAPES = ("TriangularMesh",)
 
 #: Half-depth (slices) of the coarsest pyramid level used for the volume-rendering contrast, the
 #: fraction of that level sampled, and the portal's component-count → (low, high) std multipliers.

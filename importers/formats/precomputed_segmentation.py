@@ -70,10 +70,17 @@ def encode_chunk(data: np.ndarray) -> bytes:
     return bytes(buffer)
 
 
-def segmentation_info(shape: Sequence[int], chunks: Sequence[int], spacing: float) -> dict[str, Any]:
-    """The ``info`` of a segmentation of ``shape`` (z, y, x) in chunks of ``chunks`` at ``spacing`` Å."""
-    resolution = [max(round(spacing * 0.1), 1)] * 3  # the library's nm, from Å as it computes them
-    return {
+def segmentation_resolution(spacing: float) -> int:
+    """The layer's voxel size in whole nm (at least 1), from ``spacing`` Å as the library computes it."""
+    return max(round(spacing * 0.1), 1)
+
+
+def segmentation_info(
+    shape: Sequence[int], chunks: Sequence[int], spacing: float, mesh_dir: str | None = None
+) -> dict[str, Any]:
+    """The ``info`` of a segmentation of ``shape`` (z, y, x) in chunks of ``chunks`` at ``spacing`` Å; with
+    ``mesh_dir``, naming its meshes."""
+    info: dict[str, Any] = {
         "@type": "neuroglancer_multiscale_volume",
         "data_type": "uint32",
         "num_channels": 1,
@@ -82,13 +89,16 @@ def segmentation_info(shape: Sequence[int], chunks: Sequence[int], spacing: floa
                 "chunk_sizes": [list(chunks[::-1])],
                 "encoding": "compressed_segmentation",
                 "compressed_segmentation_block_size": list(BLOCK),
-                "resolution": resolution,
+                "resolution": [segmentation_resolution(spacing)] * 3,
                 "key": DATA_DIR,
                 "size": list(shape[::-1]),
             }
         ],
         "type": "segmentation",
     }
+    if mesh_dir is not None:
+        info["mesh"] = mesh_dir
+    return info
 
 
 def info_bytes(info: dict[str, Any]) -> bytes:

@@ -10,12 +10,13 @@ mask, mesh or caption output takes exactly one source file.
 from __future__ import annotations
 
 import json
-import struct
+import posixpath
 from dataclasses import dataclass, field
 from typing import Any
 
 from importers import layout, patterns
 from importers.formats import ndjson
+from importers.formats.mesh_files import MeshFileError, hff_has_segment, to_glb
 from importers.formats.mrc import MrcFormatError
 from importers.formats.omezarr import ZATTRS, VolumeKind, read_multiscales
 from importers.formats.points import read_points
@@ -61,8 +62,6 @@ MASK_KINDS = {
 LABEL_CHECKED = ("SemanticSegmentationMask", "InstanceSegmentationMask")
 #: Mask source formats: an MRC, or an OME-Zarr store (read from its level 0).
 MASK_FORMATS = ("mrc", "zarr")
-#: Bytes per ranged read when a mesh is copied.
-COPY_BYTES = 16 << 20
 
 
 @dataclass
@@ -76,7 +75,7 @@ class _Output:
     files: list[dict[str, Any]] = field(default_factory=list)
     #: Objects in the output; None until an instance mask is written.
     count: int | None = None
-    #: Bytes to write (NDJSON, caption) when the output is not a volume or a mesh copy.
+    #: Bytes to write (NDJSON, caption, glb) when the output is not a volume.
     payload: bytes | None = None
     #: The run's alignment ``volume_dimension`` (Å), the size a ``rescale``d mask is resampled to.
     volume_dimension: dict[str, float] | None = None
@@ -134,6 +133,8 @@ def _match(ingestion: Ingestion, annotation: Entity) -> list[_Output]:
                     continue
                 if shape in LABEL_CHECKED and not _has_label(ingestion, str(item.path), shape, arguments):
                     continue
+                if shape == "TriangularMeshGroup" and not _has_segment(ingestion, str(item.path), arguments):
+                    continue
                 output = outputs.setdefault(suffix, _Output(shape, suffix))
                 output.sources.append((item.path, arguments))
     return list(outputs.values())
@@ -153,6 +154,16 @@ def _has_label(ingestion: Ingestion, key: str, shape: str, arguments: dict[str, 
             return any_voxel(source, lambda block: block == int(label))
     except MrcFormatError as error:
         raise MrcFormatError(f"{ingestion.source.url_of(key)}: {error}") from None
+
+
+def _has_segment(ingestion: Ingestion, key: str, arguments: dict[str, Any]) -> bool:
+    """The portal's ``is_valid`` of a mesh group: its ``hff`` file has a segment of the config's ``name``."""
+    if arguments.get("file_format") != "hff":
+        return True  # refused when read, naming the format
+    try:
+        return hff_has_segment(ingestion.source.read(key), str(arguments.get("name")))
+    except MeshFileError as error:
+        raise ValueError(f"{ingestion.source.url_of(key)}: {error}") from None
 
 
 def _points(ingestion: Ingestion, output: _Output, annotation: Entity) -> None:
@@ -202,25 +213,20 @@ def _caption(ingestion: Ingestion, output: _Output) -> None:
     output.count = len(items)
 
 
-_GLB_HEADER = struct.Struct("<4sII")
-
-
-def _check_mesh(ingestion: Ingestion, output: _Output) -> None:
-    """Meshes are published as binary glTF; a ``.glb`` source is copied, other formats would need a
-    mesh library (none is installed) and fail here with a clear message."""
+def _mesh(ingestion: Ingestion, output: _Output) -> None:
+    """A mesh source converted to the published glb (:mod:`importers.formats.mesh_files`), scaled by its
+    ``scale_factor``, before anything is written."""
     key, arguments = output.single_source()
-    where = ingestion.source.url_of(key)
-    file_format = arguments.get("file_format")
-    if file_format != "glb":
-        raise ValueError(f"{where}: {file_format} meshes must be converted to glb, which needs a mesh library (none)")
-    if float(arguments.get("scale_factor") or 1) != 1:
-        raise ValueError(f"{where}: scale_factor needs mesh conversion, which needs a mesh library (none)")
-    size = ingestion.source.info(key).size
-    magic, version, length = _GLB_HEADER.unpack(ingestion.source.read_range(key, 0, 12)) if size >= 12 else (b"", 0, 0)
-    if magic != b"glTF" or version != 2 or length != size:
-        raise ValueError(
-            f"{where}: not binary glTF 2.0 (magic {magic!r}, version {version}, length {length} of {size})"
+    try:
+        output.payload = to_glb(
+            ingestion.source.read(key),
+            str(arguments.get("file_format")),
+            key,
+            float(arguments.get("scale_factor") or 1),
+            segment=arguments.get("name"),
         )
+    except MeshFileError as error:
+        raise ValueError(f"{ingestion.source.url_of(key)}: {error}") from None
     output.count = 1
 
 
@@ -236,8 +242,8 @@ def _check_mask(ingestion: Ingestion, output: _Output) -> None:
 
 
 def _read(ingestion: Ingestion, output: _Output, annotation: Entity) -> None:
-    """Everything that can be known before writing: point and caption bytes and counts; whether
-    mask and mesh sources can be imported at all."""
+    """Everything that can be known before writing: point, caption and mesh bytes and counts; whether
+    mask sources can be imported at all."""
     if output.shape in ndjson.RECORD_TYPES:
         _points(ingestion, output, annotation)
     elif output.shape in CAPTION_LISTS:
@@ -246,7 +252,7 @@ def _read(ingestion: Ingestion, output: _Output, annotation: Entity) -> None:
         output.volume_dimension = annotation.ancestor("run").outputs.get("alignment_volume_dimension")
         _check_mask(ingestion, output)
     else:
-        _check_mesh(ingestion, output)
+        _mesh(ingestion, output)
 
 
 def _files(output: _Output, fields: dict[str, Any]) -> list[dict[str, Any]]:
@@ -269,13 +275,6 @@ def _files(output: _Output, fields: dict[str, Any]) -> list[dict[str, Any]]:
         }
         for file_format in formats
     ]
-
-
-def _copy(ingestion: Ingestion, source_key: str, key: str) -> None:
-    size = ingestion.source.info(source_key).size
-    with ingestion.output.open_write(key) as handle:
-        for start in range(0, size, COPY_BYTES):
-            handle.write(ingestion.source.read_range(source_key, start, min(start + COPY_BYTES, size)))
 
 
 def _write(ingestion: Ingestion, output: _Output, spacing: float) -> None:
@@ -307,8 +306,6 @@ def _write(ingestion: Ingestion, output: _Output, spacing: float) -> None:
             raise MrcFormatError(f"{ingestion.source.url_of(key)}: {error}") from None
         if kind is VolumeKind.INSTANCE_MASK:
             output.count = len(result.labels)
-    else:
-        _copy(ingestion, key, paths["glb"])
 
 
 def _rescaled(
@@ -359,6 +356,19 @@ def _remove_interrupted_writes(ingestion: Ingestion, voxel_spacing: Entity, plac
         ingestion.report.written(what, "deleted: data without metadata (interrupted write)")
 
 
+def _oriented_mesh(ingestion: Ingestion, annotation: Entity, outputs: list[_Output]) -> str | None:
+    """The input key of the mesh the annotation's oriented points show: the first OrientedPoint source's
+    ``mesh_source_path`` (templated, under the config's ``source_prefix``, as the portal joins it)."""
+    for output in outputs:
+        if output.shape != "OrientedPoint":
+            continue
+        for _, arguments in output.sources:
+            if arguments.get("mesh_source_path"):
+                path = format_template(str(arguments["mesh_source_path"]), ingestion.glob_variables(annotation))
+                return posixpath.join(ingestion.source_root, path) if ingestion.source_root else path
+    return None
+
+
 def _document(
     ingestion: Ingestion, annotation: Entity, outputs: list[_Output], alignment: str | None
 ) -> dict[str, Any]:
@@ -406,14 +416,15 @@ def prepare_annotation(ingestion: Ingestion, annotation: Entity) -> None:
             if output.count is None:
                 output.count = _stored_label_count(ingestion, output)
     document = _document(ingestion, annotation, outputs, alignment)
+    oriented_mesh = _oriented_mesh(ingestion, annotation, outputs)
     if is_current(ingestion, metadata_key, document):
-        write_precomputed_layers(ingestion, fields, document, spacing, replace=False)
+        write_precomputed_layers(ingestion, fields, document, spacing, replace=False, oriented_mesh=oriented_mesh)
         annotation.outputs.update(document=document, complete=True)
         return
     for output in outputs:
         _write(ingestion, output, spacing)
     document = _document(ingestion, annotation, outputs, alignment)
-    write_precomputed_layers(ingestion, fields, document, spacing, replace=True)
+    write_precomputed_layers(ingestion, fields, document, spacing, replace=True, oriented_mesh=oriented_mesh)
     annotation.outputs["document"] = document
 
 

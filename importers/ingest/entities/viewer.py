@@ -33,7 +33,7 @@ from importers.formats.omezarr import LEVELS, ZATTRS, StoredArray, read_multisca
 from importers.ingest.entities.context import Ingestion
 from importers.ingest.entities.images import StoredTomogram, write_key_images
 from importers.ingest.entities.metadata import compose, existing_document, write_document
-from importers.ingest.entities.precompute import LAYER_SOURCES, layer_dir
+from importers.ingest.entities.precompute import ORIENTED_MESH, layer_dir
 from importers.ingest.entities.tomogram import write_tomogram_metadata
 from importers.ingest.entities.tree import Entity
 from importers.storage import Bucket
@@ -94,7 +94,7 @@ def _layer(ingestion: Ingestion, annotation: StoredAnnotation, file: dict[str, A
     shape = file["shape"]
 
     files = annotation.document.get("files") or []
-    oriented_mesh = layer_dir(annotation.fields, "orientedmesh") if shape == "OrientedPoint" else None
+    oriented_mesh = layer_dir(annotation.fields, ORIENTED_MESH) if shape == "OrientedPoint" else None
     return AnnotationLayer(
         annotation_id=int(annotation.fields["annotation_id"]),
         object_name=(annotation.document.get("annotation_object") or {}).get("name", "Annotation"),
@@ -131,14 +131,7 @@ def annotation_layers(ingestion: Ingestion, run: Entity, tomogram: StoredTomogra
         if file.get("shape") in LAYER_KINDS and file.get("format") in LAYER_FORMATS
     ]
     colors = annotation_colors((annotation.document, file["shape"]) for annotation, file in files)
-    # The portal shows a TriangularMesh as a precomputed mesh layer made with igneous; this importer makes
-    # none, and a layer naming a missing source shows nothing (NG-SOURCES-EXIST). Colours are still chosen
-    # over every file, as the portal chooses them, so the other layers keep the portal's colours.
-    return [
-        _layer(ingestion, annotation, file, color)
-        for (annotation, file), color in zip(files, colors, strict=True)
-        if file["shape"] in LAYER_SOURCES
-    ]
+    return [_layer(ingestion, annotation, file, color) for (annotation, file), color in zip(files, colors, strict=True)]
 
 
 def coarsest_level_slab(bucket: Bucket, zarr_key: str) -> tuple[np.ndarray, int]:
