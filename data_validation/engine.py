@@ -50,7 +50,7 @@ def default_threads(bucket: Bucket) -> int:
 LOOKAHEAD = 4
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, slots=True)
 class Case:
     """One check on one entity."""
 

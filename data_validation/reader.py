@@ -38,7 +38,7 @@ class _SortedKeys:
 
 #: Parsed JSON documents kept at once. A document is read by its entity's checks and by the dataset-wide ones:
 #: parsed once or twice, not kept for the session (the raw bytes are in the snapshot; the parsed form is larger).
-PARSED_DOCUMENTS = 4096
+PARSED_DOCUMENTS = 1024
 
 
 class _Recent:
@@ -100,6 +100,7 @@ class ObjectReader:
         self.bucket = bucket
         self._parsed: dict[tuple[str, str], Any] = {}
         self._documents = _Recent(PARSED_DOCUMENTS)
+        self._derived = _Recent(PARSED_DOCUMENTS)
         self._index = _SortedKeys(snapshot)
 
     def counting_into(self, account: IOStats) -> ObjectReader:
@@ -107,9 +108,18 @@ class ObjectReader:
         view.__dict__.update(self.__dict__, bucket=self.bucket.counting_into(account))
         return view
 
-    def memo(self, namespace: str, key: str, compute: Callable[[], T]) -> T:
+    def memo(self, namespace: str, key: str, compute: Callable[[], T], *, recent: bool = False) -> T:
         """``compute()`` once per session for ``(namespace, key)``: derived data several checks share
-        (parsed sidecars, TIFF page tables). An exception is not remembered."""
+        (parsed sidecars, TIFF page tables). With ``recent``, only the most recently used values are kept (for
+        what is cheap to derive again without a request: memory then does not grow with the dataset). An
+        exception is not remembered."""
+        if recent:
+            recent_key = f"{namespace}\0{key}"
+            value = self._derived.get(recent_key)
+            if value is None:
+                value = compute()
+                self._derived.put(recent_key, value)
+            return value
         cache_key = (namespace, key)
         if cache_key not in self._parsed:
             self._parsed[cache_key] = compute()

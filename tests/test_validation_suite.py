@@ -211,3 +211,41 @@ def test_ids_do_not_depend_on_where_pytest_starts(clean_tree: Path, tmp_path: Pa
         history = {json.loads(path.read_text())["historyId"] for path in allure.glob("*-result.json")}
         identities.append((sorted(cases), history))
     assert identities[0] == identities[1] and identities[0][0][0][0] == "data_validation.suite", identities
+
+
+PROBE_PLUGIN = '''
+import os
+import pytest
+
+@pytest.hookimpl(trylast=True)
+def pytest_sessionfinish(session):
+    stats = session.config.pluginmanager.get_plugin("terminalreporter").stats
+    with open(os.environ["CRYOET_PROBE_OUT"], "w") as out:
+        for category in ("passed", "skipped"):
+            kept = stats.get(category, [])
+            out.write(f"PROBE {category} {len(kept)} {len({id(report) for report in kept})}\\n")
+'''
+
+
+def test_passed_and_skipped_reports_are_counted_not_kept_unless_listed(clean_tree: Path, tmp_path: Path) -> None:
+    """The terminal reporter's lists keep one shared stand-in per passed or skipped test (a bucket-wide session has
+    hundreds of thousands), with the same counts; ``-rA`` lists every test, from its real report."""
+    (tmp_path / "cryoet_probe.py").write_text(PROBE_PLUGIN)
+    arguments = ("-p", "cryoet_probe", "--dataset", "10001", "--bucket", f"file://{clean_tree}")
+    probe = tmp_path / "probe.txt"
+    env = {**os.environ, "PYTHONPATH": f"{tmp_path}{os.pathsep}{os.environ.get('PYTHONPATH', '')}"}
+    env["CRYOET_PROBE_OUT"] = str(probe)
+    runs = {}
+    for extra in ((), ("-rA",)):
+        command = [sys.executable, "-m", "pytest", "-p", "no:cacheprovider", "-q", *arguments, *extra]
+        result = subprocess.run(command, cwd=REPO_ROOT, capture_output=True, text=True, timeout=300, env=env)
+        assert result.returncode == 0, result.stdout + result.stderr
+        probes = {line.split()[1]: line.split()[2:] for line in probe.read_text().splitlines()}
+        runs[extra] = (probes, result.stdout.splitlines()[-1].split(" in ")[0], result.stdout)
+    (counted, summary, _), (listed, listed_summary, listed_out) = runs[()], runs[("-rA",)]
+    assert summary == listed_summary
+    for category in ("passed", "skipped"):
+        total, distinct = map(int, counted[category])
+        assert total > 10 and distinct == 1
+        assert listed[category] == [str(total), str(total)]
+    assert sum(line.startswith("PASSED ") for line in listed_out.splitlines()) == int(counted["passed"][0])

@@ -44,7 +44,7 @@ FRAMES_METADATA = layout.FRAMES_METADATA
 
 
 def parsed(context: CheckContext, key: str, kind: str, parse: Callable[[str, str], T]) -> T:
-    """``parse(text, key)`` of a text object, once per session; a format error is :class:`Unreadable`."""
+    """``parse(text, key)`` of a text object, shared by the checks; a format error is :class:`Unreadable`."""
 
     def compute() -> T | Unreadable:
         text = decode_text(context.reader.read(key))
@@ -53,7 +53,8 @@ def parsed(context: CheckContext, key: str, kind: str, parse: Callable[[str, str
         except (TextFormatError, ValueError) as error:
             return Unreadable(key, str(error).removeprefix(f"{key}: "))
 
-    value = context.reader.memo(f"parsed:{kind}", key, compute)
+    # Parsed again from the snapshot when it was let go; a sidecar read on demand is kept for the session.
+    value = context.reader.memo(f"parsed:{kind}", key, compute, recent=key in context.reader.snapshot.objects)
     if isinstance(value, Unreadable):
         raise value
     return value
