@@ -213,7 +213,7 @@ def test_ids_do_not_depend_on_where_pytest_starts(clean_tree: Path, tmp_path: Pa
     assert identities[0] == identities[1] and identities[0][0][0][0] == "data_validation.suite", identities
 
 
-PROBE_PLUGIN = '''
+PROBE_PLUGIN = """
 import os
 import pytest
 
@@ -224,7 +224,7 @@ def pytest_sessionfinish(session):
         for category in ("passed", "skipped"):
             kept = stats.get(category, [])
             out.write(f"PROBE {category} {len(kept)} {len({id(report) for report in kept})}\\n")
-'''
+"""
 
 
 def test_passed_and_skipped_reports_are_counted_not_kept_unless_listed(clean_tree: Path, tmp_path: Path) -> None:
