@@ -9,6 +9,8 @@ level, inside functions and under ``TYPE_CHECKING``.
 from __future__ import annotations
 
 import ast
+import subprocess
+import sys
 from collections import deque
 from collections.abc import Callable
 from pathlib import Path
@@ -122,3 +124,24 @@ def _cycle_through(module: str) -> list[str] | None:
 def test_module_is_on_no_import_cycle(module: str) -> None:
     cycle = _cycle_through(module)
     assert cycle is None, " -> ".join(cycle or [])
+
+
+#: Libraries only some work needs (meshes, run maps): importing them costs seconds and ~100 MB a process.
+HEAVY_LIBRARIES = ("trimesh", "scipy", "networkx", "shapely", "zmesh", "DracoPy", "pyfqmr", "h5py", "pandas")
+
+
+@pytest.mark.parametrize("module", ["importers.ingest.standardize", "data_validation.checks", "importers.cli"])
+def test_heavy_libraries_are_imported_when_used_not_at_start_up(module: str) -> None:
+    probe = f"import sys, {module}; print(sorted(m for m in {HEAVY_LIBRARIES!r} if m in sys.modules))"
+    imported = subprocess.run([sys.executable, "-c", probe], capture_output=True, text=True, check=True, cwd=REPO_ROOT)
+    assert imported.stdout.strip() == "[]"
+
+
+def test_a_lazy_module_is_imported_at_its_first_use() -> None:
+    probe = (
+        "import sys; from importers.lazy import lazy; shapely = lazy('shapely'); "
+        "before = 'shapely' in sys.modules; point = shapely.Point(1, 2); "
+        "print(before, 'shapely' in sys.modules, point.x)"
+    )
+    used = subprocess.run([sys.executable, "-c", probe], capture_output=True, text=True, check=True, cwd=REPO_ROOT)
+    assert used.stdout.split() == ["False", "True", "1.0"]

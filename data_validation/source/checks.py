@@ -31,6 +31,7 @@ from data_validation.registry import EntityKind, Severity, Tier, check, fail, no
 from data_validation.source.snapshot import AnnotationSource, SourceRun, SourceSnapshot, VolumeSource
 from importers.formats.dm4 import Dm4FormatError, read_dm4_layout
 from importers.formats.mdoc import Mdoc, parse_mdoc
+from importers.formats.mesh_files import MeshFileError, to_glb
 from importers.formats.mrc import MrcFormatError, MrcHeader
 from importers.formats.ndjson import RECORD_TYPES
 from importers.formats.omezarr import ZARRAY, ZATTRS, ZarrFormatError, read_multiscales, read_zarray
@@ -479,9 +480,6 @@ def _caption(context: CheckContext, entity: Entity, detail: AnnotationSource) ->
 
 def _mesh(context: CheckContext, entity: Entity, detail: AnnotationSource) -> None:
     """Converted to glb as the importer converts it (the whole file is read)."""
-    # trimesh (with scipy, networkx, shapely) is imported by the first mesh source, not by every session.
-    from importers.formats.mesh_files import MeshFileError, to_glb
-
     arguments = detail.arguments
     try:
         to_glb(

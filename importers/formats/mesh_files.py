@@ -14,9 +14,12 @@ import itertools
 import tempfile
 from pathlib import Path, PurePosixPath
 
-import h5py
 import numpy as np
-import trimesh
+
+from importers.lazy import lazy
+
+h5py = lazy("h5py")
+trimesh = lazy("trimesh")
 
 #: ``TriangularMesh`` source formats (the portal's ``TriangularMeshAnnotation.map_functions``), and
 #: ``TriangularMeshGroup``'s.

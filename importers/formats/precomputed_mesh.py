@@ -25,13 +25,15 @@ from collections.abc import Callable, Iterator, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 
-import DracoPy
 import numpy as np
-import pyfqmr
-import trimesh
-import zmesh
 
 from importers.formats.sharding import MURMURHASH3, ShardingSpec, read_shard_entries
+from importers.lazy import lazy
+
+DracoPy = lazy("DracoPy")
+pyfqmr = lazy("pyfqmr")
+trimesh = lazy("trimesh")
+zmesh = lazy("zmesh")
 
 MESH_DIR = "mesh"
 #: igneous' meshing task size (voxels per axis), as the precompute library asks for it.

@@ -6,13 +6,14 @@ from __future__ import annotations
 import io
 import json
 
-import pandas as pd
-
 from importers import layout
 from importers.ingest.entities.context import Ingestion
 from importers.ingest.entities.metadata import JSON_CONTENT_TYPE, compose, existing_document, is_current, write_document
 from importers.ingest.entities.tree import Entity
 from importers.ingest.finders import format_template
+from importers.lazy import lazy
+
+pd = lazy("pandas")
 
 RUN_COLUMN = "run_name"
 

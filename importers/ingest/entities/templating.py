@@ -21,10 +21,11 @@ from collections.abc import Mapping
 from pathlib import Path
 from typing import Any, Protocol
 
-import pandas as pd
-
 from importers.ingest.entities.tree import Entity
+from importers.lazy import lazy
 from importers.storage import Bucket
+
+pd = lazy("pandas")
 
 #: ``standardization_config`` key of each two-column map -> the glob variable it defines.
 MAPPED_NAMES = {
