@@ -1,6 +1,6 @@
 """``pytest --dataset`` at portal scale: wall time, requests per run, CPU and peak memory.
 
-    python -m bench.validation [--runs 20,100] [--local-runs 1000] [--latency 0.02]
+    python -m bench.validation [--runs 20,100] [--local-runs 1000] [--latency 0.02] [--no-baseline]
 
 For each N of ``--runs`` it builds dataset 90001 of N runs from the portal-produced reference output
 (bench/buckets.py), uploads it to a moto S3 server on 127.0.0.1 behind a proxy adding ``--latency`` seconds
@@ -145,6 +145,9 @@ def main() -> None:
     parser.add_argument("--runs", default="20,100", help="run counts served from S3 with latency (default 20,100)")
     parser.add_argument("--local-runs", default="1000", help="run counts read from a local folder (default 1000)")
     parser.add_argument("--latency", type=float, default=0.02, help="seconds added per request (default 0.02)")
+    parser.add_argument(
+        "--no-baseline", action="store_true", help="leave out the naive s3fs row (at 100 runs it takes ~6 min)"
+    )
     args = parser.parse_args()
     from moto.server import ThreadedMotoServer
 
@@ -163,7 +166,8 @@ def main() -> None:
             local = build(runs, Path(workspace) / f"s3-{runs}")
             upload(local, endpoint, f"bench-{runs}")
             with S3Proxy(endpoint, latency=args.latency) as proxy:
-                rows.append(naive_baseline(runs, f"s3://bench-{runs}", proxy))
+                if not args.no_baseline:
+                    rows.append(naive_baseline(runs, f"s3://bench-{runs}", proxy))
                 for workers in ("0", "2"):
                     rows.append(suite(runs, f"s3://bench-{runs}", workers, proxy.url, proxy))
             server.stop()
