@@ -225,8 +225,8 @@ class RunningStatistics:
         self.minimum = math.inf
         self.maximum = -math.inf
 
-    #: Elements folded in at once, bounding the float64 temporaries.
-    PIECE = 1 << 22
+    #: Elements folded in at once, bounding the float64 temporary (8 MiB).
+    PIECE = 1 << 20
 
     def add(self, block: np.ndarray) -> None:
         flat = block.reshape(-1)
@@ -236,17 +236,19 @@ class RunningStatistics:
     def _add(self, piece: np.ndarray) -> None:
         if piece.size == 0:
             return
-        values = piece.astype(np.float64)
+        values = piece.astype(np.float64)  # the one temporary: the deviations are made in place
         count = values.size
+        self.minimum = min(self.minimum, float(values.min()))
+        self.maximum = max(self.maximum, float(values.max()))
         mean = float(values.mean())
-        m2 = float(((values - mean) ** 2).sum())
+        values -= mean
+        np.square(values, out=values)
+        m2 = float(values.sum())
         delta = mean - self.mean
         total = self.count + count
         self.mean += delta * count / total
         self.m2 += m2 + delta * delta * self.count * count / total
         self.count = total
-        self.minimum = min(self.minimum, float(values.min()))
-        self.maximum = max(self.maximum, float(values.max()))
 
     def result(self) -> DataStatistics:
         if self.count == 0:
