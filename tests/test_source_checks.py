@@ -357,6 +357,16 @@ def test_the_portals_reference_upload_has_no_error(tmp_path: Path) -> None:
     assert "SRC-TS-MRC-SPACEGROUP" in noted
 
 
+def _add_annotations(config: Path, shapes: list[dict], prefix: str) -> None:
+    """One more annotation per source shape, with the first annotation's metadata and its own ingest id."""
+    data = yaml.safe_load(config.read_text())
+    template = data["annotations"][0]
+    for number, shape in enumerate(shapes, start=2):
+        entry = {"metadata": {**template["metadata"], "annotation_ingest_id": f"{prefix}-{number}"}, "sources": [shape]}
+        data["annotations"].append(entry)
+    config.write_text(yaml.safe_dump(data, sort_keys=False))
+
+
 def test_zarr_masks_rescaled_masks_and_slicer_angle_models(extended: tuple[Path, Path]) -> None:
     """What the importer reads the source checks read: a mask in an OME-Zarr store (the tomogram's size: in the
     volume; rescaled: resampled, so no size to match), OrientedPoints from an IMOD model's slicer angles. A store
@@ -374,8 +384,6 @@ def test_zarr_masks_rescaled_masks_and_slicer_angle_models(extended: tuple[Path,
     (broken / ".zattrs").write_text("{}")
     (root / SOURCE / "annotations" / "TS_001.mod").write_bytes(imod_model([], [((10.0, 0.0, 5.0), (4.0, 5.0, 6.0))]))
     (root / SOURCE / "annotations" / "TS_001_contours.mod").write_bytes(imod_model([[[(1.0, 2.0, 3.0)]]]))
-    data = yaml.safe_load(config.read_text())
-    template = data["annotations"][0]
     shapes = [
         {"SegmentationMask": {"file_format": "zarr", "glob_string": "annotations/{run_name}_full.zarr"}},
         {
@@ -389,10 +397,7 @@ def test_zarr_masks_rescaled_masks_and_slicer_angle_models(extended: tuple[Path,
         {"OrientedPoint": {"file_format": "mod", "glob_string": "annotations/{run_name}.mod"}},
         {"OrientedPoint": {"file_format": "mod", "glob_string": "annotations/{run_name}_contours.mod"}},
     ]
-    for number, shape in enumerate(shapes, start=2):
-        entry = {"metadata": {**template["metadata"], "annotation_ingest_id": f"extra-{number}"}, "sources": [shape]}
-        data["annotations"].append(entry)
-    config.write_text(yaml.safe_dump(data, sort_keys=False))
+    _add_annotations(config, shapes, "extra")
     results = _results(root, config)
     by_entity = {(r.code, r.entity.rsplit("/", 1)[-1]): r for r in results if r.code.startswith("SRC-ANNO")}
     for name in ("TS_001_full.zarr", "TS_001_half.zarr", "TS_001.mod"):
@@ -414,16 +419,11 @@ def test_mesh_sources_are_checked_as_the_importer_converts_them(extended: tuple[
     (root / SOURCE / "annotations" / "TS_001_box.obj").write_text(box.export(file_type="obj"))
     quads = "# vtk DataFile Version 4.2\nq\nASCII\nDATASET POLYDATA\nPOINTS 4 float\n0 0 0 1 0 0 1 1 0 0 1 0\n"
     (root / SOURCE / "annotations" / "TS_001_quads.vtk").write_text(quads + "POLYGONS 1 5\n4 0 1 2 3\n")
-    data = yaml.safe_load(config.read_text())
-    template = data["annotations"][0]
     shapes = [
         {"TriangularMesh": {"file_format": "obj", "glob_string": "annotations/{run_name}_box.obj", "scale_factor": 2}},
         {"TriangularMesh": {"file_format": "vtk", "glob_string": "annotations/{run_name}_quads.vtk"}},
     ]
-    for number, shape in enumerate(shapes, start=2):
-        entry = {"metadata": {**template["metadata"], "annotation_ingest_id": f"mesh-{number}"}, "sources": [shape]}
-        data["annotations"].append(entry)
-    config.write_text(yaml.safe_dump(data, sort_keys=False))
+    _add_annotations(config, shapes, "mesh")
     results = _results(root, config)
     by_entity = {r.entity.rsplit("/", 1)[-1]: r for r in results if r.code == "SRC-ANNO-PARSE"}
     assert by_entity["TS_001_box.obj"].status is Status.PASSED, by_entity["TS_001_box.obj"].line()

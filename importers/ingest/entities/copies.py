@@ -41,19 +41,15 @@ def copy_object(ingestion: Ingestion, source_key: str, key: str, what: str) -> N
     Movies and gains can be gigabytes, so an existing output of the same size counts as the same
     file rather than being read back and compared.
     """
-    if ingestion.options.dry_run:
+    if ingestion.options.dry_run:  # planned without asking the source for the size
         ingestion.report.planned(what, key)
         return
     size = ingestion.source.info(source_key).size
-    if ingestion.output.exists(key):
-        if ingestion.output.info(key).size == size:
-            ingestion.report.skipped(what, "same size")
-            return
-        _refuse_unless_forced(ingestion, key)
-    with ingestion.output.open_write(key) as handle:
-        for start in range(0, size, COPY_CHUNK_BYTES):
-            handle.write(ingestion.source.read_range(source_key, start, min(start + COPY_CHUNK_BYTES, size)))
-    ingestion.report.written(what, key)
+    parts = (
+        ingestion.source.read_range(source_key, start, min(start + COPY_CHUNK_BYTES, size))
+        for start in range(0, size, COPY_CHUNK_BYTES)
+    )
+    put_large(ingestion, key, parts, size, what)
 
 
 def put_large(ingestion: Ingestion, key: str, parts: Iterable[bytes], size: int, what: str) -> None:
