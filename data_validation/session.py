@@ -398,14 +398,16 @@ class ValidationSession:
     @pytest.hookimpl(trylast=True)
     def pytest_runtest_logreport(self, report: pytest.TestReport) -> None:
         """Once the terminal reporter has counted a passed, skipped or warned report (and every other plugin has
-        seen it), its list keeps a shared stand-in instead, unless ``-r`` lists that category."""
+        seen it), its list keeps a shared stand-in instead, unless ``-r`` lists that category or ``--durations``
+        reads every report's duration."""
         if self._counted is None:
             reporter = self.config.pluginmanager.get_plugin("terminalreporter")
             listed = getattr(reporter, "reportchars", "")
+            timed = self.config.getoption("durations", None) is not None
             self._counted = {
                 category: reporter.stats
                 for category, chars in _COUNTED_CATEGORIES.items()
-                if reporter is not None and not set(chars) & set(listed)
+                if reporter is not None and not timed and not set(chars) & set(listed)
             }
         category = WARNED if getattr(report, "warned", False) else report.outcome
         stats = self._counted.get(category)

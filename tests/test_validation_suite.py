@@ -229,14 +229,15 @@ def pytest_sessionfinish(session):
 
 def test_passed_and_skipped_reports_are_counted_not_kept_unless_listed(clean_tree: Path, tmp_path: Path) -> None:
     """The terminal reporter's lists keep one shared stand-in per passed or skipped test (a bucket-wide session has
-    hundreds of thousands), with the same counts; ``-rA`` lists every test, from its real report."""
+    hundreds of thousands), with the same counts; ``-rA`` lists every test, from its real report, and
+    ``--durations`` times every one."""
     (tmp_path / "cryoet_probe.py").write_text(PROBE_PLUGIN)
     arguments = ("-p", "cryoet_probe", "--dataset", "10001", "--bucket", f"file://{clean_tree}")
     probe = tmp_path / "probe.txt"
     env = {**os.environ, "PYTHONPATH": f"{tmp_path}{os.pathsep}{os.environ.get('PYTHONPATH', '')}"}
     env["CRYOET_PROBE_OUT"] = str(probe)
     runs = {}
-    for extra in ((), ("-rA",)):
+    for extra in ((), ("-rA",), ("--durations=0", "--durations-min=0")):
         command = [sys.executable, "-m", "pytest", "-p", "no:cacheprovider", "-q", *arguments, *extra]
         result = subprocess.run(command, cwd=REPO_ROOT, capture_output=True, text=True, timeout=300, env=env)
         assert result.returncode == 0, result.stdout + result.stderr
@@ -249,3 +250,6 @@ def test_passed_and_skipped_reports_are_counted_not_kept_unless_listed(clean_tre
         assert total > 10 and distinct == 1
         assert listed[category] == [str(total), str(total)]
     assert sum(line.startswith("PASSED ") for line in listed_out.splitlines()) == int(counted["passed"][0])
+    timed, _, timed_out = runs[("--durations=0", "--durations-min=0")]
+    assert timed["passed"] == listed["passed"]  # --durations reads every report
+    assert sum(" call " in line for line in timed_out.splitlines()) >= int(counted["passed"][0])
