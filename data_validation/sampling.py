@@ -467,14 +467,13 @@ class VolumeReader:
         if valid is not None and all(hi <= n for (_, hi), n in zip(box, valid.shape, strict=True)):
             return valid[tuple(slice(lo, hi) for lo, hi in box)]
         if box == tuple((0, n) for n in meta.valid_extent(chunk)):
-            return self._valid_chunk(meta, key)
+            return self._valid_chunk(meta, key, box)
         return self._decoded_box(meta, key, box)
 
-    def _valid_chunk(self, meta: ArrayMeta, key: str) -> np.ndarray:
-        """A chunk read whole: its data without the padding, decoded once per entity and shared read-only. Only
-        that is kept (a 64³ level in a 256³ chunk decodes 16 MiB of planes to keep 1 MiB)."""
-        chunk = tuple(int(i) for i in key[len(meta.key) + 1 :].split(meta.separator))
-        box = tuple((0, n) for n in meta.valid_extent(chunk))
+    def _valid_chunk(self, meta: ArrayMeta, key: str, box: Box) -> np.ndarray:
+        """A chunk read whole (``box``: its valid extent): its data without the padding, decoded once per entity
+        and shared read-only. Only that is kept (a 64³ level in a 256³ chunk decodes 16 MiB of planes to keep
+        1 MiB)."""
         decoded = self._decoded_box(meta, key, box, keep=False)
         data = decoded.copy() if decoded.base is not None else decoded
         data.flags.writeable = False

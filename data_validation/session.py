@@ -254,8 +254,8 @@ class ValidationSession:
         self.context = context
         self.settings = settings
         self.engine: Engine | None = None
-        #: Per counted report category, the terminal reporter's stats (set at the first report).
-        self._counted: dict[str, dict[str, list[Any]]] | None = None
+        #: The terminal reporter's stats and the report categories it only counts (set at the first report).
+        self._counted: tuple[dict[str, list[Any]], set[str]] | None = None
         self.io_report = io_accounting.IoReport()
         stats = context.reader.bucket.stats.snapshot()
         self.io_report.session_requests, self.io_report.session_bytes = stats["total_requests"], stats["bytes_read"]
@@ -402,16 +402,17 @@ class ValidationSession:
         reads every report's duration."""
         if self._counted is None:
             reporter = self.config.pluginmanager.get_plugin("terminalreporter")
-            listed = getattr(reporter, "reportchars", "")
+            listed = set(getattr(reporter, "reportchars", ""))
             timed = self.config.getoption("durations", None) is not None
-            self._counted = {
-                category: reporter.stats
-                for category, chars in _COUNTED_CATEGORIES.items()
-                if reporter is not None and not timed and not set(chars) & set(listed)
-            }
+            categories = (
+                set()
+                if reporter is None or timed
+                else {category for category, chars in _COUNTED_CATEGORIES.items() if not set(chars) & listed}
+            )
+            self._counted = (reporter.stats if reporter is not None else {}, categories)
+        stats, categories = self._counted
         category = WARNED if getattr(report, "warned", False) else report.outcome
-        stats = self._counted.get(category)
-        kept = stats.get(category) if stats is not None else None
+        kept = stats.get(category) if category in categories else None
         if kept and kept[-1] is report:
             kept[-1] = _COUNTED[category]
 
